@@ -1,0 +1,20 @@
+//! The `lockstep` binary.
+
+use clap::Parser;
+use lockstep_aggregator::{
+    cli::{Cli, Command},
+    demo,
+};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> eyre::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&cli.log)?)
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+    }
+}

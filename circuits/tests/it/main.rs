@@ -1,0 +1,9 @@
+//! Integration tests of the circuits crate: native/in-circuit agreement and MockProver
+//! positive and negative cases.
+
+mod accumulator;
+mod common;
+mod entry;
+mod layout;
+mod prove;
+mod test_rollup;

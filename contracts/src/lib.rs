@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+
+pub mod bindings;
+pub mod deploy;
+pub mod devnet;
+mod error;
+
+pub use error::{Error, Result};

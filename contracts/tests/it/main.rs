@@ -1,0 +1,3 @@
+//! Integration tests against a real anvil (needs `anvil` on PATH: scripts/setup.sh).
+
+mod registry;

@@ -1,0 +1,2 @@
+//! Persistence for the Lockstep aggregator: storage traits, a RocksDB implementation and an
+//! in-memory one for tests.
