@@ -22,6 +22,40 @@ pub struct Cli {
 pub enum Command {
     /// Run the local end-to-end job: devnet, deployment, and a report of what happened.
     Demo(DemoArgs),
+    /// Manage SRS files and circuit keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `lockstep keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate an UNSAFE SRS from a fixed public seed (tests and local demos only: anyone can
+    /// forge proofs against it).
+    UnsafeTestSrs(UnsafeTestSrsArgs),
+    /// Check an SRS file (standard halo2 KZG format) and copy it into the key store.
+    ImportSrs(ImportSrsArgs),
+}
+
+/// Arguments of `lockstep keys unsafe-test-srs`.
+#[derive(Debug, Clone, Args)]
+pub struct UnsafeTestSrsArgs {
+    /// log2 of the number of rows the SRS supports.
+    #[arg(long)]
+    pub k: u32,
+    /// Key store folder.
+    #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
+    pub keys: PathBuf,
+}
+
+/// Arguments of `lockstep keys import-srs`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportSrsArgs {
+    /// The SRS file to import.
+    pub file: PathBuf,
+    /// Key store folder.
+    #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
+    pub keys: PathBuf,
 }
 
 /// Arguments of `lockstep demo`.

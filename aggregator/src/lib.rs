@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod keys;
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM and returns the signal's name.
 pub async fn shutdown_signal() -> &'static str {

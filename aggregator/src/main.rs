@@ -3,7 +3,7 @@
 use clap::Parser;
 use lockstep_aggregator::{
     cli::{Cli, Command},
-    demo,
+    demo, keys,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -16,5 +16,6 @@ async fn main() -> eyre::Result<()> {
         .init();
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
+        Command::Keys(cmd) => keys::run(cmd),
     }
 }

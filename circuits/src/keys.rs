@@ -176,6 +176,14 @@ impl KeyStore {
         }
     }
 
+    /// Checks `file` (a halo2 KZG params file) and copies it into the store; returns its `k`.
+    pub fn import_srs(&self, file: &Path) -> Result<u32> {
+        let params = read_srs(file, 0)?;
+        let k = params.k();
+        write_atomically(&self.srs_path(k), |w| params.write(w))?;
+        Ok(k)
+    }
+
     /// Paths of the cached proving key and its metadata for `name` at `digest`.
     pub fn key_paths(&self, name: &str, digest: &str) -> (PathBuf, PathBuf) {
         let stem = format!("{name}-{}", &digest[..16.min(digest.len())]);
@@ -187,13 +195,13 @@ impl KeyStore {
     }
 
     /// The proving key of circuit `name` with configuration digest `digest`: from the cache, or
-    /// made by keygen over `keygen_circuit()` and cached. An unreadable cache entry is rebuilt.
+    /// made by keygen over `keygen_circuit()` and cached with the circuit's parameters (as
+    /// configured after building it) and break points. An unreadable cache entry is rebuilt.
     pub fn proving_key<C, F>(
         &self,
         name: &str,
         digest: &str,
         params: &ParamsKZG<Bn256>,
-        circuit_params: C::Params,
         keygen_circuit: F,
     ) -> Result<CircuitKey<C::Params>>
     where
@@ -237,7 +245,7 @@ impl KeyStore {
         let meta = KeyMeta {
             name: name.to_owned(),
             digest: digest.to_owned(),
-            circuit_params,
+            circuit_params: circuit.params(),
             break_points: circuit.break_points(),
             pk_len: bytes.len() as u64,
             pk_sha256: hex::encode(Sha256::digest(&bytes)),

@@ -12,6 +12,7 @@
 //! - [`test_rollup`]: a rollup circuit with a trivial state transition, in the common shape.
 //! - [`accumulator`]: the grand-product check that every assumed call was served with
 //!   exactly the assumed result, natively and in-circuit ([`accumulator::AccumulatorChip`]).
+//! - [`aggregation`]: the universal aggregation circuit over the rollup proofs of a slot.
 //! - [`keys`]: SRS files (standard halo2 KZG format), an unsafe test SRS for tests and the
 //!   demo, and proving keys cached on disk under a digest of the circuit configuration.
 //! - [`prover`]: proving and verifying rollup snarks, with errors instead of panics.
@@ -40,6 +41,7 @@
 //! ```
 
 pub mod accumulator;
+pub mod aggregation;
 pub mod entry;
 mod error;
 pub mod keys;

@@ -46,6 +46,9 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// Compiling Solidity failed.
+    #[error("compiling Solidity: {0}")]
+    Compile(String),
     /// Local I/O failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

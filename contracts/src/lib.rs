@@ -4,5 +4,6 @@ pub mod bindings;
 pub mod deploy;
 pub mod devnet;
 mod error;
+pub mod verifier;
 
 pub use error::{Error, Result};

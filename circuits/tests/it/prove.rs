@@ -77,7 +77,7 @@ fn key_cache_hits_misses_and_rebuilds_corrupted_keys() {
     let digest = config_digest(&("tiny", &circuit_params));
     let get = || {
         store
-            .proving_key("tiny", &digest, &params, circuit_params.clone(), || {
+            .proving_key("tiny", &digest, &params, || {
                 tiny(CircuitBuilderStage::Keygen)
             })
             .unwrap()
@@ -139,7 +139,7 @@ fn test_rollup_real_proof() {
     let circuit_params = shape::rollup_params(TEST_ROLLUP_K).unwrap();
     let digest = config_digest(&("test-rollup", shape::SHAPE_VERSION, &circuit_params));
     let key = store
-        .proving_key("test-rollup", &digest, &params, circuit_params, || {
+        .proving_key("test-rollup", &digest, &params, || {
             build(
                 CircuitBuilderStage::Keygen,
                 TEST_ROLLUP_K,

@@ -1,0 +1,3 @@
+//! Integration tests of the aggregator: real proofs end to end.
+
+mod aggregate;
