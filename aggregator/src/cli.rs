@@ -25,6 +25,35 @@ pub enum Command {
     /// Manage SRS files and circuit keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Measure proving costs on this machine.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `lockstep bench …`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Lockstep's aggregation against snark-verifier-sdk's stock aggregation over the same
+    /// rollup snarks: keygen and proving time and memory, proof size, verifier size and gas.
+    Aggregate(BenchAggregateArgs),
+}
+
+/// Arguments of `lockstep bench aggregate`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchAggregateArgs {
+    /// Rollup snarks to aggregate.
+    #[arg(long, default_value_t = 2)]
+    pub rollups: usize,
+    /// Aggregation circuit degree (default: 21 for up to 2 rollups, else 22).
+    #[arg(long)]
+    pub k: Option<u32>,
+    /// Key store folder (SRS files and the rollup key are cached there; the SRS is the UNSAFE
+    /// test SRS unless a real one was imported).
+    #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
+    pub keys: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `lockstep keys …`

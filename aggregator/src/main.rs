@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use lockstep_aggregator::{
-    cli::{Cli, Command},
+    bench,
+    cli::{BenchCommand, Cli, Command},
     demo, keys,
 };
 use tracing_subscriber::EnvFilter;
@@ -17,5 +18,11 @@ async fn main() -> eyre::Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
         Command::Keys(cmd) => keys::run(cmd),
+        Command::Bench(BenchCommand::Aggregate(args)) => {
+            let json = args.json;
+            let report = bench::aggregate(args).await?;
+            bench::print(&report, json);
+            Ok(())
+        }
     }
 }

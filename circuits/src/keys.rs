@@ -223,22 +223,7 @@ impl KeyStore {
             }
         }
         let circuit = keygen_circuit()?;
-        let started = Instant::now();
-        info!(name, k = params.k(), "keygen: verifying key");
-        let vk = keygen_vk(params, &circuit)
-            .map_err(|e| key_err(&pk_path, format!("keygen_vk: {e:?}")))?;
-        info!(
-            name,
-            seconds = started.elapsed().as_secs_f64(),
-            "keygen: proving key"
-        );
-        let pk = keygen_pk(params, vk, &circuit)
-            .map_err(|e| key_err(&pk_path, format!("keygen_pk: {e:?}")))?;
-        info!(
-            name,
-            seconds = started.elapsed().as_secs_f64(),
-            "keygen done"
-        );
+        let pk = keygen(name, params, &circuit).map_err(|reason| key_err(&pk_path, reason))?;
         let mut bytes = Vec::new();
         pk.write(&mut bytes, SerdeFormat::RawBytes)
             .map_err(|e| key_err(&pk_path, e))?;
@@ -305,6 +290,29 @@ impl KeyStore {
         .map_err(|e| key_err(pk_path, format!("bad proving key: {e}")))?;
         Ok((pk, meta))
     }
+}
+
+/// Runs keygen (verifying then proving key) for `circuit`, logging progress.
+pub fn keygen<C: Circuit<Fr>>(
+    name: &str,
+    params: &ParamsKZG<Bn256>,
+    circuit: &C,
+) -> Result<ProvingKey<G1Affine>, String> {
+    let started = Instant::now();
+    info!(name, k = params.k(), "keygen: verifying key");
+    let vk = keygen_vk(params, circuit).map_err(|e| format!("keygen_vk: {e:?}"))?;
+    info!(
+        name,
+        seconds = started.elapsed().as_secs_f64(),
+        "keygen: proving key"
+    );
+    let pk = keygen_pk(params, vk, circuit).map_err(|e| format!("keygen_pk: {e:?}"))?;
+    info!(
+        name,
+        seconds = started.elapsed().as_secs_f64(),
+        "keygen done"
+    );
+    Ok(pk)
 }
 
 /// The unsafe test SRS for `k`, from a fixed public seed (see

@@ -1,0 +1,330 @@
+//! `lockstep bench aggregate`: the cost of Lockstep's aggregation against snark-verifier-sdk's
+//! stock aggregation over the same rollup snarks, on this machine.
+//!
+//! For each kind it measures keygen seconds and peak memory, EVM-proof seconds and peak memory,
+//! proof size, the generated verifier's runtime size and the gas of one verification on anvil.
+
+use std::time::Instant;
+
+use eyre::{ensure, Context, Result};
+use halo2_base::gates::circuit::CircuitBuilderStage;
+use lockstep_circuits::{
+    aggregation::{
+        self, evm_calldata, evm_verifier_source, prove_for_evm, AggregationConfig, AggregationKind,
+    },
+    entry::{Address, CallKind, Domain, Entry},
+    keys::{config_digest, keygen, KeyStore},
+    layout::{PublicInputsWitness, NUM_INSTANCES},
+    prover, shape,
+    test_rollup::{self, TEST_ROLLUP_K},
+    Fr,
+};
+use lockstep_contracts::{
+    devnet::{Devnet, DevnetConfig},
+    verifier,
+};
+use serde::Serialize;
+use snark_verifier_sdk::{halo2::gen_dummy_snark_from_vk, CircuitExt, Snark, SHPLONK};
+use tracing::info;
+
+use crate::cli::BenchAggregateArgs;
+
+/// Results for one aggregation kind.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindResult {
+    /// `lockstep` or `stock`.
+    pub kind: AggregationKind,
+    /// Advice cells of the circuit.
+    pub advice_cells: usize,
+    /// Advice columns at this k.
+    pub advice_columns: usize,
+    /// Public inputs.
+    pub instances: usize,
+    /// Keygen wall-clock seconds.
+    pub keygen_seconds: f64,
+    /// Peak resident memory during keygen, bytes.
+    pub keygen_peak_rss_bytes: u64,
+    /// EVM-proof wall-clock seconds (witness generation included).
+    pub proving_seconds: f64,
+    /// Peak resident memory during proving, bytes.
+    pub proving_peak_rss_bytes: u64,
+    /// Proof size, bytes.
+    pub proof_bytes: usize,
+    /// Runtime code of the generated verifier, bytes.
+    pub verifier_runtime_bytes: usize,
+    /// Gas of one verification transaction (21,000 base and calldata included).
+    pub verify_gas: u64,
+}
+
+/// The whole benchmark report.
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateReport {
+    /// Rollup snarks aggregated.
+    pub rollups: usize,
+    /// Aggregation circuit degree.
+    pub k: u32,
+    /// The rollup circuit's degree.
+    pub rollup_k: u32,
+    /// CPU cores available.
+    pub cores: usize,
+    /// Ours, then stock.
+    pub results: Vec<KindResult>,
+    /// ours / stock for cells, keygen seconds, proving seconds, verify gas.
+    pub ratio: Ratios,
+}
+
+/// ours / stock.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratios {
+    /// Advice cells.
+    pub advice_cells: f64,
+    /// Keygen seconds.
+    pub keygen_seconds: f64,
+    /// Proving seconds.
+    pub proving_seconds: f64,
+    /// Verification gas.
+    pub verify_gas: f64,
+}
+
+/// Resets the kernel's peak-RSS counter of this process (Linux `clear_refs`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident memory of this process since the last reset, bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+const DOMAIN: Domain = Domain {
+    chain_id: 31337,
+    registry: Address([0x42; 20]),
+};
+
+/// Rollups `1..=n` in a ring: rollup `i` calls rollup `i % n + 1` (a self-call when `n = 1`).
+fn ring(n: u32, slot: u64) -> Vec<PublicInputsWitness> {
+    let call = |src: u32, dst: u32| Entry {
+        domain: DOMAIN,
+        slot,
+        src,
+        dst,
+        seq: 0,
+        kind: CallKind::Call,
+        success: true,
+        committed: true,
+        caller: Address([src as u8; 20]),
+        target: Address([dst as u8; 20]),
+        value: [0; 32],
+        calldata_hash: [1; 32],
+        return_hash: [2; 32],
+    };
+    (1..=n)
+        .map(|id| {
+            let prev = if id == 1 { n } else { id - 1 };
+            PublicInputsWitness {
+                domain: DOMAIN,
+                slot,
+                rollup_id: id,
+                pre_root: Fr::from(u64::from(id)),
+                post_root: Fr::from(u64::from(id) + 100),
+                da_commitment: Fr::from(u64::from(id) + 200),
+                eth_delta: 0,
+                l1_digest: Fr::zero(),
+                assumed: vec![call(id, id % n + 1)],
+                served: vec![call(prev, id)],
+                assumed_count: None,
+                served_count: None,
+            }
+        })
+        .collect()
+}
+
+/// Runs `lockstep bench aggregate`.
+pub async fn aggregate(args: BenchAggregateArgs) -> Result<AggregateReport> {
+    ensure!(args.rollups >= 1, "--rollups must be at least 1");
+    let store = KeyStore::open(&args.keys)?;
+    let inner_params = store.load_or_generate_unsafe_test_srs(TEST_ROLLUP_K)?;
+    let rollup_params = shape::rollup_params(TEST_ROLLUP_K)?;
+    let digest = config_digest(&("test-rollup", shape::SHAPE_VERSION, &rollup_params));
+    let witnesses = ring(args.rollups as u32, 1);
+    let inner = store.proving_key("test-rollup", &digest, &inner_params, || {
+        test_rollup::build(
+            CircuitBuilderStage::Keygen,
+            TEST_ROLLUP_K,
+            None,
+            &witnesses[0],
+        )
+    })?;
+    info!(rollups = args.rollups, "proving rollup snarks");
+    let snarks = witnesses
+        .iter()
+        .map(|w| {
+            let circuit = test_rollup::build(
+                CircuitBuilderStage::Prover,
+                TEST_ROLLUP_K,
+                Some(inner.meta.break_points.clone()),
+                w,
+            )?;
+            prover::prove(&inner_params, &inner.pk, circuit)
+        })
+        .collect::<lockstep_circuits::Result<Vec<Snark>>>()?;
+
+    let k = args.k.unwrap_or(if args.rollups <= 2 { 21 } else { 22 });
+    let params = store.load_or_generate_unsafe_test_srs(k)?;
+    let config = AggregationConfig::new(args.rollups, k);
+    let devnet = Devnet::spawn(DevnetConfig::default())
+        .await
+        .wrap_err("starting anvil")?;
+    let provider = devnet.provider();
+
+    let mut results = Vec::new();
+    for kind in [AggregationKind::Lockstep, AggregationKind::Stock] {
+        info!(?kind, k, "keygen");
+        let dummies: Vec<Snark> = (0..args.rollups)
+            .map(|_| {
+                gen_dummy_snark_from_vk::<SHPLONK>(
+                    &inner_params,
+                    inner.pk.get_vk(),
+                    vec![NUM_INSTANCES],
+                    None,
+                )
+            })
+            .collect();
+        reset_peak_rss();
+        let started = Instant::now();
+        let keygen_circuit = aggregation::build(
+            CircuitBuilderStage::Keygen,
+            &config,
+            kind,
+            None,
+            None,
+            &params,
+            dummies,
+        )?;
+        let advice_cells = aggregation::advice_cells(&keygen_circuit.builder);
+        let circuit_params = keygen_circuit.builder.config_params.clone();
+        let pk = keygen("aggregation", &params, &keygen_circuit).map_err(|e| eyre::eyre!(e))?;
+        let keygen_seconds = started.elapsed().as_secs_f64();
+        let keygen_peak_rss_bytes = peak_rss();
+        let break_points = keygen_circuit.break_points();
+        let agg_params = (&circuit_params)
+            .try_into()
+            .map_err(|_| eyre::eyre!("aggregation params"))?;
+        drop(keygen_circuit);
+
+        info!(?kind, "proving");
+        reset_peak_rss();
+        let started = Instant::now();
+        let circuit = aggregation::build(
+            CircuitBuilderStage::Prover,
+            &config,
+            kind,
+            Some(agg_params),
+            Some(break_points),
+            &params,
+            snarks.clone(),
+        )?;
+        let num_instances = circuit.num_instance()[0];
+        let (instances, proof) = prove_for_evm(&params, &pk, circuit)?;
+        let proving_seconds = started.elapsed().as_secs_f64();
+        let proving_peak_rss_bytes = peak_rss();
+
+        info!(?kind, "verifier");
+        let source = evm_verifier_source(&params, pk.get_vk(), num_instances);
+        let code = verifier::compile(&source, &verifier::default_solc())?;
+        let deployed = verifier::deploy(&provider, code).await?;
+        let verification = verifier::verify(
+            &provider,
+            deployed.address,
+            evm_calldata(&instances, &proof),
+        )
+        .await?;
+        ensure!(
+            verification.accepted,
+            "{kind:?}: the EVM verifier rejected the proof"
+        );
+        let result = KindResult {
+            kind,
+            advice_cells,
+            advice_columns: circuit_params.num_advice_per_phase.iter().sum(),
+            instances: num_instances,
+            keygen_seconds,
+            keygen_peak_rss_bytes,
+            proving_seconds,
+            proving_peak_rss_bytes,
+            proof_bytes: proof.len(),
+            verifier_runtime_bytes: deployed.runtime_size,
+            verify_gas: verification.gas_used,
+        };
+        info!(?result, "done");
+        results.push(result);
+    }
+    let (ours, stock) = (&results[0], &results[1]);
+    let ratio = Ratios {
+        advice_cells: ours.advice_cells as f64 / stock.advice_cells as f64,
+        keygen_seconds: ours.keygen_seconds / stock.keygen_seconds,
+        proving_seconds: ours.proving_seconds / stock.proving_seconds,
+        verify_gas: ours.verify_gas as f64 / stock.verify_gas as f64,
+    };
+    Ok(AggregateReport {
+        rollups: args.rollups,
+        k,
+        rollup_k: TEST_ROLLUP_K,
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        results,
+        ratio,
+    })
+}
+
+/// Prints a report as JSON or as a table.
+pub fn print(report: &AggregateReport, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).expect("serializable")
+        );
+        return;
+    }
+    println!(
+        "aggregate {} rollup(s) at k = {} (rollup k = {}), {} cores",
+        report.rollups, report.k, report.rollup_k, report.cores
+    );
+    println!(
+        "{:<9} {:>12} {:>5} {:>10} {:>9} {:>10} {:>9} {:>7} {:>9} {:>9}",
+        "kind",
+        "advice",
+        "cols",
+        "keygen s",
+        "keygen GB",
+        "prove s",
+        "prove GB",
+        "proof B",
+        "verifier B",
+        "gas"
+    );
+    for r in &report.results {
+        println!(
+            "{:<9} {:>12} {:>5} {:>10.1} {:>9.2} {:>10.1} {:>9.2} {:>7} {:>9} {:>9}",
+            format!("{:?}", r.kind).to_lowercase(),
+            r.advice_cells,
+            r.advice_columns,
+            r.keygen_seconds,
+            r.keygen_peak_rss_bytes as f64 / 1e9,
+            r.proving_seconds,
+            r.proving_peak_rss_bytes as f64 / 1e9,
+            r.proof_bytes,
+            r.verifier_runtime_bytes,
+            r.verify_gas
+        );
+    }
+    let q = &report.ratio;
+    println!(
+        "ours/stock: cells {:.3}, keygen {:.3}, proving {:.3}, gas {:.3}",
+        q.advice_cells, q.keygen_seconds, q.proving_seconds, q.verify_gas
+    );
+}
