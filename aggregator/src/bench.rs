@@ -12,12 +12,12 @@ use lockstep_circuits::{
     aggregation::{
         self, evm_calldata, evm_verifier_source, prove_for_evm, AggregationConfig, AggregationKind,
     },
-    entry::{Address, CallKind, Domain, Entry},
+    entry::{Address, Domain},
     keys::{config_digest, keygen, KeyStore},
-    layout::{PublicInputsWitness, NUM_INSTANCES},
+    layout::NUM_INSTANCES,
     prover, shape,
     test_rollup::{self, TEST_ROLLUP_K},
-    Fr,
+    testing,
 };
 use lockstep_contracts::{
     devnet::{Devnet, DevnetConfig},
@@ -106,44 +106,6 @@ const DOMAIN: Domain = Domain {
     registry: Address([0x42; 20]),
 };
 
-/// Rollups `1..=n` in a ring: rollup `i` calls rollup `i % n + 1` (a self-call when `n = 1`).
-fn ring(n: u32, slot: u64) -> Vec<PublicInputsWitness> {
-    let call = |src: u32, dst: u32| Entry {
-        domain: DOMAIN,
-        slot,
-        src,
-        dst,
-        seq: 0,
-        kind: CallKind::Call,
-        success: true,
-        committed: true,
-        caller: Address([src as u8; 20]),
-        target: Address([dst as u8; 20]),
-        value: [0; 32],
-        calldata_hash: [1; 32],
-        return_hash: [2; 32],
-    };
-    (1..=n)
-        .map(|id| {
-            let prev = if id == 1 { n } else { id - 1 };
-            PublicInputsWitness {
-                domain: DOMAIN,
-                slot,
-                rollup_id: id,
-                pre_root: Fr::from(u64::from(id)),
-                post_root: Fr::from(u64::from(id) + 100),
-                da_commitment: Fr::from(u64::from(id) + 200),
-                eth_delta: 0,
-                l1_digest: Fr::zero(),
-                assumed: vec![call(id, id % n + 1)],
-                served: vec![call(prev, id)],
-                assumed_count: None,
-                served_count: None,
-            }
-        })
-        .collect()
-}
-
 /// Runs `lockstep bench aggregate`.
 pub async fn aggregate(args: BenchAggregateArgs) -> Result<AggregateReport> {
     ensure!(args.rollups >= 1, "--rollups must be at least 1");
@@ -151,7 +113,7 @@ pub async fn aggregate(args: BenchAggregateArgs) -> Result<AggregateReport> {
     let inner_params = store.load_or_generate_unsafe_test_srs(TEST_ROLLUP_K)?;
     let rollup_params = shape::rollup_params(TEST_ROLLUP_K)?;
     let digest = config_digest(&("test-rollup", shape::SHAPE_VERSION, &rollup_params));
-    let witnesses = ring(args.rollups as u32, 1);
+    let witnesses = testing::ring(DOMAIN, 1, args.rollups as u32);
     let inner = store.proving_key("test-rollup", &digest, &inner_params, || {
         test_rollup::build(
             CircuitBuilderStage::Keygen,

@@ -50,6 +50,8 @@ pub mod poseidon;
 pub mod prover;
 pub mod shape;
 pub mod test_rollup;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use halo2_base::halo2_proofs::halo2curves::bn256::Fr;

@@ -3,8 +3,10 @@
 use std::path::Path;
 
 use alloy::{
+    network::Ethereum,
     primitives::{Address, TxHash},
-    providers::{DynProvider, Provider},
+    providers::{DynProvider, PendingTransactionBuilder, Provider},
+    rpc::types::TransactionReceipt,
 };
 use serde::{Deserialize, Serialize};
 
@@ -56,25 +58,10 @@ impl Deployment {
 /// Deploys every Lockstep contract from the provider's default signer.
 pub async fn deploy_all(provider: &DynProvider) -> Result<Deployment> {
     let chain_id = provider.get_chain_id().await?;
-    let receipt = RollupRegistry::deploy_builder(provider.clone())
+    let pending = RollupRegistry::deploy_builder(provider.clone())
         .send()
-        .await?
-        .get_receipt()
-        .await
-        .map_err(|err| Error::Transaction {
-            what: "deploy RollupRegistry",
-            reason: err.to_string(),
-        })?;
-    if !receipt.status() {
-        return Err(Error::Transaction {
-            what: "deploy RollupRegistry",
-            reason: format!("reverted in {}", receipt.transaction_hash),
-        });
-    }
-    let registry = receipt.contract_address.ok_or_else(|| Error::Transaction {
-        what: "deploy RollupRegistry",
-        reason: "receipt has no contract address".into(),
-    })?;
+        .await?;
+    let (receipt, registry) = confirm_deployment(pending, "deploy RollupRegistry").await?;
     Ok(Deployment {
         chain_id,
         registry,
@@ -82,4 +69,32 @@ pub async fn deploy_all(provider: &DynProvider) -> Result<Deployment> {
         deployed_at_block: receipt.block_number.unwrap_or_default(),
         gas_used: receipt.gas_used,
     })
+}
+
+/// Waits for a deployment's receipt; fails if it reverted or created nothing.
+pub(crate) async fn confirm_deployment(
+    pending: PendingTransactionBuilder<Ethereum>,
+    what: &'static str,
+) -> Result<(TransactionReceipt, Address)> {
+    let receipt = pending
+        .get_receipt()
+        .await
+        .map_err(|err| Error::Transaction {
+            what,
+            reason: err.to_string(),
+        })?;
+    if !receipt.status() {
+        return Err(Error::Transaction {
+            what,
+            reason: format!(
+                "reverted in {} (code over the size limit?)",
+                receipt.transaction_hash
+            ),
+        });
+    }
+    let address = receipt.contract_address.ok_or_else(|| Error::Transaction {
+        what,
+        reason: "receipt has no contract address".into(),
+    })?;
+    Ok((receipt, address))
 }

@@ -76,28 +76,8 @@ pub struct DeployedVerifier {
 /// Deploys creation bytecode and reports the runtime size.
 pub async fn deploy(provider: &DynProvider, creation_code: Vec<u8>) -> Result<DeployedVerifier> {
     let tx = TransactionRequest::default().with_deploy_code(Bytes::from(creation_code));
-    let receipt = provider
-        .send_transaction(tx)
-        .await?
-        .get_receipt()
-        .await
-        .map_err(|e| Error::Transaction {
-            what: "deploy verifier",
-            reason: e.to_string(),
-        })?;
-    if !receipt.status() {
-        return Err(Error::Transaction {
-            what: "deploy verifier",
-            reason: format!(
-                "reverted in {} (code over the size limit?)",
-                receipt.transaction_hash
-            ),
-        });
-    }
-    let address = receipt.contract_address.ok_or_else(|| Error::Transaction {
-        what: "deploy verifier",
-        reason: "receipt has no contract address".into(),
-    })?;
+    let pending = provider.send_transaction(tx).await?;
+    let (receipt, address) = crate::deploy::confirm_deployment(pending, "deploy verifier").await?;
     let runtime_size = provider.get_code_at(address).await?.len();
     Ok(DeployedVerifier {
         address,

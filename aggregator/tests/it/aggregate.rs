@@ -1,7 +1,7 @@
 //! Two test-rollup snarks with cross-rollup calls, aggregated with real proofs, checked natively
 //! and by the generated EVM verifier deployed on anvil (with the EIP-170 code size limit on).
 
-use std::{path::PathBuf, time::Instant};
+use std::time::Instant;
 
 use halo2_base::gates::circuit::CircuitBuilderStage;
 use lockstep_circuits::{
@@ -10,12 +10,12 @@ use lockstep_circuits::{
         self, aggregation_key, evm_calldata, evm_verifier_source, prove_for_evm, settled_instances,
         vk_digest, AggregatedRollup, AggregationConfig, AggregationKind, ACCUMULATOR_CELLS,
     },
-    entry::{Address, CallKind, Domain, Entry},
-    keys::{config_digest, KeyStore},
+    entry::{Address, Domain, Entry},
+    keys::config_digest,
     layout::{PublicInputsWitness, NUM_INSTANCES},
     prover, shape,
     test_rollup::{self, TEST_ROLLUP_K},
-    Fr,
+    testing, Fr,
 };
 use lockstep_contracts::{
     devnet::{Devnet, DevnetConfig},
@@ -30,32 +30,8 @@ const DOMAIN: Domain = Domain {
 };
 const SLOT: u64 = 77;
 
-fn store() -> KeyStore {
-    let dir = std::env::var_os("LOCKSTEP_TEST_KEYS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/lockstep/test-keys")
-        });
-    KeyStore::open(dir).unwrap()
-}
-
 fn call(src: u32, dst: u32, seq: u32, result: u8) -> Entry {
-    Entry {
-        domain: DOMAIN,
-        slot: SLOT,
-        src,
-        dst,
-        seq,
-        kind: CallKind::Call,
-        success: true,
-        committed: true,
-        caller: Address([src as u8; 20]),
-        target: Address([dst as u8; 20]),
-        value: [0; 32],
-        calldata_hash: [seq as u8; 32],
-        return_hash: [result; 32],
-    }
+    testing::sample_call(DOMAIN, SLOT, src, dst, seq, result)
 }
 
 fn rollup(
@@ -64,25 +40,12 @@ fn rollup(
     served: Vec<Entry>,
     eth_delta: i128,
 ) -> PublicInputsWitness {
-    PublicInputsWitness {
-        domain: DOMAIN,
-        slot: SLOT,
-        rollup_id: id,
-        pre_root: Fr::from(1000 + u64::from(id)),
-        post_root: Fr::from(2000 + u64::from(id)),
-        da_commitment: Fr::from(3000 + u64::from(id)),
-        eth_delta,
-        l1_digest: Fr::zero(),
-        assumed,
-        served,
-        assumed_count: None,
-        served_count: None,
-    }
+    testing::sample_rollup(DOMAIN, SLOT, id, assumed, served, eth_delta)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_rollups_aggregate_and_verify_on_the_evm() {
-    let store = store();
+    let store = testing::persistent_key_store().unwrap();
     let t = Instant::now();
     let inner_params = store
         .load_or_generate_unsafe_test_srs(TEST_ROLLUP_K)

@@ -5,7 +5,7 @@ use halo2_base::{
 use lockstep_circuits::{
     entry::{Address, CallKind, Domain, Entry},
     layout::PublicInputsWitness,
-    Fr,
+    testing, Fr,
 };
 use proptest::prelude::*;
 
@@ -17,21 +17,7 @@ pub(crate) const SLOT: u64 = 1_000;
 
 /// A call from rollup `src` to rollup `dst`, distinguishable by `seq` and `result`.
 pub(crate) fn call(src: u32, dst: u32, seq: u32, result: u8) -> Entry {
-    Entry {
-        domain: DOMAIN,
-        slot: SLOT,
-        src,
-        dst,
-        seq,
-        kind: CallKind::Call,
-        success: true,
-        committed: true,
-        caller: Address([src as u8; 20]),
-        target: Address([dst as u8; 20]),
-        value: [0; 32],
-        calldata_hash: [seq as u8; 32],
-        return_hash: [result; 32],
-    }
+    testing::sample_call(DOMAIN, SLOT, src, dst, seq, result)
 }
 
 /// A rollup's witness with the given lists and everything else fixed.
@@ -40,20 +26,7 @@ pub(crate) fn witness(
     assumed: Vec<Entry>,
     served: Vec<Entry>,
 ) -> PublicInputsWitness {
-    PublicInputsWitness {
-        domain: DOMAIN,
-        slot: SLOT,
-        rollup_id,
-        pre_root: Fr::from(100 + u64::from(rollup_id)),
-        post_root: Fr::from(200 + u64::from(rollup_id)),
-        da_commitment: Fr::from(300 + u64::from(rollup_id)),
-        eth_delta: -5,
-        l1_digest: Fr::zero(),
-        assumed,
-        served,
-        assumed_count: None,
-        served_count: None,
-    }
+    testing::sample_rollup(DOMAIN, SLOT, rollup_id, assumed, served, -5)
 }
 
 /// Runs the MockProver on `builder` against `instances`; `Ok` if every constraint holds.

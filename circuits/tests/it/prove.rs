@@ -12,7 +12,7 @@ use lockstep_circuits::{
     layout::{index, PublicInputsWitness},
     prover, shape,
     test_rollup::{build, TEST_ROLLUP_K},
-    Error, Fr,
+    testing, Error, Fr,
 };
 
 use crate::common::{call, witness};
@@ -117,21 +117,10 @@ fn key_cache_hits_misses_and_rebuilds_corrupted_keys() {
     assert_eq!(get().source, KeySource::Cache);
 }
 
-/// Real proofs use a key store that persists between runs (CI caches it): the SRS and the
-/// test rollup's key are made once.
-fn persistent_store() -> KeyStore {
-    let dir = std::env::var_os("LOCKSTEP_TEST_KEYS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/lockstep/test-keys")
-        });
-    KeyStore::open(dir).unwrap()
-}
-
 #[test]
 fn test_rollup_real_proof() {
-    let store = persistent_store();
+    // Real proofs use the key store that persists between runs: SRS and key are made once.
+    let store = testing::persistent_key_store().unwrap();
     let started = std::time::Instant::now();
     let params = store
         .load_or_generate_unsafe_test_srs(TEST_ROLLUP_K)
