@@ -8,7 +8,9 @@
 //! Π_{rollups, j < num_assumed} (r − A[j])  =  Π_{rollups, j < num_served} (r − S[j])
 //! ```
 //!
-//! which two different multisets satisfy with probability at most `2·N·M / p` (Schwartz–Zippel).
+//! which two different multisets satisfy with probability at most `N·M / p` over the choice of
+//! `r` (Schwartz–Zippel: the difference of the two products is a non-zero polynomial of degree
+//! at most `N·M`).
 //! `r = Poseidon(CHALLENGE_TAG, domain, slot, for each rollup: id, num_assumed, num_served,
 //! A[0..M), S[0..M))`, computed on the *assigned* instances of every rollup proof.
 //!
