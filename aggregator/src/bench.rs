@@ -3,6 +3,9 @@
 //!
 //! For each kind it measures keygen seconds and peak memory, EVM-proof seconds and peak memory,
 //! proof size, the generated verifier's runtime size and the gas of one verification on anvil.
+//! [`settle`] is `lockstep bench settle`, the gas of settlement around the proof check.
+
+pub mod settle;
 
 use std::time::Instant;
 
@@ -27,7 +30,7 @@ use serde::Serialize;
 use snark_verifier_sdk::{halo2::gen_dummy_snark_from_vk, CircuitExt, Snark, SHPLONK};
 use tracing::info;
 
-use crate::cli::BenchAggregateArgs;
+use crate::cli::{BenchAggregateArgs, BenchKind};
 
 /// Results for one aggregation kind.
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +55,8 @@ pub struct KindResult {
     pub proof_bytes: usize,
     /// Runtime code of the generated verifier, bytes.
     pub verifier_runtime_bytes: usize,
+    /// Whether that is within EIP-170's 24,576 bytes (deployable on Ethereum).
+    pub verifier_fits_eip170: bool,
     /// Gas of one verification transaction (21,000 base and calldata included).
     pub verify_gas: u64,
 }
@@ -139,13 +144,25 @@ pub async fn aggregate(args: BenchAggregateArgs) -> Result<AggregateReport> {
     let k = args.k.unwrap_or(if args.rollups <= 2 { 21 } else { 22 });
     let params = store.load_or_generate_unsafe_test_srs(k)?;
     let config = AggregationConfig::new(args.rollups, k);
-    let devnet = Devnet::spawn(DevnetConfig::default())
-        .await
-        .wrap_err("starting anvil")?;
+    // No EIP-170 limit on this anvil: a verifier over the limit is still measured, and
+    // reported as not fitting.
+    let devnet = Devnet::spawn(DevnetConfig {
+        extra_args: vec!["--disable-code-size-limit".into()],
+        ..DevnetConfig::default()
+    })
+    .await
+    .wrap_err("starting anvil")?;
     let provider = devnet.provider();
 
     let mut results = Vec::new();
-    for kind in [AggregationKind::Lockstep, AggregationKind::Stock] {
+    ensure!(
+        args.kinds.len() == 2 && args.kinds[0] != args.kinds[1],
+        "--kinds names both kinds once, in the order to run them"
+    );
+    for kind in args.kinds.iter().map(|k| match k {
+        BenchKind::Lockstep => AggregationKind::Lockstep,
+        BenchKind::Stock => AggregationKind::Stock,
+    }) {
         info!(?kind, k, "keygen");
         let dummies: Vec<Snark> = (0..args.rollups)
             .map(|_| {
@@ -221,11 +238,13 @@ pub async fn aggregate(args: BenchAggregateArgs) -> Result<AggregateReport> {
             proving_peak_rss_bytes,
             proof_bytes: proof.len(),
             verifier_runtime_bytes: deployed.runtime_size,
+            verifier_fits_eip170: deployed.runtime_size <= verifier::MAX_RUNTIME_CODE_SIZE,
             verify_gas: verification.gas_used,
         };
         info!(?result, "done");
         results.push(result);
     }
+    results.sort_by_key(|r| r.kind != AggregationKind::Lockstep);
     let (ours, stock) = (&results[0], &results[1]);
     let ratio = Ratios {
         advice_cells: ours.advice_cells as f64 / stock.advice_cells as f64,
@@ -280,9 +299,16 @@ pub fn print(report: &AggregateReport, json: bool) {
             r.proving_seconds,
             r.proving_peak_rss_bytes as f64 / 1e9,
             r.proof_bytes,
-            r.verifier_runtime_bytes,
+            format!(
+                "{}{}",
+                r.verifier_runtime_bytes,
+                if r.verifier_fits_eip170 { "" } else { "*" }
+            ),
             r.verify_gas
         );
+    }
+    if report.results.iter().any(|r| !r.verifier_fits_eip170) {
+        println!("* over EIP-170's 24,576 bytes: not deployable on Ethereum (measured without the limit)");
     }
     let q = &report.ratio;
     println!(

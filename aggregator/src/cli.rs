@@ -36,6 +36,23 @@ pub enum BenchCommand {
     /// Lockstep's aggregation against snark-verifier-sdk's stock aggregation over the same
     /// rollup snarks: keygen and proving time and memory, proof size, verifier size and gas.
     Aggregate(BenchAggregateArgs),
+    /// Gas of `LockstepSettlement.settle` around the proof check (accept-all stand-in
+    /// verifier) for each number of rollups, as type-3 transactions on a local anvil.
+    Settle(BenchSettleArgs),
+}
+
+/// Arguments of `lockstep bench settle`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchSettleArgs {
+    /// Numbers of rollups to settle, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub rollups: Vec<usize>,
+    /// Bytes of stand-in proof in each call (a real two-rollup proof has 2,912).
+    #[arg(long, default_value_t = 0)]
+    pub proof_bytes: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `lockstep bench aggregate`.
@@ -51,9 +68,21 @@ pub struct BenchAggregateArgs {
     /// test SRS unless a real one was imported).
     #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
     pub keys: PathBuf,
+    /// Which kind runs first (both always run): swap them to see what order costs.
+    #[arg(long, value_delimiter = ',', default_value = "lockstep,stock")]
+    pub kinds: Vec<BenchKind>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// An aggregation kind on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchKind {
+    /// Lockstep's aggregation: accumulator, layout checks, vk digests.
+    Lockstep,
+    /// snark-verifier-sdk's stock `AggregationCircuit`.
+    Stock,
 }
 
 /// `lockstep keys …`

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use eyre::{Context, Result};
 use lockstep_contracts::{
-    bindings::RollupRegistry,
-    deploy::deploy_all,
+    bindings::LockstepSettlement,
+    deploy::{deploy_all, DeployConfig},
     devnet::{Devnet, DevnetConfig},
 };
 use tracing::info;
@@ -52,28 +52,32 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 async fn deploy_and_report(devnet: &Devnet, out: &std::path::Path) -> Result<()> {
     let provider = devnet.provider();
     info!(deployer = %devnet.dev_address(), "deploying contracts");
-    let deployment = deploy_all(&provider)
+    let deployment = deploy_all(&provider, &DeployConfig::default())
         .await
         .wrap_err("deploying contracts")?;
     println!(
-        "deployed    RollupRegistry at {} in block {} (tx {}, {} gas)",
-        deployment.registry,
+        "deployed    LockstepSettlement (registry and settlement) at {} in block {} (tx {}, {} gas)",
+        deployment.settlement,
         deployment.deployed_at_block,
-        deployment.registry_tx,
+        deployment.settlement_tx,
         deployment.gas_used
     );
-    let registry = RollupRegistry::new(deployment.registry, provider);
-    let count = registry
+    let settlement = LockstepSettlement::new(deployment.settlement, provider);
+    let count = settlement
         .rollupCount()
         .call()
         .await
         .wrap_err("reading rollupCount")?;
-    let field = registry
-        .SNARK_SCALAR_FIELD()
+    let slot = settlement
+        .currentSlot()
         .call()
         .await
-        .wrap_err("reading SNARK_SCALAR_FIELD")?;
-    println!("checked     registry answers: {count} rollups registered, field modulus {field}");
+        .wrap_err("reading currentSlot")?;
+    println!(
+        "checked     settlement answers: {count} rollups registered, current slot {slot} \
+         ({} s slots from {})",
+        deployment.seconds_per_slot, deployment.genesis_timestamp
+    );
     let path = out.join("deployment.json");
     deployment.write_to(&path)?;
     println!("wrote       {}", path.display());

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod keys;
+pub mod l1;
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM and returns the signal's name.
 pub async fn shutdown_signal() -> &'static str {

@@ -24,5 +24,11 @@ async fn main() -> eyre::Result<()> {
             bench::print(&report, json);
             Ok(())
         }
+        Command::Bench(BenchCommand::Settle(args)) => {
+            let json = args.json;
+            let report = bench::settle::run(args).await?;
+            bench::settle::print(&report, json);
+            Ok(())
+        }
     }
 }

@@ -29,6 +29,8 @@ contract RollupRegistry {
         bytes32 vkDigest;
         /// Latest settled (or owner-set) state root.
         bytes32 stateRoot;
+        /// ETH (wei) held on L1 for this rollup: deposits plus settled deltas. Never negative.
+        uint256 ethBalance;
     }
 
     /// @notice Number of rollups created so far; the last id handed out.
@@ -92,7 +94,8 @@ contract RollupRegistry {
             nativeToken: nativeToken,
             ownerControlledRoot: ownerControlledRoot,
             vkDigest: vkDigest,
-            stateRoot: initialStateRoot
+            stateRoot: initialStateRoot,
+            ethBalance: 0
         });
         emit RollupCreated(id, owner, vkDigest, initialStateRoot, nativeToken, ownerControlledRoot);
     }
@@ -123,7 +126,7 @@ contract RollupRegistry {
         rollup.stateRoot = stateRoot;
     }
 
-    /// @notice Everything the registry holds about rollup `id`.
+    /// @notice Everything the registry holds about rollup `id`, its ETH balance included.
     function getRollup(uint32 id) external view returns (Rollup memory) {
         return _rollup(id);
     }

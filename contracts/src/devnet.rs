@@ -13,13 +13,12 @@ use std::{
 };
 
 use alloy::{
-    network::EthereumWallet,
     primitives::Address,
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
 
-use crate::{Error, Result};
+use crate::{provider::signing_provider, Error, Result};
 
 /// The first of anvil's well-known development keys (funded with 10,000 ETH at genesis).
 /// Public knowledge: never use it outside a devnet.
@@ -179,10 +178,7 @@ impl Devnet {
 
     /// A provider that signs with the funded development key.
     pub fn provider(&self) -> DynProvider {
-        ProviderBuilder::new()
-            .wallet(EthereumWallet::from(self.signer.clone()))
-            .connect_http(self.url())
-            .erased()
+        signing_provider(self.url(), self.signer.clone())
     }
 
     /// Stops anvil now (also done on drop) and waits for it to exit.

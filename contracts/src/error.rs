@@ -46,6 +46,15 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The slot's blob payload is too large, or a data reference points outside it.
+    #[error("blob payload: {0}")]
+    BlobPayload(String),
+    /// `LockstepSettlement` refused a settlement; the contract's error, decoded.
+    #[error("settlement refused: {0}")]
+    SettlementRefused(String),
+    /// A deployment setting is unusable.
+    #[error("deployment config: {0}")]
+    DeployConfig(String),
     /// Compiling Solidity failed.
     #[error("compiling Solidity: {0}")]
     Compile(String),

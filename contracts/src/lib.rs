@@ -4,6 +4,8 @@ pub mod bindings;
 pub mod deploy;
 pub mod devnet;
 mod error;
+pub mod provider;
+pub mod settlement;
 pub mod verifier;
 
 pub use error::{Error, Result};

@@ -62,6 +62,14 @@ pub fn compile(source: &str, solc: &std::path::Path) -> Result<Vec<u8>> {
     hex::decode(hex_code).map_err(|e| Error::Compile(format!("solc printed no bytecode: {e}")))
 }
 
+/// Creation code of a stand-in "verifier" that accepts any input (its runtime code is a single
+/// `STOP`). For measuring what settlement costs around the verifier, and for tests of the
+/// settlement contract's bookkeeping; it proves nothing, so a deployment that uses it settles
+/// anything.
+pub const ACCEPT_ALL_STAND_IN: [u8; 12] = [
+    0x60, 0x01, 0x80, 0x60, 0x0b, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3, 0x00,
+];
+
 /// A deployed verifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeployedVerifier {

@@ -15,6 +15,7 @@ interface Vm {
     function deal(address account, uint256 balance) external;
     function roll(uint256 blockNumber) external;
     function warp(uint256 timestamp) external;
+    function blobhashes(bytes32[] calldata hashes) external;
 }
 
 /// @notice Minimal test base: cheatcodes, assertions that revert with the values compared,
@@ -46,6 +47,10 @@ abstract contract Test {
 
     function assertEq(uint256 a, uint256 b, string memory what) internal pure {
         if (a != b) revert(string.concat(what, ": ", _str(a), " != ", _str(b)));
+    }
+
+    function assertEq(int256 a, int256 b, string memory what) internal pure {
+        if (a != b) revert(string.concat(what, ": int256 values differ"));
     }
 
     function assertEq(bytes32 a, bytes32 b, string memory what) internal pure {

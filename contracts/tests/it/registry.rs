@@ -4,17 +4,19 @@ use alloy::{
 };
 use lockstep_contracts::{
     bindings::{RollupRegistry, SNARK_SCALAR_FIELD},
-    deploy::{deploy_all, Deployment},
+    deploy::{deploy_all, DeployConfig, Deployment},
     devnet::{Devnet, DevnetConfig},
 };
 
 #[tokio::test]
-async fn deploys_registry_creates_rollup_and_round_trips_deployment_file() {
+async fn deploys_settlement_creates_rollup_and_round_trips_deployment_file() {
     let devnet = Devnet::spawn(DevnetConfig::default())
         .await
         .expect("anvil starts");
     let provider = devnet.provider();
-    let deployment = deploy_all(&provider).await.expect("deploys");
+    let deployment = deploy_all(&provider, &DeployConfig::default())
+        .await
+        .expect("deploys");
     assert_eq!(deployment.chain_id, 31337);
     assert!(
         deployment.gas_used > 21_000,
@@ -22,7 +24,7 @@ async fn deploys_registry_creates_rollup_and_round_trips_deployment_file() {
         deployment.gas_used
     );
 
-    let registry = RollupRegistry::new(deployment.registry, provider.clone());
+    let registry = RollupRegistry::new(deployment.settlement, provider.clone());
     let owner = devnet.dev_address();
     let vk = B256::from(U256::from(0x1234));
     let root = B256::from(U256::from(0xabcd));
@@ -66,8 +68,10 @@ async fn registry_rejects_out_of_field_digest_with_typed_error() {
         .await
         .expect("anvil starts");
     let provider = devnet.provider();
-    let deployment = deploy_all(&provider).await.expect("deploys");
-    let registry = RollupRegistry::new(deployment.registry, provider);
+    let deployment = deploy_all(&provider, &DeployConfig::default())
+        .await
+        .expect("deploys");
+    let registry = RollupRegistry::new(deployment.settlement, provider);
 
     let too_big = B256::from(SNARK_SCALAR_FIELD);
     let err = registry
