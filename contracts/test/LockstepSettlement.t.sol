@@ -545,6 +545,9 @@ contract LockstepSettlementTest is SettlementFixture {
         c.withdrawals[1] = LockstepSettlement.Withdrawal(ALICE, 0);
         vm.expectRevert(abi.encodeWithSelector(LockstepSettlement.InvalidWithdrawal.selector, a, 1));
         s.settle(NOW_SLOT, _one(c), _accumulator(), hex"00");
+        c.withdrawals[1] = LockstepSettlement.Withdrawal(ALICE, 2 ** 128);
+        vm.expectRevert(abi.encodeWithSelector(LockstepSettlement.InvalidWithdrawal.selector, a, 1));
+        s.settle(NOW_SLOT, _one(c), _accumulator(), hex"00");
     }
 
     function test_settle_refusesWrongTruncatedOrForeignProofAndChangesNothing() public {
