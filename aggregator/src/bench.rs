@@ -262,14 +262,18 @@ pub async fn aggregate(args: BenchAggregateArgs) -> Result<AggregateReport> {
     })
 }
 
+/// Prints a benchmark report as pretty JSON on stdout (the only thing there with `--json`).
+pub(crate) fn print_json<T: serde::Serialize>(report: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(report).expect("serializable")
+    );
+}
+
 /// Prints a report as JSON or as a table.
 pub fn print(report: &AggregateReport, json: bool) {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(report).expect("serializable")
-        );
-        return;
+        return print_json(report);
     }
     println!(
         "aggregate {} rollup(s) at k = {} (rollup k = {}), {} cores",

@@ -21,6 +21,7 @@ use lockstep_contracts::{
 use serde::Serialize;
 use tracing::info;
 
+use super::print_json;
 use crate::cli::BenchSettleArgs;
 
 /// One settlement transaction.
@@ -168,11 +169,7 @@ pub async fn run(args: BenchSettleArgs) -> Result<SettleReport> {
 /// Prints a report as JSON or as a table.
 pub fn print(report: &SettleReport, json: bool) {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(report).expect("serializable")
-        );
-        return;
+        return print_json(report);
     }
     println!(
         "settle with the accept-all stand-in verifier, {} bytes of proof",
