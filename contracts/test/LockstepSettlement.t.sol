@@ -189,17 +189,6 @@ contract LockstepSettlementTest is SettlementFixture {
     uint32 internal b;
     uint32 internal native;
 
-    event Deposited(
-        uint32 indexed rollupId,
-        address indexed from,
-        address indexed recipient,
-        uint256 amount,
-        uint64 depositIndex
-    );
-    event WithdrawalCredited(uint32 indexed rollupId, address indexed recipient, uint256 amount);
-    event Withdrawn(address indexed account, address indexed to, uint256 amount);
-    event SlotSettled(uint64 indexed slot, bytes32 indexed executionDigest, uint256 rollups);
-
     function setUp() public {
         _deploy();
         a = s.createRollup(ALICE, VK_A, bytes32(uint256(11)), false, false);
@@ -253,10 +242,10 @@ contract LockstepSettlementTest is SettlementFixture {
 
     function test_deposit_creditsRollupAndCountsDeposits() public {
         vm.expectEmit(true, true, true, true, address(s));
-        emit Deposited(a, address(this), ALICE, 3 ether, 0);
+        emit LockstepSettlement.Deposited(a, address(this), ALICE, 3 ether, 0);
         s.deposit{value: 3 ether}(a, ALICE);
         vm.expectEmit(true, true, true, true, address(s));
-        emit Deposited(b, address(this), BOB, 1, 1);
+        emit LockstepSettlement.Deposited(b, address(this), BOB, 1, 1);
         s.deposit{value: 1}(b, BOB);
         assertEq(s.getRollup(a).ethBalance, 3 ether, "a balance");
         assertEq(s.getRollup(b).ethBalance, 1, "b balance");
@@ -289,7 +278,7 @@ contract LockstepSettlementTest is SettlementFixture {
 
         address payable to = payable(address(0xD00D));
         vm.expectEmit(true, true, false, true, address(s));
-        emit Withdrawn(ALICE, to, 4);
+        emit LockstepSettlement.Withdrawn(ALICE, to, 4);
         vm.prank(ALICE);
         s.withdraw(to);
         assertEq(to.balance, 4, "paid");
@@ -326,7 +315,7 @@ contract LockstepSettlementTest is SettlementFixture {
         bytes32 digest = keccak256(_publicWords(NOW_SLOT, claims, _registeredVks(claims)));
         _proveFor(NOW_SLOT, claims, _registeredVks(claims), hex"c0ffee");
         vm.expectEmit(true, true, false, true, address(s));
-        emit SlotSettled(NOW_SLOT, digest, 1);
+        emit LockstepSettlement.SlotSettled(NOW_SLOT, digest, 1);
         bytes32 returned = s.settle(NOW_SLOT, claims, _accumulator(), hex"c0ffee");
 
         assertEq(returned, digest, "returned digest");
@@ -349,7 +338,7 @@ contract LockstepSettlementTest is SettlementFixture {
         LockstepSettlement.Claim[] memory claims = _two(ca, cb);
         _proveFor(NOW_SLOT, claims, _registeredVks(claims), hex"c0ffee");
         vm.expectEmit(true, true, false, true, address(s));
-        emit WithdrawalCredited(b, BOB, 1);
+        emit LockstepSettlement.WithdrawalCredited(b, BOB, 1);
         s.settle(NOW_SLOT, claims, _accumulator(), hex"c0ffee");
 
         assertEq(s.getRollup(a).ethBalance, 4, "a balance");
