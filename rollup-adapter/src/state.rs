@@ -1,0 +1,347 @@
+//! The reference rollup's state: typed keys over one [`SparseMerkleTree`], with a journal so
+//! that a reverting frame can restore its saved root.
+//!
+//! # Keys and leaves (state version 1)
+//! Every piece of state is a (key, value) pair of field elements:
+//!
+//! | what | key | value |
+//! |---|---|---|
+//! | account | `Poseidon(STATE_TAG, 1, address, 0)` | `balance + nonce · 2^128` |
+//! | app code | `Poseidon(STATE_TAG, 3, address, 0)` | [`crate::abi::AppKind::to_field`] |
+//! | app storage | `Poseidon(STATE_TAG, 2, address, slot)` | the stored value |
+//!
+//! The pair lives at leaf `key mod 2^depth` as `Poseidon(key, value)`; a key never written
+//! reads as `0` and its leaf is empty (`0`). A written key keeps its leaf even when its value
+//! returns to `0`. Two keys that fall on one leaf are a [`Error::KeyCollision`]: the operation
+//! touching the second is refused, never silently merged (with depth 32 and a thousand keys the
+//! chance is about 10⁻⁴; raise the depth for larger states).
+
+use std::collections::HashMap;
+
+use halo2_base::halo2_proofs::halo2curves::ff::PrimeField;
+use lockstep_circuits::{entry::Address, poseidon, Fr};
+
+use crate::{smt::SparseMerkleTree, Error, Result};
+
+/// Domain tag of state keys ("lockstep.state.1" as a 128-bit integer).
+pub fn state_tag() -> Fr {
+    Fr::from_u128(u128::from_be_bytes(*b"lockstep.state.1"))
+}
+
+/// An address as a field element (big-endian, 160 bits).
+pub fn address_to_field(address: &Address) -> Fr {
+    let mut le = [0u8; 32];
+    for (i, b) in address.0.iter().rev().enumerate() {
+        le[i] = *b;
+    }
+    Fr::from_bytes(&le).expect("160 bits are canonical")
+}
+
+/// A `u128` as a field element.
+pub fn u128_to_field(value: u128) -> Fr {
+    Fr::from_u128(value)
+}
+
+/// A field element as a `u128`, if it is one.
+pub fn field_to_u128(value: &Fr) -> Option<u128> {
+    let bytes = value.to_bytes();
+    if bytes[16..].iter().any(|&b| b != 0) {
+        return None;
+    }
+    Some(u128::from_le_bytes(
+        bytes[..16].try_into().expect("16 bytes"),
+    ))
+}
+
+/// What a key addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StateKey {
+    /// An account's balance and nonce.
+    Account(Address),
+    /// An app's storage slot.
+    Storage(Address, Fr),
+    /// The app installed at an address.
+    Code(Address),
+}
+
+impl StateKey {
+    /// The key as a field element (see the module docs).
+    pub fn to_field(&self) -> Fr {
+        let (space, address, slot) = match self {
+            Self::Account(a) => (1, a, Fr::zero()),
+            Self::Storage(a, slot) => (2, a, *slot),
+            Self::Code(a) => (3, a, Fr::zero()),
+        };
+        poseidon::hash(&[
+            state_tag(),
+            Fr::from(space),
+            address_to_field(address),
+            slot,
+        ])
+    }
+}
+
+/// A leaf: `Poseidon(key, value)`.
+pub fn leaf_hash(key: Fr, value: Fr) -> Fr {
+    poseidon::hash(&[key, value])
+}
+
+/// An account's balance and nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Account {
+    /// Balance in wei.
+    pub balance: u128,
+    /// Transactions sent.
+    pub nonce: u64,
+}
+
+impl Account {
+    /// `balance + nonce · 2^128`.
+    pub fn to_field(&self) -> Fr {
+        Fr::from_u128(self.balance) + Fr::from(self.nonce) * Fr::from_u128(1u128 << 127).double()
+    }
+
+    /// The inverse of [`Self::to_field`].
+    pub fn from_field(value: &Fr) -> Option<Self> {
+        let bytes = value.to_bytes();
+        if bytes[24..].iter().any(|&b| b != 0) {
+            return None;
+        }
+        Some(Self {
+            balance: u128::from_le_bytes(bytes[..16].try_into().expect("16 bytes")),
+            nonce: u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes")),
+        })
+    }
+}
+
+/// A position in the journal to revert to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint(usize);
+
+/// One read or write of the state, as the STF circuit will check it: the leaf index, the key,
+/// the values before and after, and the siblings of the path (before the write).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// Leaf index.
+    pub index: u64,
+    /// The key.
+    pub key: Fr,
+    /// Whether the key had been written before (its leaf was non-empty).
+    pub existed: bool,
+    /// Value before.
+    pub before: Fr,
+    /// Value after (equal to `before` for a read).
+    pub after: Fr,
+}
+
+/// The state of one reference rollup.
+#[derive(Debug, Clone)]
+pub struct State {
+    tree: SparseMerkleTree,
+    /// Written keys by leaf index: (key, value).
+    leaves: HashMap<u64, (Fr, Fr)>,
+    /// Undo log: a leaf index and what it held before.
+    journal: Vec<(u64, Option<(Fr, Fr)>)>,
+}
+
+impl State {
+    /// An empty state with a tree of `depth` levels.
+    pub fn new(depth: usize) -> Result<Self> {
+        Ok(Self {
+            tree: SparseMerkleTree::new(depth)?,
+            leaves: HashMap::new(),
+            journal: Vec::new(),
+        })
+    }
+
+    /// The state root.
+    pub fn root(&self) -> Fr {
+        self.tree.root()
+    }
+
+    /// The tree depth.
+    pub fn depth(&self) -> usize {
+        self.tree.depth()
+    }
+
+    /// The tree, for inclusion paths.
+    pub fn tree(&self) -> &SparseMerkleTree {
+        &self.tree
+    }
+
+    /// Reads a key (`0` if never written).
+    pub fn read(&self, key: StateKey) -> Result<Fr> {
+        let key = key.to_field();
+        let index = self.tree.index_of(&key);
+        match self.leaves.get(&index) {
+            None => Ok(Fr::zero()),
+            Some((k, v)) if *k == key => Ok(*v),
+            Some((k, _)) => Err(self.collision(key, *k, index)),
+        }
+    }
+
+    /// Writes a key, journaling the old leaf; returns the access for the circuit witness.
+    pub fn write(&mut self, key: StateKey, value: Fr) -> Result<Access> {
+        let key = key.to_field();
+        let index = self.tree.index_of(&key);
+        let previous = self.leaves.get(&index).copied();
+        if let Some((k, _)) = previous {
+            if k != key {
+                return Err(self.collision(key, k, index));
+            }
+        }
+        self.journal.push((index, previous));
+        self.leaves.insert(index, (key, value));
+        self.tree.set(index, leaf_hash(key, value));
+        Ok(Access {
+            index,
+            key,
+            existed: previous.is_some(),
+            before: previous.map_or(Fr::zero(), |(_, v)| v),
+            after: value,
+        })
+    }
+
+    /// Reads an account.
+    pub fn account(&self, address: &Address) -> Result<Account> {
+        let value = self.read(StateKey::Account(*address))?;
+        Account::from_field(&value).ok_or_else(|| Error::OutOfRange {
+            what: "account leaf",
+            value: format!("{value:?}"),
+            expected: "balance + nonce · 2^128 with a 64-bit nonce",
+        })
+    }
+
+    /// Writes an account.
+    pub fn set_account(&mut self, address: &Address, account: Account) -> Result<()> {
+        self.write(StateKey::Account(*address), account.to_field())
+            .map(drop)
+    }
+
+    /// Reads an app storage slot that holds a `u128`.
+    pub fn storage_u128(&self, app: &Address, slot: Fr) -> Result<u128> {
+        let value = self.read(StateKey::Storage(*app, slot))?;
+        field_to_u128(&value).ok_or_else(|| Error::OutOfRange {
+            what: "storage value",
+            value: format!("{value:?}"),
+            expected: "a 128-bit integer",
+        })
+    }
+
+    /// Writes a `u128` to an app storage slot.
+    pub fn set_storage_u128(&mut self, app: &Address, slot: Fr, value: u128) -> Result<()> {
+        self.write(StateKey::Storage(*app, slot), u128_to_field(value))
+            .map(drop)
+    }
+
+    /// The current journal position.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint(self.journal.len())
+    }
+
+    /// Undoes every write since `checkpoint`.
+    pub fn revert_to(&mut self, checkpoint: Checkpoint) {
+        while self.journal.len() > checkpoint.0 {
+            let (index, previous) = self.journal.pop().expect("journal longer than checkpoint");
+            match previous {
+                Some((key, value)) => {
+                    self.leaves.insert(index, (key, value));
+                    self.tree.set(index, leaf_hash(key, value));
+                }
+                None => {
+                    self.leaves.remove(&index);
+                    self.tree.set(index, Fr::zero());
+                }
+            }
+        }
+    }
+
+    /// Forgets the journal (at the end of a block): earlier checkpoints become invalid.
+    pub fn commit(&mut self) {
+        self.journal.clear();
+    }
+
+    fn collision(&self, key: Fr, occupant: Fr, index: u64) -> Error {
+        Error::KeyCollision {
+            key: hex_fr(&key),
+            occupant: hex_fr(&occupant),
+            index,
+            depth: self.tree.depth(),
+        }
+    }
+}
+
+/// A field element as big-endian hex.
+pub fn hex_fr(value: &Fr) -> String {
+    let mut bytes = value.to_bytes();
+    bytes.reverse();
+    format!("0x{}", hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_packing_round_trips() {
+        let a = Account {
+            balance: u128::MAX,
+            nonce: u64::MAX,
+        };
+        assert_eq!(Account::from_field(&a.to_field()), Some(a));
+        assert_eq!(Account::from_field(&(a.to_field() + Fr::one())), None);
+        assert_eq!(field_to_u128(&Fr::from_u128(7)), Some(7));
+        assert_eq!(field_to_u128(&-Fr::one()), None);
+    }
+
+    #[test]
+    fn revert_restores_root_and_values() {
+        let mut state = State::new(20).unwrap();
+        let a = Address([1; 20]);
+        state
+            .set_account(
+                &a,
+                Account {
+                    balance: 5,
+                    nonce: 0,
+                },
+            )
+            .unwrap();
+        let root = state.root();
+        let cp = state.checkpoint();
+        state
+            .set_account(
+                &a,
+                Account {
+                    balance: 9,
+                    nonce: 1,
+                },
+            )
+            .unwrap();
+        state.set_storage_u128(&a, Fr::from(3), 42).unwrap();
+        assert_ne!(state.root(), root);
+        state.revert_to(cp);
+        assert_eq!(state.root(), root);
+        assert_eq!(state.account(&a).unwrap().balance, 5);
+        assert_eq!(state.storage_u128(&a, Fr::from(3)).unwrap(), 0);
+    }
+
+    #[test]
+    fn colliding_keys_are_refused() {
+        // Depth 1: two leaves, so three keys must collide somewhere.
+        let mut state = State::new(1).unwrap();
+        let keys: Vec<_> = (0u8..3)
+            .map(|i| StateKey::Account(Address([i; 20])))
+            .collect();
+        let results: Vec<_> = keys
+            .iter()
+            .map(|k| state.write(*k, Fr::one()).is_ok())
+            .collect();
+        assert!(results.iter().any(|ok| !ok), "{results:?}");
+        let err = keys
+            .iter()
+            .find_map(|k| state.read(*k).err())
+            .expect("a colliding read fails");
+        assert!(err.to_string().contains("collides"), "{err}");
+    }
+}

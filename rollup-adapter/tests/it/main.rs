@@ -1,0 +1,7 @@
+//! Integration tests of the reference app-rollup: scenarios across rollups, block replay and
+//! encoding, and property tests over random workloads.
+
+mod block;
+mod props;
+mod scenarios;
+mod world;

@@ -1,0 +1,168 @@
+//! A three-rollup cluster with the reference apps, shared by the tests.
+
+use std::rc::Rc;
+
+use lockstep_circuits::entry::{Address, Domain};
+use lockstep_rollup_adapter::{
+    abi::{AppKind, CallData, Method},
+    block::{Block, Tx},
+    executor::DEFAULT_MAX_STEPS,
+    state::State,
+    Cluster, Genesis, ReferenceRollup, Result, SealedBlock,
+};
+
+pub(crate) const ALICE: Address = Address([0xa1; 20]);
+pub(crate) const BOB: Address = Address([0xb0; 20]);
+/// Counters on rollups 1 and 2.
+pub(crate) const COUNTER_1: Address = Address([0xc1; 20]);
+pub(crate) const COUNTER_2: Address = Address([0xc2; 20]);
+/// On rollup 1: forwarders to rollup 2's counter, AMM, reverter and forwarder.
+pub(crate) const TO_COUNTER_2: Address = Address([0xf2; 20]);
+pub(crate) const TO_AMM_2: Address = Address([0xf5; 20]);
+pub(crate) const TO_REVERTER_2: Address = Address([0xfe; 20]);
+pub(crate) const TO_FORWARDER_2: Address = Address([0xff; 20]);
+/// On rollup 1: a forwarder to its own counter (a local call).
+pub(crate) const TO_COUNTER_1: Address = Address([0xf1; 20]);
+/// On rollup 2: the AMM, the reverter, and a forwarder back to rollup 1's counter.
+pub(crate) const AMM_2: Address = Address([0xaa; 20]);
+pub(crate) const REVERTER_2: Address = Address([0xde; 20]);
+pub(crate) const BACK_TO_1: Address = Address([0xb1; 20]);
+/// On rollup 3: a forwarder to rollup 2's counter and one to rollup 1's forwarder to rollup 2.
+pub(crate) const THREE_TO_COUNTER_2: Address = Address([0x32; 20]);
+pub(crate) const THREE_TO_1: Address = Address([0x31; 20]);
+
+pub(crate) const ETH: u128 = 1_000_000_000_000_000_000;
+pub(crate) const AMM_ETH: u128 = 100 * ETH;
+pub(crate) const AMM_TOKENS: u128 = 200_000 * ETH;
+
+pub(crate) fn domain() -> Domain {
+    Domain {
+        chain_id: 31_337,
+        registry: Address([0x5e; 20]),
+    }
+}
+
+fn forwarder(rollup: u32, target: Address) -> AppKind {
+    AppKind::Forwarder { rollup, target }
+}
+
+pub(crate) fn geneses() -> [Genesis; 3] {
+    let one = Genesis::new(1)
+        .with_account(ALICE, 10 * ETH)
+        .with_account(BOB, ETH)
+        .with_app(COUNTER_1, AppKind::Counter, 0)
+        .with_app(TO_COUNTER_2, forwarder(2, COUNTER_2), 0)
+        .with_app(TO_AMM_2, forwarder(2, AMM_2), 0)
+        .with_app(TO_REVERTER_2, forwarder(2, REVERTER_2), 0)
+        .with_app(TO_FORWARDER_2, forwarder(2, BACK_TO_1), 0)
+        .with_app(TO_COUNTER_1, forwarder(1, COUNTER_1), 0);
+    let two = Genesis::new(2)
+        .with_account(ALICE, 10 * ETH)
+        .with_app(COUNTER_2, AppKind::Counter, 0)
+        .with_amm(AMM_2, AMM_ETH, AMM_TOKENS)
+        .with_app(REVERTER_2, AppKind::Reverter, 0)
+        .with_app(BACK_TO_1, forwarder(1, COUNTER_1), 0);
+    let three = Genesis::new(3)
+        .with_account(ALICE, 10 * ETH)
+        .with_app(THREE_TO_COUNTER_2, forwarder(2, COUNTER_2), 0)
+        .with_app(THREE_TO_1, forwarder(1, TO_COUNTER_2), 0);
+    [one, two, three]
+}
+
+/// Every address with a balance anywhere, for conservation checks.
+pub(crate) const ADDRESSES: [Address; 16] = [
+    ALICE,
+    BOB,
+    COUNTER_1,
+    COUNTER_2,
+    TO_COUNTER_2,
+    TO_AMM_2,
+    TO_REVERTER_2,
+    TO_FORWARDER_2,
+    TO_COUNTER_1,
+    AMM_2,
+    REVERTER_2,
+    BACK_TO_1,
+    THREE_TO_COUNTER_2,
+    THREE_TO_1,
+    Address([0; 20]),
+    Address([0x77; 20]),
+];
+
+pub(crate) struct World {
+    pub(crate) cluster: Cluster,
+    pub(crate) rollups: Vec<Rc<ReferenceRollup>>,
+    /// Each rollup's state when the slot began.
+    pub(crate) pre_states: Vec<State>,
+    pub(crate) nonces: [u64; 4],
+}
+
+impl World {
+    pub(crate) fn new(slot: u64) -> Self {
+        let mut cluster = Cluster::new(domain());
+        let mut rollups = Vec::new();
+        for genesis in geneses() {
+            let rollup = Rc::new(ReferenceRollup::new(&genesis).unwrap());
+            cluster.add(Box::new(rollup.clone())).unwrap();
+            rollups.push(rollup);
+        }
+        cluster.begin_slot(slot).unwrap();
+        let pre_states = rollups.iter().map(|r| r.state()).collect();
+        Self {
+            cluster,
+            rollups,
+            pre_states,
+            nonces: [0; 4],
+        }
+    }
+
+    pub(crate) fn rollup(&self, id: u32) -> &ReferenceRollup {
+        &self.rollups[id as usize - 1]
+    }
+
+    /// Alice sends a transaction on `rollup`.
+    pub(crate) fn send(
+        &mut self,
+        rollup: u32,
+        to: Address,
+        value: u128,
+        data: CallData,
+    ) -> Result<lockstep_rollup_adapter::sync::TxReceipt> {
+        let tx = Tx {
+            from: ALICE,
+            nonce: self.nonces[rollup as usize],
+            to,
+            value,
+            data,
+        };
+        let receipt = self.cluster.submit(rollup, &tx)?;
+        self.nonces[rollup as usize] += 1;
+        Ok(receipt)
+    }
+
+    /// Seals the slot and checks that every block replays, from its pre-state and its bytes
+    /// alone, to exactly what the builder sealed.
+    pub(crate) fn seal(&mut self) -> Vec<SealedBlock> {
+        let sealed = self.cluster.seal().unwrap();
+        for (block, pre) in sealed.iter().zip(&self.pre_states) {
+            let decoded = Block::decode(&block.data).unwrap();
+            let replayed =
+                ReferenceRollup::replay(pre.clone(), DEFAULT_MAX_STEPS, domain(), &decoded)
+                    .unwrap();
+            assert_eq!(&replayed, block, "rollup {} replays", block.rollup_id);
+        }
+        sealed
+    }
+
+    /// Σ balances of the known addresses on `rollup`.
+    pub(crate) fn eth_on(&self, rollup: u32) -> u128 {
+        ADDRESSES
+            .iter()
+            .map(|a| self.rollup(rollup).account(a).unwrap().balance)
+            .sum()
+    }
+}
+
+pub(crate) fn forward(inner: Method) -> CallData {
+    CallData::forward(inner, Method::Transfer, 0)
+}
