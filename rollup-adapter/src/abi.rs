@@ -7,7 +7,7 @@
 //! itself, zero-padded on the left ([`CallData::digest`], [`word_digest`]): injective, and
 //! free for the STF circuit, which has no Keccak. EVM-ABI data (L1, EVM rollups) uses
 //! keccak-256 in those fields; a keccak output equal to a padded compact datum would need a
-//! preimage of a value with 14 leading zero bytes.
+//! preimage of a value with 13 leading zero bytes.
 
 use halo2_base::halo2_proofs::halo2curves::ff::PrimeField;
 use lockstep_circuits::{entry::Address, Fr};
