@@ -5,6 +5,7 @@ pub mod cli;
 pub mod demo;
 pub mod keys;
 pub mod l1;
+pub mod service;
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM and returns the signal's name.
 pub async fn shutdown_signal() -> &'static str {

@@ -13,6 +13,8 @@
 //! - [`accumulator`]: the grand-product check that every assumed call was served with
 //!   exactly the assumed result, natively and in-circuit ([`accumulator::AccumulatorChip`]).
 //! - [`aggregation`]: the universal aggregation circuit over the rollup proofs of a slot.
+//! - [`merkle`]: Poseidon sparse Merkle trees, natively and in-circuit
+//!   ([`merkle::MerkleChip`]): the reference rollup's state commitment.
 //! - [`keys`]: SRS files (standard halo2 KZG format), an unsafe test SRS for tests and the
 //!   demo, and proving keys cached on disk under a digest of the circuit configuration.
 //! - [`prover`]: proving and verifying rollup snarks, with errors instead of panics.
@@ -46,6 +48,7 @@ pub mod entry;
 mod error;
 pub mod keys;
 pub mod layout;
+pub mod merkle;
 pub mod poseidon;
 pub mod prover;
 pub mod shape;

@@ -3,6 +3,11 @@
 
 use std::path::PathBuf;
 
+use halo2_base::{
+    gates::circuit::CircuitBuilderStage,
+    halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG},
+};
+
 use crate::{
     entry::{Address, CallKind, Domain, Entry},
     keys::KeyStore,
@@ -79,4 +84,43 @@ pub fn persistent_key_store() -> Result<KeyStore> {
                 .join(".cache/lockstep/test-keys")
         });
     KeyStore::open(dir)
+}
+
+/// The test rollup's SRS and proving key from `store`: made on first use, then read from the
+/// cache.
+pub fn test_rollup_key(
+    store: &KeyStore,
+) -> Result<(
+    ParamsKZG<Bn256>,
+    crate::keys::CircuitKey<halo2_base::gates::circuit::BaseCircuitParams>,
+)> {
+    use crate::{shape, test_rollup};
+    let params = store.load_or_generate_unsafe_test_srs(test_rollup::TEST_ROLLUP_K)?;
+    let rollup_params = shape::rollup_params(test_rollup::TEST_ROLLUP_K)?;
+    let digest = crate::keys::config_digest(&("test-rollup", shape::SHAPE_VERSION, &rollup_params));
+    let witness = sample_rollup(Domain::default(), 0, 1, vec![], vec![], 0);
+    let key = store.proving_key("test-rollup", &digest, &params, || {
+        test_rollup::build(
+            CircuitBuilderStage::Keygen,
+            test_rollup::TEST_ROLLUP_K,
+            None,
+            &witness,
+        )
+    })?;
+    Ok((params, key))
+}
+
+/// Proves the test rollup for `witness` with a key from [`test_rollup_key`].
+pub fn prove_test_rollup(
+    params: &ParamsKZG<Bn256>,
+    key: &crate::keys::CircuitKey<halo2_base::gates::circuit::BaseCircuitParams>,
+    witness: &PublicInputsWitness,
+) -> Result<snark_verifier_sdk::Snark> {
+    let circuit = crate::test_rollup::build(
+        CircuitBuilderStage::Prover,
+        crate::test_rollup::TEST_ROLLUP_K,
+        Some(key.meta.break_points.clone()),
+        witness,
+    )?;
+    crate::prover::prove(params, &key.pk, circuit)
 }

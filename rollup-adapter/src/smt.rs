@@ -1,7 +1,8 @@
 //! A fixed-depth Poseidon sparse Merkle tree over BN254's scalar field.
 //!
 //! - Leaves are indexed by `depth`-bit integers; an empty leaf is `0`.
-//! - An inner node is `Poseidon(left, right)` ([`lockstep_circuits::poseidon::hash`]).
+//! - An inner node is `Poseidon(left, right)` ([`lockstep_circuits::merkle::hash_node`], the
+//!   function the circuit's [`lockstep_circuits::merkle::MerkleChip`] mirrors).
 //! - An empty subtree of height `h` hashes to `zero[h]`: `zero[0] = 0`,
 //!   `zero[h + 1] = Poseidon(zero[h], zero[h])`.
 //!
@@ -12,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use lockstep_circuits::{poseidon, Fr};
+use lockstep_circuits::{merkle, Fr};
 
 use crate::{Error, Result};
 
@@ -29,24 +30,7 @@ pub struct SparseMerkleTree {
     nodes: HashMap<(u8, u64), Fr>,
 }
 
-/// Hash of an inner node.
-pub fn hash_node(left: Fr, right: Fr) -> Fr {
-    poseidon::hash(&[left, right])
-}
-
-/// The root reached from `leaf` at `index` with `siblings` listed from the leaf up.
-pub fn root_from_path(leaf: Fr, index: u64, siblings: &[Fr]) -> Fr {
-    siblings
-        .iter()
-        .enumerate()
-        .fold(leaf, |node, (height, &sibling)| {
-            if (index >> height) & 1 == 0 {
-                hash_node(node, sibling)
-            } else {
-                hash_node(sibling, node)
-            }
-        })
-}
+pub use lockstep_circuits::merkle::{hash_node, root_from_path};
 
 impl SparseMerkleTree {
     /// An empty tree of `depth` levels (`2^depth` leaves).
@@ -124,13 +108,7 @@ impl SparseMerkleTree {
 
     /// The leaf index of a key: its low `depth` bits.
     pub fn index_of(&self, key: &Fr) -> u64 {
-        let repr = key.to_bytes();
-        let low = u64::from_le_bytes(repr[..8].try_into().expect("8 bytes"));
-        if self.depth == 64 {
-            low
-        } else {
-            low & ((1u64 << self.depth) - 1)
-        }
+        merkle::index_of(key, self.depth)
     }
 
     fn node(&self, height: usize, index: u64) -> Fr {

@@ -11,15 +11,16 @@
 //! | app storage | `Poseidon(STATE_TAG, 2, address, slot)` | the stored value |
 //!
 //! The pair lives at leaf `key mod 2^depth` as `Poseidon(key, value)`; a key never written
-//! reads as `0` and its leaf is empty (`0`). A written key keeps its leaf even when its value
-//! returns to `0`. Two keys that fall on one leaf are a [`Error::KeyCollision`]: the operation
+//! reads as `0` and its leaf is empty (`0`). Writing `0` to such a key leaves it empty; a key
+//! once written keeps its leaf even when its value returns to `0`. Every write returns the
+//! [`MerkleAccess`] that [`lockstep_circuits::merkle::MerkleChip::access`] proves. Two keys that fall on one leaf are a [`Error::KeyCollision`]: the operation
 //! touching the second is refused, never silently merged (with depth 32 and a thousand keys the
 //! chance is about 10⁻⁴; raise the depth for larger states).
 
 use std::collections::HashMap;
 
 use halo2_base::halo2_proofs::halo2curves::ff::PrimeField;
-use lockstep_circuits::{entry::Address, poseidon, Fr};
+use lockstep_circuits::{entry::Address, merkle::MerkleAccess, poseidon, Fr};
 
 use crate::{smt::SparseMerkleTree, Error, Result};
 
@@ -83,7 +84,7 @@ impl StateKey {
 
 /// A leaf: `Poseidon(key, value)`.
 pub fn leaf_hash(key: Fr, value: Fr) -> Fr {
-    poseidon::hash(&[key, value])
+    lockstep_circuits::merkle::hash_node(key, value)
 }
 
 /// An account's balance and nonce.
@@ -117,22 +118,6 @@ impl Account {
 /// A position in the journal to revert to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpoint(usize);
-
-/// One read or write of the state, as the STF circuit will check it: the leaf index, the key,
-/// the values before and after, and the siblings of the path (before the write).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Access {
-    /// Leaf index.
-    pub index: u64,
-    /// The key.
-    pub key: Fr,
-    /// Whether the key had been written before (its leaf was non-empty).
-    pub existed: bool,
-    /// Value before.
-    pub before: Fr,
-    /// Value after (equal to `before` for a read).
-    pub after: Fr,
-}
 
 /// The state of one reference rollup.
 #[derive(Debug, Clone)]
@@ -180,8 +165,22 @@ impl State {
         }
     }
 
+    /// A read as the circuit proves it: the value and its inclusion (or absence) path.
+    pub fn read_access(&self, key: StateKey) -> Result<MerkleAccess> {
+        let value = self.read(key)?;
+        let key = key.to_field();
+        let index = self.tree.index_of(&key);
+        Ok(MerkleAccess {
+            key,
+            existed: self.leaves.contains_key(&index),
+            before: value,
+            after: value,
+            siblings: self.tree.path(index),
+        })
+    }
+
     /// Writes a key, journaling the old leaf; returns the access for the circuit witness.
-    pub fn write(&mut self, key: StateKey, value: Fr) -> Result<Access> {
+    pub fn write(&mut self, key: StateKey, value: Fr) -> Result<MerkleAccess> {
         let key = key.to_field();
         let index = self.tree.index_of(&key);
         let previous = self.leaves.get(&index).copied();
@@ -190,16 +189,21 @@ impl State {
                 return Err(self.collision(key, k, index));
             }
         }
-        self.journal.push((index, previous));
-        self.leaves.insert(index, (key, value));
-        self.tree.set(index, leaf_hash(key, value));
-        Ok(Access {
-            index,
+        let access = MerkleAccess {
             key,
             existed: previous.is_some(),
             before: previous.map_or(Fr::zero(), |(_, v)| v),
             after: value,
-        })
+            siblings: self.tree.path(index),
+        };
+        if previous.is_none() && value == Fr::zero() {
+            // Writing 0 to a key that never existed leaves its leaf empty.
+            return Ok(access);
+        }
+        self.journal.push((index, previous));
+        self.leaves.insert(index, (key, value));
+        self.tree.set(index, leaf_hash(key, value));
+        Ok(access)
     }
 
     /// Reads an account.
@@ -324,6 +328,35 @@ mod tests {
         assert_eq!(state.root(), root);
         assert_eq!(state.account(&a).unwrap().balance, 5);
         assert_eq!(state.storage_u128(&a, Fr::from(3)).unwrap(), 0);
+    }
+
+    #[test]
+    fn every_access_carries_the_roots_the_circuit_will_check() {
+        let mut state = State::new(24).unwrap();
+        let keys: Vec<_> = (0u8..6)
+            .map(|i| StateKey::Storage(Address([i; 20]), Fr::from(u64::from(i) * 7)))
+            .collect();
+        // Writes (including 0 to missing and to existing keys) and reads, in a fixed mix.
+        for (step, value) in [3u64, 0, 5, 0, 9, 1, 0, 2, 8, 0, 0, 4]
+            .into_iter()
+            .enumerate()
+        {
+            let key = keys[(step * 5) % keys.len()];
+            let before = state.root();
+            let access = if step % 4 == 3 {
+                state.read_access(key).unwrap()
+            } else {
+                state.write(key, Fr::from(value)).unwrap()
+            };
+            assert_eq!(access.root_before(), before, "step {step}");
+            assert_eq!(access.root_after(), state.root(), "step {step}");
+        }
+        // Writing 0 to a key that never existed leaves the root alone.
+        let root = state.root();
+        state
+            .write(StateKey::Code(Address([0x42; 20])), Fr::zero())
+            .unwrap();
+        assert_eq!(state.root(), root);
     }
 
     #[test]

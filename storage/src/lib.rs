@@ -164,6 +164,21 @@ pub trait Store: Send + Sync {
     fn write(&self, batch: Batch) -> Result<()>;
 }
 
+/// A shared store is a store: services hand one `Arc` to every reader and writer.
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).get(table, key)
+    }
+
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        (**self).scan_prefix(table, prefix)
+    }
+
+    fn write(&self, batch: Batch) -> Result<()> {
+        (**self).write(batch)
+    }
+}
+
 /// Typed access on top of any [`Store`]: values as JSON.
 pub trait Records: Store {
     /// The value at `key` decoded from JSON; a value that does not decode is an error naming

@@ -1,3 +1,4 @@
 //! Integration tests of the aggregator: real proofs end to end.
 
 mod aggregate;
+mod api;

@@ -5,5 +5,6 @@ mod accumulator;
 mod common;
 mod entry;
 mod layout;
+mod merkle;
 mod prove;
 mod test_rollup;

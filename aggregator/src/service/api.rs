@@ -1,0 +1,283 @@
+//! The aggregator's HTTP JSON API (documented in `docs/api.md`).
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `POST /v1/proofs` | submit a rollup proof for a slot |
+//! | `GET /v1/slots/{slot}` | a slot's state, rollups, proofs received and history |
+//! | `GET /v1/rollups/{id}` | a registered rollup: vk digest, slots waiting for its proof |
+//! | `GET /health` | liveness, and how many slots are unfinished |
+//! | `GET /metrics` | Prometheus metrics |
+//!
+//! Every refusal is a 4xx with a JSON body `{"error": code, "message": text}` and changes
+//! nothing; the codes are listed in [`ApiError`].
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    extract::{rejection::JsonRejection, DefaultBodyLimit, Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use lockstep_storage::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{json, Value};
+
+use super::{
+    intake::{self, fr_hex, IntakeError, ProofSubmission, Registry},
+    metrics,
+    slots::{SlotError, SlotState, Slots},
+    AggregatorHandle, ServiceStopped,
+};
+
+/// Largest request body accepted (a proof submission is about 10 KB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What the handlers share.
+pub struct ApiState<S> {
+    /// The store, for reads.
+    pub store: S,
+    /// The rollups accepted, and the domain.
+    pub registry: Arc<Registry>,
+    /// The writer.
+    pub handle: AggregatorHandle,
+    /// Renders `/metrics`; `None` when no recorder is installed.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl<S> std::fmt::Debug for ApiState<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("rollups", &self.registry.rollups.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A refused request: an HTTP status, a stable code and a message naming the bad value.
+///
+/// | status | code | when |
+/// |---|---|---|
+/// | 400 | `malformed_json` | the body is not JSON of the expected shape |
+/// | 400 | `malformed` | bad hex, wrong instance count, a layout violation |
+/// | 404 | `unknown_rollup`, `unknown_slot` | no such rollup or slot |
+/// | 409 | `stale_slot` | the slot no longer takes proofs |
+/// | 409 | `duplicate` | a proof from this rollup for this slot was already accepted |
+/// | 413 | `too_large` | the body is over the limit |
+/// | 422 | `mismatch` | a public input differs from what the slot fixes |
+/// | 422 | `invalid_proof` | the proof does not verify against the registered key |
+/// | 422 | `not_in_slot` | the rollup has no block in the slot |
+/// | 500 | `internal` | storage failed (nothing was changed) |
+/// | 503 | `unavailable` | the service is shutting down |
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable error code.
+    pub code: &'static str,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl std::fmt::Display) -> Self {
+        Self {
+            status,
+            code,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<IntakeError> for ApiError {
+    fn from(err: IntakeError) -> Self {
+        let (status, code) = match err {
+            IntakeError::UnknownRollup(_) => (StatusCode::NOT_FOUND, "unknown_rollup"),
+            IntakeError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
+            IntakeError::Mismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "mismatch"),
+            IntakeError::InvalidProof(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_proof"),
+        };
+        Self::new(status, code, err)
+    }
+}
+
+impl From<SlotError> for ApiError {
+    fn from(err: SlotError) -> Self {
+        let (status, code) = match err {
+            SlotError::UnknownSlot(_) => (StatusCode::NOT_FOUND, "unknown_slot"),
+            SlotError::Exists(_) => (StatusCode::CONFLICT, "exists"),
+            SlotError::WrongState { .. } => (StatusCode::CONFLICT, "stale_slot"),
+            SlotError::NotInSlot { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "not_in_slot"),
+            SlotError::Duplicate { .. } => (StatusCode::CONFLICT, "duplicate"),
+            SlotError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        Self::new(status, code, err)
+    }
+}
+
+impl From<ServiceStopped> for ApiError {
+    fn from(err: ServiceStopped) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", err)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                rejection.body_text(),
+            )
+        } else {
+            Self::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                rejection.body_text(),
+            )
+        }
+    }
+}
+
+/// The API's routes over `state`, refusing bodies over `max_body_bytes`.
+pub fn router<S: Store + Clone + 'static>(state: ApiState<S>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/proofs", post(submit_proof::<S>))
+        .route("/v1/slots/{slot}", get(slot_status::<S>))
+        .route("/v1/rollups/{id}", get(rollup_status::<S>))
+        .route("/health", get(health::<S>))
+        .route("/metrics", get(render_metrics::<S>))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(Arc::new(state))
+}
+
+type Shared<S> = State<Arc<ApiState<S>>>;
+
+async fn submit_proof<S: Store + Clone + 'static>(
+    State(state): Shared<S>,
+    body: Result<Json<ProofSubmission>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let result = accept(&state, body).await;
+    if let Err(err) = &result {
+        metrics::proof_rejected(err.code);
+        tracing::info!(code = err.code, message = %err.message, "proof refused");
+    }
+    result
+}
+
+async fn accept<S: Store + Clone + 'static>(
+    state: &Arc<ApiState<S>>,
+    body: Result<Json<ProofSubmission>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(submission) = body?;
+    let slots = Slots::new(state.store.clone());
+    let record = slots
+        .get(submission.slot)?
+        .ok_or(SlotError::UnknownSlot(submission.slot))?;
+    // Refuse early what the writer would refuse anyway, before spending a verification on it.
+    if record.state != SlotState::Proving {
+        return Err(SlotError::WrongState {
+            slot: record.slot,
+            state: record.state.name(),
+            what: "a proof",
+            needed: "proving",
+        }
+        .into());
+    }
+    if !record.rollups.contains_key(&submission.rollup_id)
+        && state.registry.rollups.contains_key(&submission.rollup_id)
+    {
+        return Err(SlotError::NotInSlot {
+            slot: record.slot,
+            rollup: submission.rollup_id,
+        }
+        .into());
+    }
+    let registry = state.registry.clone();
+    let (slot, rollup) = (submission.slot, submission.rollup_id);
+    let started = Instant::now();
+    let stored =
+        tokio::task::spawn_blocking(move || intake::check(&submission, &record, &registry))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))??;
+    metrics::proof_verified(started.elapsed().as_secs_f64());
+    let record = state.handle.add_proof(slot, rollup, stored).await??;
+    tracing::info!(slot, rollup, state = record.state.name(), "proof accepted");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "slot": slot, "rollup_id": rollup, "state": record.state.name() })),
+    ))
+}
+
+async fn slot_status<S: Store + Clone + 'static>(
+    State(state): Shared<S>,
+    Path(slot): Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+    let slots = Slots::new(state.store.clone());
+    let record = slots.get(slot)?.ok_or(SlotError::UnknownSlot(slot))?;
+    let received = slots.proof_ids(slot)?;
+    let mut body = serde_json::to_value(&record)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
+    body["proofs_received"] = json!(received);
+    Ok(Json(body))
+}
+
+async fn rollup_status<S: Store + Clone + 'static>(
+    State(state): Shared<S>,
+    Path(id): Path<u32>,
+) -> Result<Json<Value>, ApiError> {
+    let rollup = state
+        .registry
+        .rollups
+        .get(&id)
+        .ok_or(IntakeError::UnknownRollup(id))?;
+    let slots = Slots::new(state.store.clone());
+    let mut waiting = Vec::new();
+    for record in slots.unfinished()? {
+        if record.state == SlotState::Proving
+            && record.rollups.contains_key(&id)
+            && !slots.proof_ids(record.slot)?.contains(&id)
+        {
+            waiting.push(record.slot);
+        }
+    }
+    Ok(Json(json!({
+        "id": id,
+        "vk_digest": fr_hex(&rollup.vk_digest()),
+        "k": rollup.protocol.domain.k,
+        "slots_waiting_for_proof": waiting,
+    })))
+}
+
+async fn health<S: Store + Clone + 'static>(
+    State(state): Shared<S>,
+) -> Result<Json<Value>, ApiError> {
+    let unfinished = Slots::new(state.store.clone()).unfinished()?.len();
+    Ok(Json(json!({
+        "status": "ok",
+        "unfinished_slots": unfinished,
+        "rollups": state.registry.rollups.keys().collect::<Vec<_>>(),
+    })))
+}
+
+async fn render_metrics<S: Store + Clone + 'static>(State(state): Shared<S>) -> Response {
+    match &state.metrics {
+        Some(handle) => handle.render().into_response(),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_metrics",
+            "no metrics recorder is installed in this process",
+        )
+        .into_response(),
+    }
+}

@@ -1,0 +1,43 @@
+//! The aggregator's metrics (base units in the names), recorded through the `metrics` facade;
+//! `lockstep aggregator run` exports them for Prometheus on `/metrics`.
+//!
+//! | name | kind | labels | meaning |
+//! |---|---|---|---|
+//! | `lockstep_proofs_received_total` | counter | `rollup` | rollup proofs accepted |
+//! | `lockstep_proofs_rejected_total` | counter | `reason` | submissions refused, by error code |
+//! | `lockstep_slots_entered_total` | counter | `state` | slots that entered each state |
+//! | `lockstep_slot_stage_seconds` | histogram | `stage` | time a slot spent in each state it left |
+//! | `lockstep_proof_verification_seconds` | histogram | | native verification of one submitted proof |
+
+use super::slots::SlotRecord;
+
+/// A proof from `rollup` was accepted.
+pub fn proof_received(rollup: u32) {
+    metrics::counter!("lockstep_proofs_received_total", "rollup" => rollup.to_string())
+        .increment(1);
+}
+
+/// A submission was refused with error code `reason`.
+pub fn proof_rejected(reason: &'static str) {
+    metrics::counter!("lockstep_proofs_rejected_total", "reason" => reason).increment(1);
+}
+
+/// Native verification of a submitted proof took `seconds`.
+pub fn proof_verified(seconds: f64) {
+    metrics::histogram!("lockstep_proof_verification_seconds").record(seconds);
+}
+
+/// A slot entered `state`.
+pub fn slot_entered(state: &'static str) {
+    metrics::counter!("lockstep_slots_entered_total", "state" => state).increment(1);
+}
+
+/// A slot just changed state: count the new state and record how long it spent in the one it
+/// left.
+pub fn slot_changed(record: &SlotRecord) {
+    slot_entered(record.state.name());
+    if let [.., left, entered] = record.history.as_slice() {
+        metrics::histogram!("lockstep_slot_stage_seconds", "stage" => left.state.clone())
+            .record(entered.at_ms.saturating_sub(left.at_ms) as f64 / 1000.0);
+    }
+}

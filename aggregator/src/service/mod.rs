@@ -1,0 +1,152 @@
+//! The aggregator service: proof intake over HTTP and the slot state machine in storage.
+//!
+//! One task, [`AggregatorService`], owns every write to the slots table; the HTTP handlers and
+//! the pipeline talk to it through an [`AggregatorHandle`]. Reads go to the store directly.
+//! Because one writer serialises all changes, two concurrent submissions for the same rollup
+//! and slot cannot both be accepted, and the proof that completes a slot moves it to
+//! `aggregating` exactly once.
+
+pub mod api;
+pub mod intake;
+pub mod metrics;
+pub mod slots;
+
+use lockstep_storage::Store;
+use tokio::sync::{mpsc, oneshot};
+
+use self::slots::{SlotError, SlotRecord, SlotState, Slots, StoredProof};
+
+/// How many commands may wait for the service before senders wait too.
+const COMMAND_QUEUE: usize = 1024;
+
+enum Command {
+    Create(SlotRecord, oneshot::Sender<Result<(), SlotError>>),
+    AddProof {
+        slot: u64,
+        rollup: u32,
+        proof: Box<StoredProof>,
+        reply: oneshot::Sender<Result<SlotRecord, SlotError>>,
+    },
+    Transition {
+        slot: u64,
+        next: SlotState,
+        reply: oneshot::Sender<Result<SlotRecord, SlotError>>,
+    },
+}
+
+/// The task that owns the slots table.
+#[derive(Debug)]
+pub struct AggregatorService<S> {
+    slots: Slots<S>,
+    commands: mpsc::Receiver<Command>,
+}
+
+/// Sends commands to the [`AggregatorService`]; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AggregatorHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+/// The service has stopped (it is shutting down, or it panicked).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the aggregator service has stopped")]
+pub struct ServiceStopped;
+
+impl<S: Store + 'static> AggregatorService<S> {
+    /// A service over `store` and the handle that drives it.
+    pub fn new(store: S) -> (Self, AggregatorHandle) {
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        (
+            Self {
+                slots: Slots::new(store),
+                commands: rx,
+            },
+            AggregatorHandle { commands: tx },
+        )
+    }
+
+    /// Runs until every handle is dropped.
+    pub async fn run(mut self) {
+        while let Some(command) = self.commands.recv().await {
+            match command {
+                Command::Create(record, reply) => {
+                    let result = self.slots.create(&record);
+                    if result.is_ok() {
+                        metrics::slot_entered(record.state.name());
+                    }
+                    let _ = reply.send(result);
+                }
+                Command::AddProof {
+                    slot,
+                    rollup,
+                    proof,
+                    reply,
+                } => {
+                    let result = self.slots.add_proof(slot, rollup, &proof);
+                    if let Ok(record) = &result {
+                        metrics::proof_received(rollup);
+                        if record.state == SlotState::Aggregating {
+                            metrics::slot_changed(record);
+                        }
+                    }
+                    let _ = reply.send(result);
+                }
+                Command::Transition { slot, next, reply } => {
+                    let result = self.slots.transition(slot, next);
+                    if let Ok(record) = &result {
+                        metrics::slot_changed(record);
+                    }
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+impl AggregatorHandle {
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ServiceStopped> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(command(tx))
+            .await
+            .map_err(|_| ServiceStopped)?;
+        rx.await.map_err(|_| ServiceStopped)
+    }
+
+    /// Records a new slot.
+    pub async fn create_slot(
+        &self,
+        record: SlotRecord,
+    ) -> Result<Result<(), SlotError>, ServiceStopped> {
+        self.ask(|reply| Command::Create(record, reply)).await
+    }
+
+    /// Stores an accepted proof (see [`Slots::add_proof`]).
+    pub async fn add_proof(
+        &self,
+        slot: u64,
+        rollup: u32,
+        proof: StoredProof,
+    ) -> Result<Result<SlotRecord, SlotError>, ServiceStopped> {
+        self.ask(|reply| Command::AddProof {
+            slot,
+            rollup,
+            proof: Box::new(proof),
+            reply,
+        })
+        .await
+    }
+
+    /// Moves a slot to `next`.
+    pub async fn transition(
+        &self,
+        slot: u64,
+        next: SlotState,
+    ) -> Result<Result<SlotRecord, SlotError>, ServiceStopped> {
+        self.ask(|reply| Command::Transition { slot, next, reply })
+            .await
+    }
+}

@@ -1,0 +1,455 @@
+//! Slots: the aggregator's unit of work, and the state machine it keeps for each in storage.
+//!
+//! ```text
+//! collecting ─▶ proving ─▶ aggregating ─▶ posting ─▶ settled
+//!      └───────────┴────────────┴────────────┴──────▶ failed (with the stage and the reason)
+//! ```
+//! - **collecting**: the builder accepts transactions for the slot.
+//! - **proving**: the blocks are sealed and laid out in the slot's blob, so every rollup's DA
+//!   commitment is fixed; the aggregator waits for one proof per rollup.
+//! - **aggregating**: every proof is in; the aggregation proof is being made.
+//! - **posting**: the aggregation proof is stored; the settlement transaction is being sent or
+//!   was sent before a crash (its hash is in the posts table, so a restart looks for it on L1
+//!   before sending anything).
+//! - **settled** and **failed** are final.
+//!
+//! Every change is one atomic write batch: a proof and the move to `aggregating` that it
+//! completes land together or not at all.
+
+use std::{collections::BTreeMap, time::SystemTime};
+
+use lockstep_storage::{slot_key, slot_rollup_key, Batch, Records, Store, Table};
+use serde::{Deserialize, Serialize};
+
+/// Where a slot is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SlotState {
+    /// Accepting transactions.
+    Collecting,
+    /// Blocks sealed and laid out; waiting for every rollup's proof.
+    Proving,
+    /// Every proof in; aggregating.
+    Aggregating,
+    /// Aggregated; the settlement transaction is being sent.
+    Posting,
+    /// Settled on L1.
+    Settled {
+        /// Settlement transaction hash.
+        tx: String,
+        /// L1 block it was included in.
+        block: u64,
+        /// Gas it used.
+        gas_used: u64,
+    },
+    /// Given up.
+    Failed {
+        /// The state it failed in.
+        stage: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl SlotState {
+    /// The state's name, as the API and the metrics show it.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Collecting => "collecting",
+            Self::Proving => "proving",
+            Self::Aggregating => "aggregating",
+            Self::Posting => "posting",
+            Self::Settled { .. } => "settled",
+            Self::Failed { .. } => "failed",
+        }
+    }
+
+    /// Whether the slot is done (settled or failed).
+    pub const fn is_final(&self) -> bool {
+        matches!(self, Self::Settled { .. } | Self::Failed { .. })
+    }
+
+    /// Whether the state machine allows moving from `self` to `next`.
+    pub const fn can_move_to(&self, next: &Self) -> bool {
+        matches!(
+            (self, next),
+            (Self::Collecting, Self::Proving)
+                | (Self::Proving, Self::Aggregating)
+                | (Self::Aggregating, Self::Posting)
+                | (Self::Posting, Self::Settled { .. })
+        ) || (!self.is_final() && matches!(next, Self::Failed { .. }))
+    }
+}
+
+/// Where one rollup's block data sits in the slot's blobs, and the commitment its proof makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollupSlot {
+    /// State root the block starts from (hex, big-endian).
+    pub pre_root: String,
+    /// Blob holding the data.
+    pub blob_index: u8,
+    /// Byte offset of the data in the blob's payload.
+    pub offset: u32,
+    /// Byte length of the data.
+    pub length: u32,
+    /// `keccak(blobhash ‖ offset ‖ length) mod p` (hex, big-endian): the DA commitment the
+    /// rollup's proof must expose.
+    pub da_commitment: String,
+}
+
+/// One state change, for the slot's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// The state entered.
+    pub state: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// Everything the aggregator keeps about a slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotRecord {
+    /// The L1 slot.
+    pub slot: u64,
+    /// Where it is.
+    #[serde(flatten)]
+    pub state: SlotState,
+    /// The rollups taking part, by id.
+    pub rollups: BTreeMap<u32, RollupSlot>,
+    /// Versioned hashes of the slot's blobs (hex).
+    pub versioned_hashes: Vec<String>,
+    /// Every state it has been in, oldest first.
+    pub history: Vec<Transition>,
+}
+
+impl SlotRecord {
+    /// A new slot in `state` (normally [`SlotState::Collecting`] or, for a builder that seals
+    /// at once, [`SlotState::Proving`]).
+    pub fn new(
+        slot: u64,
+        state: SlotState,
+        rollups: BTreeMap<u32, RollupSlot>,
+        versioned_hashes: Vec<String>,
+    ) -> Self {
+        let history = vec![Transition {
+            state: state.name().into(),
+            at_ms: now_ms(),
+        }];
+        Self {
+            slot,
+            state,
+            rollups,
+            versioned_hashes,
+            history,
+        }
+    }
+}
+
+/// A rollup proof as received and checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredProof {
+    /// Public inputs (hex field elements, big-endian), in the layout's order.
+    pub instances: Vec<String>,
+    /// The proof bytes (hex).
+    pub proof: String,
+    /// When it was accepted, in milliseconds since the Unix epoch.
+    pub received_at_ms: u64,
+}
+
+/// Why a slot operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SlotError {
+    /// No record of the slot.
+    #[error("slot {0} is unknown")]
+    UnknownSlot(u64),
+    /// The slot already exists.
+    #[error("slot {0} already exists")]
+    Exists(u64),
+    /// The slot is not in a state that allows the operation.
+    #[error("slot {slot} is {state}: {what} needs it {needed}")]
+    WrongState {
+        /// The slot.
+        slot: u64,
+        /// Its state.
+        state: &'static str,
+        /// What was attempted.
+        what: &'static str,
+        /// The state it needs.
+        needed: &'static str,
+    },
+    /// The rollup does not take part in the slot.
+    #[error("rollup {rollup} has no block in slot {slot}")]
+    NotInSlot {
+        /// The slot.
+        slot: u64,
+        /// The rollup.
+        rollup: u32,
+    },
+    /// A proof for this rollup and slot was already accepted.
+    #[error("slot {slot} already has a proof from rollup {rollup}")]
+    Duplicate {
+        /// The slot.
+        slot: u64,
+        /// The rollup.
+        rollup: u32,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] lockstep_storage::Error),
+}
+
+/// The slots table and its proofs, over any [`Store`].
+///
+/// Not synchronised: one writer (the aggregator service's task) owns it; readers may share
+/// the store.
+#[derive(Debug)]
+pub struct Slots<S> {
+    store: S,
+}
+
+impl<S: Store> Slots<S> {
+    /// Slots kept in `store`.
+    pub const fn new(store: S) -> Self {
+        Self { store }
+    }
+
+    /// The underlying store.
+    pub const fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// A slot's record.
+    pub fn get(&self, slot: u64) -> Result<Option<SlotRecord>, SlotError> {
+        Ok(self.store.get_json(Table::Slots, &slot_key(slot))?)
+    }
+
+    /// Records a new slot; refuses one that exists.
+    pub fn create(&self, record: &SlotRecord) -> Result<(), SlotError> {
+        if self.get(record.slot)?.is_some() {
+            return Err(SlotError::Exists(record.slot));
+        }
+        Ok(self
+            .store
+            .put_json(Table::Slots, &slot_key(record.slot), record)?)
+    }
+
+    /// Moves a slot to `next`, if the state machine allows it; returns the new record.
+    pub fn transition(&self, slot: u64, next: SlotState) -> Result<SlotRecord, SlotError> {
+        let mut record = self.get(slot)?.ok_or(SlotError::UnknownSlot(slot))?;
+        if !record.state.can_move_to(&next) {
+            return Err(SlotError::WrongState {
+                slot,
+                state: record.state.name(),
+                what: "this transition",
+                needed: "in an earlier stage",
+            });
+        }
+        enter(&mut record, next);
+        self.store
+            .put_json(Table::Slots, &slot_key(slot), &record)?;
+        Ok(record)
+    }
+
+    /// Stores an accepted proof. If it is the slot's last missing proof, the slot moves to
+    /// `aggregating` in the same atomic write. Returns the record as it now is.
+    pub fn add_proof(
+        &self,
+        slot: u64,
+        rollup: u32,
+        proof: &StoredProof,
+    ) -> Result<SlotRecord, SlotError> {
+        let mut record = self.get(slot)?.ok_or(SlotError::UnknownSlot(slot))?;
+        if record.state != SlotState::Proving {
+            return Err(SlotError::WrongState {
+                slot,
+                state: record.state.name(),
+                what: "a proof",
+                needed: "proving",
+            });
+        }
+        if !record.rollups.contains_key(&rollup) {
+            return Err(SlotError::NotInSlot { slot, rollup });
+        }
+        let key = slot_rollup_key(slot, rollup);
+        if self.store.get(Table::Proofs, &key)?.is_some() {
+            return Err(SlotError::Duplicate { slot, rollup });
+        }
+        let received = self.proof_ids(slot)?.len() + 1;
+        let mut batch = Batch::default();
+        batch.put_json(Table::Proofs, &key, proof)?;
+        if received == record.rollups.len() {
+            enter(&mut record, SlotState::Aggregating);
+            batch.put_json(Table::Slots, &slot_key(slot), &record)?;
+        }
+        self.store.write(batch)?;
+        Ok(record)
+    }
+
+    /// The ids of the rollups whose proofs for `slot` are in.
+    pub fn proof_ids(&self, slot: u64) -> Result<Vec<u32>, SlotError> {
+        Ok(self
+            .store
+            .scan_prefix(Table::Proofs, &slot_key(slot))?
+            .into_iter()
+            .map(|(key, _)| u32::from_be_bytes(key[8..12].try_into().expect("12-byte key")))
+            .collect())
+    }
+
+    /// The proofs for `slot`, by rollup id.
+    pub fn proofs(&self, slot: u64) -> Result<BTreeMap<u32, StoredProof>, SlotError> {
+        Ok(self
+            .store
+            .scan_json::<StoredProof>(Table::Proofs, &slot_key(slot))?
+            .into_iter()
+            .map(|(key, proof)| {
+                (
+                    u32::from_be_bytes(key[8..12].try_into().expect("12-byte key")),
+                    proof,
+                )
+            })
+            .collect())
+    }
+
+    /// Every slot not yet settled or failed, oldest first: what a restarted service resumes.
+    pub fn unfinished(&self) -> Result<Vec<SlotRecord>, SlotError> {
+        Ok(self
+            .store
+            .scan_json::<SlotRecord>(Table::Slots, &[])?
+            .into_iter()
+            .map(|(_, record)| record)
+            .filter(|record| !record.state.is_final())
+            .collect())
+    }
+}
+
+fn enter(record: &mut SlotRecord, next: SlotState) {
+    record.history.push(Transition {
+        state: next.name().into(),
+        at_ms: now_ms(),
+    });
+    record.state = next;
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use lockstep_storage::MemoryStore;
+
+    use super::*;
+
+    fn proving(slot: u64, rollups: &[u32]) -> SlotRecord {
+        let rollups = rollups
+            .iter()
+            .map(|&id| {
+                (
+                    id,
+                    RollupSlot {
+                        pre_root: "0x01".into(),
+                        blob_index: 0,
+                        offset: id * 100,
+                        length: 100,
+                        da_commitment: "0x02".into(),
+                    },
+                )
+            })
+            .collect();
+        SlotRecord::new(slot, SlotState::Proving, rollups, vec!["0x03".into()])
+    }
+
+    fn proof() -> StoredProof {
+        StoredProof {
+            instances: vec!["0x00".into()],
+            proof: "0xab".into(),
+            received_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn the_last_proof_moves_the_slot_to_aggregating() {
+        let slots = Slots::new(MemoryStore::default());
+        slots.create(&proving(7, &[1, 2])).unwrap();
+        assert!(matches!(
+            slots.create(&proving(7, &[1])),
+            Err(SlotError::Exists(7))
+        ));
+        assert_eq!(
+            slots.add_proof(7, 2, &proof()).unwrap().state,
+            SlotState::Proving
+        );
+        assert!(matches!(
+            slots.add_proof(7, 2, &proof()),
+            Err(SlotError::Duplicate { slot: 7, rollup: 2 })
+        ));
+        assert!(matches!(
+            slots.add_proof(7, 3, &proof()),
+            Err(SlotError::NotInSlot { rollup: 3, .. })
+        ));
+        assert!(matches!(
+            slots.add_proof(8, 1, &proof()),
+            Err(SlotError::UnknownSlot(8))
+        ));
+        let record = slots.add_proof(7, 1, &proof()).unwrap();
+        assert_eq!(record.state, SlotState::Aggregating);
+        assert_eq!(slots.get(7).unwrap().unwrap(), record);
+        assert_eq!(slots.proof_ids(7).unwrap(), vec![1, 2]);
+        let names: Vec<_> = record.history.iter().map(|t| t.state.as_str()).collect();
+        assert_eq!(names, ["proving", "aggregating"]);
+        // Once aggregating, a late proof is stale.
+        assert!(matches!(
+            slots.add_proof(7, 1, &proof()),
+            Err(SlotError::WrongState {
+                state: "aggregating",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn the_state_machine_only_moves_forward() {
+        let slots = Slots::new(MemoryStore::default());
+        slots.create(&proving(1, &[1])).unwrap();
+        assert!(slots.transition(1, SlotState::Posting).is_err());
+        assert!(slots.transition(1, SlotState::Collecting).is_err());
+        slots.add_proof(1, 1, &proof()).unwrap();
+        slots.transition(1, SlotState::Posting).unwrap();
+        let settled = SlotState::Settled {
+            tx: "0xaa".into(),
+            block: 9,
+            gas_used: 500_000,
+        };
+        slots.transition(1, settled.clone()).unwrap();
+        // Final: nothing moves a settled slot, not even a failure.
+        let failed = SlotState::Failed {
+            stage: "posting".into(),
+            reason: "x".into(),
+        };
+        assert!(slots.transition(1, failed.clone()).is_err());
+        assert!(slots.transition(1, settled).is_err());
+
+        slots.create(&proving(2, &[1])).unwrap();
+        slots.create(&proving(3, &[1])).unwrap();
+        slots.transition(3, failed).unwrap();
+        let open: Vec<_> = slots.unfinished().unwrap().iter().map(|r| r.slot).collect();
+        assert_eq!(open, vec![2]);
+    }
+
+    #[test]
+    fn records_survive_a_reopened_rocksdb() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let slots = Slots::new(lockstep_storage::RocksStore::open(dir.path()).unwrap());
+            slots.create(&proving(5, &[1, 2])).unwrap();
+            slots.add_proof(5, 1, &proof()).unwrap();
+        }
+        let slots = Slots::new(lockstep_storage::RocksStore::open(dir.path()).unwrap());
+        assert_eq!(slots.get(5).unwrap().unwrap().state, SlotState::Proving);
+        assert_eq!(slots.proofs(5).unwrap()[&1], proof());
+        assert_eq!(slots.unfinished().unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,324 @@
+//! The aggregator's HTTP API with real test-rollup proofs: every kind of bad submission gets a
+//! clear 4xx and changes nothing; good ones move the slot.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    body::{to_bytes, Body},
+    http::{Request, StatusCode},
+    Router,
+};
+use halo2_base::gates::{
+    circuit::{builder::BaseCircuitBuilder, CircuitBuilderStage},
+    GateInstructions, RangeInstructions,
+};
+use lockstep_aggregator::service::{
+    api::{router, ApiState},
+    intake::{self, fr_hex, ProofSubmission, RegisteredRollup, Registry},
+    slots::{RollupSlot, SlotRecord, SlotState, Slots},
+    AggregatorService,
+};
+use lockstep_circuits::{
+    entry::{Address, Domain},
+    keys::config_digest,
+    layout::{PublicInputsWitness, NUM_INSTANCES},
+    shape, testing, Fr,
+};
+use lockstep_storage::MemoryStore;
+use serde_json::{json, Value};
+use snark_verifier_sdk::Snark;
+use tower::ServiceExt;
+
+const DOMAIN: Domain = Domain {
+    chain_id: 31_337,
+    registry: Address([0x5e; 20]),
+};
+
+fn submission(slot: u64, rollup_id: u32, snark: &Snark) -> ProofSubmission {
+    ProofSubmission {
+        slot,
+        rollup_id,
+        instances: snark.instances[0].iter().map(fr_hex).collect(),
+        proof: format!("0x{}", hex::encode(&snark.proof)),
+    }
+}
+
+fn rollup_slot(w: &PublicInputsWitness) -> RollupSlot {
+    RollupSlot {
+        pre_root: fr_hex(&w.pre_root),
+        blob_index: 0,
+        offset: 0,
+        length: 100,
+        da_commitment: fr_hex(&w.da_commitment),
+    }
+}
+
+/// A verifying key of another circuit of the common shape (43 public inputs, k = 11).
+fn foreign_rollup(id: u32, store: &lockstep_circuits::keys::KeyStore) -> RegisteredRollup {
+    let params = store
+        .load_or_generate_unsafe_test_srs(shape::MIN_K)
+        .unwrap();
+    let build = |stage| -> lockstep_circuits::Result<BaseCircuitBuilder<Fr>> {
+        let mut builder =
+            BaseCircuitBuilder::from_stage(stage).use_params(shape::rollup_params(shape::MIN_K)?);
+        let gate = builder.range_chip().gate().clone();
+        let ctx = builder.main(0);
+        let cells: Vec<_> = (0..NUM_INSTANCES as u64)
+            .map(|i| ctx.load_witness(Fr::from(i)))
+            .collect();
+        let _ = gate.add(ctx, cells[0], cells[1]);
+        builder.assigned_instances[0].extend(cells);
+        Ok(builder)
+    };
+    let digest = config_digest(&("api-test-foreign", shape::SHAPE_VERSION));
+    let key = store
+        .proving_key("api-test-foreign", &digest, &params, || {
+            build(CircuitBuilderStage::Keygen)
+        })
+        .unwrap();
+    RegisteredRollup::new(id, key.pk.get_vk().clone(), Arc::new(params))
+}
+
+async fn send(app: &Router, method: &str, uri: &str, body: Body) -> (StatusCode, Value) {
+    let response = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("content-type", "application/json")
+                .body(body)
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, value)
+}
+
+async fn post(app: &Router, body: impl Into<Body>) -> (StatusCode, Value) {
+    send(app, "POST", "/v1/proofs", body.into()).await
+}
+
+fn json_body(submission: &ProofSubmission) -> Body {
+    Body::from(serde_json::to_vec(submission).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_submissions_get_clear_errors_and_change_nothing() {
+    let keys = testing::persistent_key_store().unwrap();
+    let (params, key) = testing::test_rollup_key(&keys).unwrap();
+    let params = Arc::new(params);
+    // Rollup 1 is registered with the test rollup's key; rollup 2 with another circuit's.
+    let registry = Registry {
+        domain: DOMAIN,
+        rollups: BTreeMap::from([
+            (
+                1,
+                RegisteredRollup::new(1, key.pk.get_vk().clone(), params.clone()),
+            ),
+            (2, foreign_rollup(2, &keys)),
+        ]),
+    };
+    let ring = testing::ring(DOMAIN, 5, 2);
+    let alone = testing::sample_rollup(DOMAIN, 6, 1, vec![], vec![], 0);
+    let [one, two, one_alone] =
+        [&ring[0], &ring[1], &alone].map(|w| testing::prove_test_rollup(&params, &key, w).unwrap());
+
+    let store = Arc::new(MemoryStore::default());
+    let (service, handle) = AggregatorService::new(store.clone());
+    tokio::spawn(service.run());
+    for (slot, rollups) in [
+        (
+            5,
+            BTreeMap::from([(1, rollup_slot(&ring[0])), (2, rollup_slot(&ring[1]))]),
+        ),
+        (6, BTreeMap::from([(1, rollup_slot(&alone))])),
+    ] {
+        handle
+            .create_slot(SlotRecord::new(slot, SlotState::Proving, rollups, vec![]))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let app = router(
+        ApiState {
+            store: store.clone(),
+            registry: Arc::new(registry.clone()),
+            handle: handle.clone(),
+            metrics: None,
+        },
+        64 * 1024,
+    );
+    let slots = Slots::new(store.clone());
+    let unchanged = |slots: &Slots<Arc<MemoryStore>>| {
+        (
+            slots.get(5).unwrap().unwrap().state,
+            slots.proof_ids(5).unwrap(),
+            slots.get(6).unwrap().unwrap().state,
+        )
+    };
+    let before = unchanged(&slots);
+
+    let good = submission(5, 1, &one);
+    let mut wrong_count = good.clone();
+    wrong_count.instances.pop();
+    let mut bad_hex = good.clone();
+    bad_hex.instances[3] = "0xnot-hex".into();
+    let mut corrupt = good.clone();
+    corrupt.proof.replace_range(
+        10..12,
+        if &corrupt.proof[10..12] == "00" {
+            "01"
+        } else {
+            "00"
+        },
+    );
+    let mut oversize = serde_json::to_value(&good).unwrap();
+    oversize["proof"] = json!(format!("0x{}", "ab".repeat(40_000)));
+    let cases: Vec<(&str, Body, StatusCode, &str)> = vec![
+        (
+            "not JSON",
+            Body::from("{ nope"),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "unknown field",
+            Body::from(
+                json!({"slot": 5, "rollup_id": 1, "instances": [], "proof": "0x", "extra": 1})
+                    .to_string(),
+            ),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "oversize",
+            Body::from(oversize.to_string()),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        (
+            "unknown slot",
+            json_body(&submission(99, 1, &one)),
+            StatusCode::NOT_FOUND,
+            "unknown_slot",
+        ),
+        (
+            "unknown rollup",
+            json_body(&submission(5, 9, &one)),
+            StatusCode::NOT_FOUND,
+            "unknown_rollup",
+        ),
+        (
+            "wrong count",
+            json_body(&wrong_count),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "bad hex",
+            json_body(&bad_hex),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        // Rollup 1's proof presented as rollup 2's.
+        (
+            "wrong rollup id",
+            json_body(&submission(5, 2, &one)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "mismatch",
+        ),
+        // A slot-5 proof presented for slot 6.
+        (
+            "wrong slot",
+            json_body(&submission(6, 1, &one)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "mismatch",
+        ),
+        (
+            "corrupted proof",
+            json_body(&corrupt),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_proof",
+        ),
+        // A genuine proof, but rollup 2 is registered with another circuit's key.
+        (
+            "wrong vk",
+            json_body(&submission(5, 2, &two)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_proof",
+        ),
+    ];
+    for (name, body, status, code) in cases {
+        let (got, value) = post(&app, body).await;
+        assert_eq!(
+            (got, value["error"].as_str()),
+            (status, Some(code)),
+            "{name}: {value}"
+        );
+        assert!(
+            !value["message"].as_str().unwrap_or("").is_empty(),
+            "{name}"
+        );
+        assert_eq!(unchanged(&slots), before, "{name} changed nothing");
+    }
+
+    // The DA commitment and pre root are the slot's: a record fixing others refuses the proof.
+    let mut record = slots.get(5).unwrap().unwrap();
+    record.rollups.get_mut(&1).unwrap().da_commitment = fr_hex(&Fr::from(7));
+    let err = intake::check(&good, &record, &registry).unwrap_err();
+    assert!(err.to_string().starts_with("DA commitment is"), "{err}");
+
+    // The good proof is accepted once; the slot waits for rollup 2.
+    let (status, value) = post(&app, json_body(&good)).await;
+    assert_eq!(
+        (status, value["state"].as_str()),
+        (StatusCode::ACCEPTED, Some("proving")),
+        "{value}"
+    );
+    let (status, value) = post(&app, json_body(&good)).await;
+    assert_eq!(
+        (status, value["error"].as_str()),
+        (StatusCode::CONFLICT, Some("duplicate"))
+    );
+    assert_eq!(slots.proof_ids(5).unwrap(), vec![1]);
+
+    // Slot 6 has one rollup: its proof completes it, and a late proof is stale.
+    let (status, value) = post(&app, json_body(&submission(6, 1, &one_alone))).await;
+    assert_eq!(
+        (status, value["state"].as_str()),
+        (StatusCode::ACCEPTED, Some("aggregating")),
+        "{value}"
+    );
+    let (status, value) = post(&app, json_body(&submission(6, 1, &one_alone))).await;
+    assert_eq!(
+        (status, value["error"].as_str()),
+        (StatusCode::CONFLICT, Some("stale_slot")),
+        "{value}"
+    );
+
+    // Reads.
+    let (status, value) = send(&app, "GET", "/v1/slots/5", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (value["state"].as_str(), &value["proofs_received"]),
+        (Some("proving"), &json!([1]))
+    );
+    let (status, value) = send(&app, "GET", "/v1/rollups/2", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(value["slots_waiting_for_proof"], json!([5]));
+    assert_eq!(
+        value["vk_digest"].as_str().unwrap(),
+        fr_hex(&registry.rollups[&2].vk_digest())
+    );
+    let (status, _) = send(&app, "GET", "/v1/rollups/9", Body::empty()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, value) = send(&app, "GET", "/health", Body::empty()).await;
+    assert_eq!(
+        (status, value["unfinished_slots"].as_u64()),
+        (StatusCode::OK, Some(2))
+    );
+}
