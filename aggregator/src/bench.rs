@@ -16,10 +16,9 @@ use lockstep_circuits::{
         self, evm_calldata, evm_verifier_source, prove_for_evm, AggregationConfig, AggregationKind,
     },
     entry::{Address, Domain},
-    keys::{config_digest, keygen, KeyStore},
+    keys::{keygen, KeyStore},
     layout::NUM_INSTANCES,
-    prover, shape,
-    test_rollup::{self, TEST_ROLLUP_K},
+    test_rollup::TEST_ROLLUP_K,
     testing,
 };
 use lockstep_contracts::{
@@ -115,30 +114,12 @@ const DOMAIN: Domain = Domain {
 pub async fn aggregate(args: BenchAggregateArgs) -> Result<AggregateReport> {
     ensure!(args.rollups >= 1, "--rollups must be at least 1");
     let store = KeyStore::open(&args.keys)?;
-    let inner_params = store.load_or_generate_unsafe_test_srs(TEST_ROLLUP_K)?;
-    let rollup_params = shape::rollup_params(TEST_ROLLUP_K)?;
-    let digest = config_digest(&("test-rollup", shape::SHAPE_VERSION, &rollup_params));
     let witnesses = testing::ring(DOMAIN, 1, args.rollups as u32);
-    let inner = store.proving_key("test-rollup", &digest, &inner_params, || {
-        test_rollup::build(
-            CircuitBuilderStage::Keygen,
-            TEST_ROLLUP_K,
-            None,
-            &witnesses[0],
-        )
-    })?;
+    let (inner_params, inner) = testing::test_rollup_key(&store)?;
     info!(rollups = args.rollups, "proving rollup snarks");
     let snarks = witnesses
         .iter()
-        .map(|w| {
-            let circuit = test_rollup::build(
-                CircuitBuilderStage::Prover,
-                TEST_ROLLUP_K,
-                Some(inner.meta.break_points.clone()),
-                w,
-            )?;
-            prover::prove(&inner_params, &inner.pk, circuit)
-        })
+        .map(|w| testing::prove_test_rollup(&inner_params, &inner, w))
         .collect::<lockstep_circuits::Result<Vec<Snark>>>()?;
 
     let k = args.k.unwrap_or(if args.rollups <= 2 { 21 } else { 22 });

@@ -22,12 +22,40 @@ pub struct Cli {
 pub enum Command {
     /// Run the local end-to-end job: devnet, deployment, and a report of what happened.
     Demo(DemoArgs),
+    /// The aggregator service.
+    #[command(subcommand)]
+    Aggregator(AggregatorCommand),
     /// Manage SRS files and circuit keys.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Measure proving costs on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// `lockstep aggregator …`
+#[derive(Debug, Subcommand)]
+pub enum AggregatorCommand {
+    /// Serve the HTTP API (proof intake, slot and rollup status, health, metrics) until
+    /// SIGINT or SIGTERM. Configuration: a TOML file, then these flags on top.
+    Run(AggregatorRunArgs),
+}
+
+/// Arguments of `lockstep aggregator run`.
+#[derive(Debug, Clone, Args)]
+pub struct AggregatorRunArgs {
+    /// TOML configuration file (every field optional; see docs/api.md).
+    #[arg(long, env = "LOCKSTEP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (overrides `listen`).
+    #[arg(long, env = "LOCKSTEP_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// RocksDB folder (overrides `data_dir`).
+    #[arg(long, env = "LOCKSTEP_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Key folder (overrides `keys_dir`).
+    #[arg(long, env = "LOCKSTEP_KEYS")]
+    pub keys: Option<PathBuf>,
 }
 
 /// `lockstep bench …`

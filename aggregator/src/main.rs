@@ -3,8 +3,8 @@
 use clap::Parser;
 use lockstep_aggregator::{
     bench,
-    cli::{BenchCommand, Cli, Command},
-    demo, keys,
+    cli::{AggregatorCommand, BenchCommand, Cli, Command},
+    demo, keys, service,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -17,6 +17,7 @@ async fn main() -> eyre::Result<()> {
         .init();
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
+        Command::Aggregator(AggregatorCommand::Run(args)) => service::run::run(args).await,
         Command::Keys(cmd) => keys::run(cmd),
         Command::Bench(BenchCommand::Aggregate(args)) => {
             let json = args.json;

@@ -7,8 +7,10 @@
 //! `aggregating` exactly once.
 
 pub mod api;
+pub mod config;
 pub mod intake;
 pub mod metrics;
+pub mod run;
 pub mod slots;
 
 use lockstep_storage::Store;

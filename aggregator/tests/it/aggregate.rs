@@ -14,11 +14,8 @@ use lockstep_circuits::{
         vk_digest, AggregatedRollup, AggregationConfig, AggregationKind, ACCUMULATOR_CELLS,
     },
     entry::{Address, Domain, Entry},
-    keys::config_digest,
     layout::{PublicInputsWitness, NUM_INSTANCES},
-    prover, shape,
-    test_rollup::{self, TEST_ROLLUP_K},
-    testing, Fr,
+    prover, testing, Fr,
 };
 use lockstep_contracts::{
     bindings::LockstepSettlement,
@@ -40,31 +37,7 @@ fn call(domain: Domain, slot: u64, src: u32, dst: u32, seq: u32, result: u8) -> 
 async fn two_rollups_aggregate_and_verify_on_the_evm() {
     let store = testing::persistent_key_store().unwrap();
     let t = Instant::now();
-    let inner_params = store
-        .load_or_generate_unsafe_test_srs(TEST_ROLLUP_K)
-        .unwrap();
-    let rollup_params = shape::rollup_params(TEST_ROLLUP_K).unwrap();
-    let digest = config_digest(&("test-rollup", shape::SHAPE_VERSION, &rollup_params));
-    let inner = store
-        .proving_key("test-rollup", &digest, &inner_params, || {
-            test_rollup::build(
-                CircuitBuilderStage::Keygen,
-                TEST_ROLLUP_K,
-                None,
-                &testing::sample_rollup(
-                    Domain {
-                        chain_id: 1,
-                        registry: Address([1; 20]),
-                    },
-                    0,
-                    1,
-                    vec![],
-                    vec![],
-                    0,
-                ),
-            )
-        })
-        .unwrap();
+    let (inner_params, inner) = testing::test_rollup_key(&store).unwrap();
     eprintln!("rollup key: {:.1} s", t.elapsed().as_secs_f64());
 
     let params = store.load_or_generate_unsafe_test_srs(AGG_K).unwrap();
@@ -181,16 +154,7 @@ async fn two_rollups_aggregate_and_verify_on_the_evm() {
     let t = Instant::now();
     let snarks: Vec<_> = witnesses
         .iter()
-        .map(|w| {
-            let circuit = test_rollup::build(
-                CircuitBuilderStage::Prover,
-                TEST_ROLLUP_K,
-                Some(inner.meta.break_points.clone()),
-                w,
-            )
-            .unwrap();
-            prover::prove(&inner_params, &inner.pk, circuit).unwrap()
-        })
+        .map(|w| testing::prove_test_rollup(&inner_params, &inner, w).unwrap())
         .collect();
     eprintln!("2 rollup proofs: {:.1} s", t.elapsed().as_secs_f64());
 

@@ -123,6 +123,7 @@ async fn bad_submissions_get_clear_errors_and_change_nothing() {
         ]),
     };
     let ring = testing::ring(DOMAIN, 5, 2);
+    // The three proofs this test needs, made with the cached test-rollup key.
     let alone = testing::sample_rollup(DOMAIN, 6, 1, vec![], vec![], 0);
     let [one, two, one_alone] =
         [&ring[0], &ring[1], &alone].map(|w| testing::prove_test_rollup(&params, &key, w).unwrap());
@@ -321,4 +322,114 @@ async fn bad_submissions_get_clear_errors_and_change_nothing() {
         (status, value["unfinished_slots"].as_u64()),
         (StatusCode::OK, Some(2))
     );
+
+    load_on_loopback(
+        registry,
+        [
+            (
+                5,
+                BTreeMap::from([(1, rollup_slot(&ring[0])), (2, rollup_slot(&ring[1]))]),
+            ),
+            (6, BTreeMap::from([(1, rollup_slot(&alone))])),
+        ],
+        [submission(5, 1, &one), submission(6, 1, &one_alone)],
+    )
+    .await;
+}
+
+/// Several adapters hammer a real server on loopback with the same two proofs and with reads,
+/// all at once: every request is answered, each proof is accepted exactly once, and the slot it
+/// completes moves exactly once.
+async fn load_on_loopback(
+    registry: Registry,
+    slots: [(u64, BTreeMap<u32, RollupSlot>); 2],
+    proofs: [ProofSubmission; 2],
+) {
+    const ADAPTERS: usize = 4;
+    const ROUNDS: usize = 8;
+    let store = Arc::new(MemoryStore::default());
+    let (service, handle) = AggregatorService::new(store.clone());
+    tokio::spawn(service.run());
+    for (slot, rollups) in slots {
+        handle
+            .create_slot(SlotRecord::new(slot, SlotState::Proving, rollups, vec![]))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let app = router(
+        ApiState {
+            store: store.clone(),
+            registry: Arc::new(registry),
+            handle,
+            metrics: None,
+        },
+        1 << 20,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let bodies: Vec<String> = proofs
+        .iter()
+        .map(|p| serde_json::to_string(p).unwrap())
+        .collect();
+    let mut tasks = Vec::new();
+    for adapter in 0..ADAPTERS {
+        for round in 0..ROUNDS {
+            let body = bodies[(adapter + round) % 2].clone();
+            tasks.push(tokio::spawn(async move {
+                raw_http(addr, "POST", "/v1/proofs", &body).await
+            }));
+            tasks.push(tokio::spawn(async move {
+                raw_http(addr, "GET", "/v1/slots/5", "").await
+            }));
+        }
+    }
+    let answers = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        let mut out = Vec::new();
+        for task in tasks {
+            out.push(task.await.unwrap());
+        }
+        out
+    })
+    .await
+    .expect("every request is answered (no deadlock)");
+    let count = |status: u16| answers.iter().filter(|&&s| s == status).count();
+    assert_eq!(answers.len(), 2 * ADAPTERS * ROUNDS, "no request lost");
+    assert_eq!(count(200), ADAPTERS * ROUNDS, "every read answered");
+    assert_eq!(
+        count(202),
+        2,
+        "each proof accepted exactly once: {answers:?}"
+    );
+    assert_eq!(
+        count(409),
+        ADAPTERS * ROUNDS - 2,
+        "the rest refused as duplicate or stale"
+    );
+    let slots = Slots::new(store);
+    assert_eq!(slots.get(5).unwrap().unwrap().state, SlotState::Proving);
+    let six = slots.get(6).unwrap().unwrap();
+    assert_eq!(six.state, SlotState::Aggregating);
+    assert_eq!(six.history.len(), 2, "the slot moved once");
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns the status code.
+async fn raw_http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let head = String::from_utf8_lossy(&response[..response.len().min(32)]).to_string();
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {head:?}"))
 }
