@@ -203,6 +203,17 @@ async fn accept<S: Store + Clone + 'static>(
         }
         .into());
     }
+    // A resubmission is refused before it costs a verification (the writer checks again).
+    if slots
+        .proof_ids(record.slot)?
+        .contains(&submission.rollup_id)
+    {
+        return Err(SlotError::Duplicate {
+            slot: record.slot,
+            rollup: submission.rollup_id,
+        }
+        .into());
+    }
     let registry = state.registry.clone();
     let (slot, rollup) = (submission.slot, submission.rollup_id);
     let started = Instant::now();
