@@ -79,6 +79,34 @@ fn foreign_rollup(id: u32, store: &lockstep_circuits::keys::KeyStore) -> Registe
     RegisteredRollup::new(id, key.pk.get_vk().clone(), Arc::new(params))
 }
 
+/// A service over a fresh in-memory store holding `slots` (in `proving`), and its API.
+async fn start(
+    registry: Registry,
+    slots: [(u64, BTreeMap<u32, RollupSlot>); 2],
+    max_body_bytes: usize,
+) -> (Arc<MemoryStore>, Router) {
+    let store = Arc::new(MemoryStore::default());
+    let (service, handle) = AggregatorService::new(store.clone());
+    tokio::spawn(service.run());
+    for (slot, rollups) in slots {
+        handle
+            .create_slot(SlotRecord::new(slot, SlotState::Proving, rollups, vec![]))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let app = router(
+        ApiState {
+            store: store.clone(),
+            registry: Arc::new(registry),
+            handle,
+            metrics: None,
+        },
+        max_body_bytes,
+    );
+    (store, app)
+}
+
 async fn send(app: &Router, method: &str, uri: &str, body: Body) -> (StatusCode, Value) {
     let response = app
         .clone()
@@ -128,31 +156,18 @@ async fn bad_submissions_get_clear_errors_and_change_nothing() {
     let [one, two, one_alone] =
         [&ring[0], &ring[1], &alone].map(|w| testing::prove_test_rollup(&params, &key, w).unwrap());
 
-    let store = Arc::new(MemoryStore::default());
-    let (service, handle) = AggregatorService::new(store.clone());
-    tokio::spawn(service.run());
-    for (slot, rollups) in [
-        (
-            5,
-            BTreeMap::from([(1, rollup_slot(&ring[0])), (2, rollup_slot(&ring[1]))]),
-        ),
-        (6, BTreeMap::from([(1, rollup_slot(&alone))])),
-    ] {
-        handle
-            .create_slot(SlotRecord::new(slot, SlotState::Proving, rollups, vec![]))
-            .await
-            .unwrap()
-            .unwrap();
-    }
-    let app = router(
-        ApiState {
-            store: store.clone(),
-            registry: Arc::new(registry.clone()),
-            handle: handle.clone(),
-            metrics: None,
-        },
+    let (store, app) = start(
+        registry.clone(),
+        [
+            (
+                5,
+                BTreeMap::from([(1, rollup_slot(&ring[0])), (2, rollup_slot(&ring[1]))]),
+            ),
+            (6, BTreeMap::from([(1, rollup_slot(&alone))])),
+        ],
         64 * 1024,
-    );
+    )
+    .await;
     let slots = Slots::new(store.clone());
     let unchanged = |slots: &Slots<Arc<MemoryStore>>| {
         (
@@ -347,25 +362,7 @@ async fn load_on_loopback(
 ) {
     const ADAPTERS: usize = 4;
     const ROUNDS: usize = 8;
-    let store = Arc::new(MemoryStore::default());
-    let (service, handle) = AggregatorService::new(store.clone());
-    tokio::spawn(service.run());
-    for (slot, rollups) in slots {
-        handle
-            .create_slot(SlotRecord::new(slot, SlotState::Proving, rollups, vec![]))
-            .await
-            .unwrap()
-            .unwrap();
-    }
-    let app = router(
-        ApiState {
-            store: store.clone(),
-            registry: Arc::new(registry),
-            handle,
-            metrics: None,
-        },
-        1 << 20,
-    );
+    let (store, app) = start(registry, slots, 1 << 20).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
