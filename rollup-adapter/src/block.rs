@@ -233,6 +233,31 @@ pub fn fr_to_be(value: &Fr) -> [u8; 32] {
     bytes
 }
 
+/// A field element from 32 big-endian bytes; `None` unless canonical (below the modulus).
+pub fn fr_from_be(bytes: &[u8; 32]) -> Option<Fr> {
+    let mut le = *bytes;
+    le.reverse();
+    Option::from(Fr::from_bytes(&le))
+}
+
+/// A field element as `0x` + 64 hex digits, big-endian.
+pub fn fr_hex(value: &Fr) -> String {
+    format!("0x{}", hex::encode(fr_to_be(value)))
+}
+
+/// Parses a hex field element (big-endian, `0x` optional, at most 64 digits, canonical).
+pub fn parse_fr_hex(text: &str) -> Option<Fr> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    if digits.is_empty() || digits.len() > 64 {
+        return None;
+    }
+    let bytes: [u8; 32] = hex::decode(format!("{digits:0>64}"))
+        .ok()?
+        .try_into()
+        .ok()?;
+    fr_from_be(&bytes)
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     offset: usize,
@@ -318,9 +343,8 @@ impl Reader<'_> {
 
     fn root(&mut self, what: &str) -> Result<Fr> {
         let at = self.offset;
-        let mut bytes: [u8; 32] = self.array()?;
-        bytes.reverse();
-        Option::from(Fr::from_bytes(&bytes))
+        let bytes: [u8; 32] = self.array()?;
+        fr_from_be(&bytes)
             .ok_or_else(|| self.error(at, format!("{what} is not a canonical field element")))
     }
 }

@@ -324,8 +324,8 @@ impl ReferenceRollup {
                 0,
                 format!(
                     "pre root {} is not the state's root {}",
-                    crate::state::hex_fr(&block.pre_root),
-                    crate::state::hex_fr(&rollup.root())
+                    crate::block::fr_hex(&block.pre_root),
+                    crate::block::fr_hex(&rollup.root())
                 ),
             ));
         }
@@ -359,8 +359,8 @@ impl ReferenceRollup {
                 block.steps.len(),
                 format!(
                     "post root {} differs from the header's {}",
-                    crate::state::hex_fr(&sealed.post_root),
-                    crate::state::hex_fr(&block.post_root)
+                    crate::block::fr_hex(&sealed.post_root),
+                    crate::block::fr_hex(&block.post_root)
                 ),
             ));
         }
@@ -482,7 +482,7 @@ impl ReferenceRollup {
         } else {
             Some(AppKind::from_field(&code).ok_or_else(|| Error::OutOfRange {
                 what: "code leaf",
-                value: crate::state::hex_fr(&code),
+                value: crate::block::fr_hex(&code),
                 expected: "an app kind",
             })?)
         };

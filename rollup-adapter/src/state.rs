@@ -267,19 +267,12 @@ impl State {
 
     fn collision(&self, key: Fr, occupant: Fr, index: u64) -> Error {
         Error::KeyCollision {
-            key: hex_fr(&key),
-            occupant: hex_fr(&occupant),
+            key: crate::block::fr_hex(&key),
+            occupant: crate::block::fr_hex(&occupant),
             index,
             depth: self.tree.depth(),
         }
     }
-}
-
-/// A field element as big-endian hex.
-pub fn hex_fr(value: &Fr) -> String {
-    let mut bytes = value.to_bytes();
-    bytes.reverse();
-    format!("0x{}", hex::encode(bytes))
 }
 
 #[cfg(test)]

@@ -130,20 +130,10 @@ impl SealedBlock {
         }
     }
 
-    /// The entry-hash lists, as [`check_balanced`] takes them.
+    /// The entry-hash lists, as [`check_balanced`] takes them (the DA commitment is left 0:
+    /// balance does not depend on it).
     pub fn public_inputs(&self, domain: Domain) -> RollupPublicInputs {
-        RollupPublicInputs {
-            domain,
-            slot: self.slot,
-            rollup_id: self.rollup_id,
-            pre_root: self.pre_root,
-            post_root: self.post_root,
-            da_commitment: Fr::zero(),
-            eth_delta: self.eth_delta,
-            l1_digest: Fr::zero(),
-            assumed: self.assumed.iter().map(Entry::hash).collect(),
-            served: self.served.iter().map(Entry::hash).collect(),
-        }
+        self.witness(domain, Fr::zero()).public_inputs()
     }
 }
 

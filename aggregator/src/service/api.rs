@@ -264,7 +264,7 @@ async fn rollup_status<S: Store + Clone + 'static>(
     }
     Ok(Json(json!({
         "id": id,
-        "vk_digest": fr_hex(&rollup.vk_digest()),
+        "vk_digest": fr_hex(&rollup.vk_digest),
         "k": rollup.protocol.domain.k,
         "slots_waiting_for_proof": waiting,
     })))

@@ -49,6 +49,8 @@ pub struct RegisteredRollup {
     pub protocol: PlonkProtocol<G1Affine>,
     /// SRS of the rollup circuit's `k` (verification uses its G2 points).
     pub params: Arc<ParamsKZG<Bn256>>,
+    /// The vk digest the aggregation exposes and the L1 registry holds.
+    pub vk_digest: Fr,
 }
 
 impl RegisteredRollup {
@@ -57,15 +59,11 @@ impl RegisteredRollup {
         let protocol = prover::protocol(&params, &vk, NUM_INSTANCES);
         Self {
             id,
+            vk_digest: vk_digest(&protocol),
             vk,
             protocol,
             params,
         }
-    }
-
-    /// The vk digest the aggregation exposes and the L1 registry holds.
-    pub fn vk_digest(&self) -> Fr {
-        vk_digest(&self.protocol)
     }
 }
 
@@ -102,25 +100,7 @@ pub enum IntakeError {
     InvalidProof(u32),
 }
 
-/// Parses a hex field element (big-endian, `0x` optional, canonical).
-pub fn parse_fr(hex_str: &str) -> Option<Fr> {
-    let digits = hex_str.strip_prefix("0x").unwrap_or(hex_str);
-    if digits.is_empty() || digits.len() > 64 {
-        return None;
-    }
-    let mut bytes = [0u8; 32];
-    let decoded = hex::decode(format!("{digits:0>64}")).ok()?;
-    bytes.copy_from_slice(&decoded);
-    bytes.reverse();
-    Option::from(Fr::from_bytes(&bytes))
-}
-
-/// A field element as `0x` + 64 hex digits, big-endian.
-pub fn fr_hex(value: &Fr) -> String {
-    let mut bytes = value.to_bytes();
-    bytes.reverse();
-    format!("0x{}", hex::encode(bytes))
-}
+pub use lockstep_rollup_adapter::block::{fr_hex, parse_fr_hex as parse_fr};
 
 /// Checks `submission` against its slot's record and the registry, natively verifying the
 /// proof; returns what to store. Slot state and duplicates are checked when it is stored.

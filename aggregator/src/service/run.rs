@@ -90,7 +90,7 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
             "rollup {}    k = {}, vk digest {}",
             rollup.id,
             rollup.protocol.domain.k,
-            fr_hex(&rollup.vk_digest())
+            fr_hex(&rollup.vk_digest)
         );
     }
     let store = Arc::new(open_store(&config.data_dir)?);

@@ -328,7 +328,7 @@ async fn bad_submissions_get_clear_errors_and_change_nothing() {
     assert_eq!(value["slots_waiting_for_proof"], json!([5]));
     assert_eq!(
         value["vk_digest"].as_str().unwrap(),
-        fr_hex(&registry.rollups[&2].vk_digest())
+        fr_hex(&registry.rollups[&2].vk_digest)
     );
     let (status, _) = send(&app, "GET", "/v1/rollups/9", Body::empty()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
