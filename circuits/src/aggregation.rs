@@ -242,7 +242,10 @@ fn add_lockstep_checks(circuit: &mut AggregationCircuit) {
     let ctx = circuit.builder.main(0);
     let gate = range.gate();
 
+    let start = ctx.advice.len();
     let out = AccumulatorChip::new(&range).constrain(ctx, &previous);
+    let accumulator_cells = ctx.advice.len() - start;
+    let start = ctx.advice.len();
     let hasher = poseidon::hasher(ctx, gate);
     let vk_tag = ctx.load_constant(vk_tag());
     let mut exposed: Vec<AssignedValue<Fr>> = vec![out.domain, out.slot];
@@ -261,6 +264,11 @@ fn add_lockstep_checks(circuit: &mut AggregationCircuit) {
             instances[index::L1_DIGEST],
         ]);
     }
+    tracing::debug!(
+        accumulator_cells,
+        vk_digest_cells = ctx.advice.len() - start,
+        "aggregation: Lockstep's checks laid out"
+    );
     circuit.builder.assigned_instances[0].extend(exposed);
 }
 

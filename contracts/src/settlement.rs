@@ -13,8 +13,12 @@ use alloy::{
         },
         eip7594::BlobTransactionSidecarEip7594,
     },
+    network::{
+        EthereumWallet, NetworkTransactionBuilder, TransactionBuilder, TransactionBuilder4844,
+    },
     primitives::{keccak256, Address, Bytes, TxHash, B256, I256, U256},
-    providers::DynProvider,
+    providers::{DynProvider, Provider},
+    rpc::types::TransactionReceipt,
     sol_types::SolEvent,
 };
 
@@ -288,6 +292,90 @@ pub async fn settle(
             what: "settle",
             reason: err.to_string(),
         })?;
+    settled_from_receipt(&receipt)
+}
+
+/// A settlement transaction signed but not necessarily sent: its hash is known before it
+/// reaches the node, so it can be stored first and looked for after a crash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedSettlement {
+    /// Transaction hash.
+    pub hash: TxHash,
+    /// The network encoding (EIP-2718 envelope with the blob sidecar), what
+    /// `eth_sendRawTransaction` takes.
+    pub raw: Bytes,
+    /// Sender nonce.
+    pub nonce: u64,
+    /// Gas limit it was signed with.
+    pub gas_limit: u64,
+}
+
+/// Builds and signs `settle(slot, claims, accumulator, proof)` with `sidecar`, from `wallet`'s
+/// default signer, without sending it.
+///
+/// The call is estimated first: a settlement the contract would refuse comes back as
+/// [`Error::SettlementRefused`] with the contract's error decoded, and nothing is signed.
+/// `provider` needs no wallet; the nonce is the sender's pending one.
+#[allow(clippy::too_many_arguments)]
+pub async fn sign_settlement(
+    provider: &DynProvider,
+    wallet: &EthereumWallet,
+    settlement: Address,
+    slot: u64,
+    claims: Vec<Claim>,
+    accumulator: [U256; ACCUMULATOR_WORDS],
+    proof: Bytes,
+    sidecar: BlobSidecar,
+) -> Result<SignedSettlement> {
+    let from =
+        alloy::network::NetworkWallet::<alloy::network::Ethereum>::default_signer_address(wallet);
+    let contract = LockstepSettlement::new(settlement, provider.clone());
+    let call = contract.settle(slot, claims, accumulator, proof).from(from);
+    let call = match sidecar {
+        BlobSidecar::Eip4844(s) => call.sidecar(s),
+        BlobSidecar::Eip7594(s) => call.sidecar_7594(s),
+    };
+    let gas = call.estimate_gas().await.map_err(refused)?;
+    let nonce = provider.get_transaction_count(from).pending().await?;
+    let chain_id = provider.get_chain_id().await?;
+    let fees = provider.estimate_eip1559_fees().await?;
+    let blob_fee = provider.get_blob_base_fee().await?;
+    let gas_limit = gas + gas / 5;
+    let mut request = call.into_transaction_request();
+    request.set_nonce(nonce);
+    request.set_chain_id(chain_id);
+    request.set_gas_limit(gas_limit);
+    request.set_max_fee_per_gas(fees.max_fee_per_gas);
+    request.set_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+    request.set_max_fee_per_blob_gas(blob_fee.saturating_mul(2).max(1));
+    let envelope = request
+        .build(wallet)
+        .await
+        .map_err(|err| Error::Transaction {
+            what: "settle (signing)",
+            reason: err.to_string(),
+        })?;
+    let raw = alloy::eips::eip2718::Encodable2718::encoded_2718(&envelope);
+    Ok(SignedSettlement {
+        hash: *envelope.tx_hash(),
+        raw: raw.into(),
+        nonce,
+        gas_limit,
+    })
+}
+
+/// Sends a signed transaction's raw bytes. A node that already has it (a resend after a
+/// restart) is not an error.
+pub async fn send_raw(provider: &DynProvider, raw: &[u8]) -> Result<()> {
+    match provider.send_raw_transaction(raw).await {
+        Ok(_) => Ok(()),
+        Err(err) if err.to_string().to_lowercase().contains("already") => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// What a settlement transaction's receipt says, once it is mined.
+pub fn settled_from_receipt(receipt: &TransactionReceipt) -> Result<Settled> {
     if !receipt.status() {
         return Err(Error::Transaction {
             what: "settle",
@@ -310,6 +398,14 @@ pub async fn settle(
         blob_gas_used: receipt.blob_gas_used.unwrap_or_default(),
         execution_digest: event.executionDigest,
     })
+}
+
+/// The first slot `settlement` has not settled (every slot below it is settled or skipped).
+pub async fn next_slot(provider: &DynProvider, settlement: Address) -> Result<u64> {
+    Ok(LockstepSettlement::new(settlement, provider.clone())
+        .nextSlot()
+        .call()
+        .await?)
 }
 
 /// Turns a failed call into [`Error::SettlementRefused`] naming the contract's error.

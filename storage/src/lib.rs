@@ -30,7 +30,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 /// Version of the on-disk layout (tables and encodings). A database written under another
 /// version is refused at open rather than misread.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Key in [`Table::Meta`] holding the schema version (4 bytes, big-endian).
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
@@ -46,17 +46,21 @@ pub enum Table {
     Posts,
     /// Transactions submitted by users and not yet in a slot.
     Mempool,
+    /// Every rollup's block data for a slot (what the slot's blobs carry), keyed by
+    /// slot ‖ rollup id.
+    Blocks,
     /// Schema version and other bookkeeping.
     Meta,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Slots,
         Self::Proofs,
         Self::Posts,
         Self::Mempool,
+        Self::Blocks,
         Self::Meta,
     ];
 
@@ -67,6 +71,7 @@ impl Table {
             Self::Proofs => "proofs",
             Self::Posts => "posts",
             Self::Mempool => "mempool",
+            Self::Blocks => "blocks",
             Self::Meta => "meta",
         }
     }

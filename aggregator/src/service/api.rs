@@ -2,6 +2,7 @@
 //!
 //! | method and path | what |
 //! |---|---|
+//! | `POST /v1/slots` | open a slot: the builder's sealed blocks, laid out in the slot's blobs |
 //! | `POST /v1/proofs` | submit a rollup proof for a slot |
 //! | `GET /v1/slots/{slot}` | a slot's state, rollups, proofs received and history |
 //! | `GET /v1/rollups/{id}` | a registered rollup: vk digest, slots waiting for its proof |
@@ -11,7 +12,7 @@
 //! Every refusal is a 4xx with a JSON body `{"error": code, "message": text}` and changes
 //! nothing; the codes are listed in [`ApiError`].
 
-use std::{sync::Arc, time::Instant};
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use axum::{
     extract::{rejection::JsonRejection, DefaultBodyLimit, Path, State},
@@ -22,17 +23,46 @@ use axum::{
 };
 use lockstep_storage::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    intake::{self, fr_hex, IntakeError, ProofSubmission, Registry},
-    metrics,
-    slots::{SlotError, SlotState, Slots},
+    intake::{self, fr_hex, parse_fr, IntakeError, ProofSubmission, Registry},
+    metrics, pipeline,
+    slots::{RollupSlot, SlotError, SlotRecord, SlotState, Slots},
     AggregatorHandle, ServiceStopped,
 };
 
 /// Largest request body accepted (a proof submission is about 10 KB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+/// Largest `POST /v1/slots` body: a full slot payload (6 blobs of 126,976 bytes) in hex, and room
+/// for the rest.
+pub const SLOT_BODY_BYTES: usize =
+    2 * MAX_BLOBS_PER_TX * lockstep_contracts::settlement::PAYLOAD_BYTES_PER_BLOB + 64 * 1024;
+
+use lockstep_contracts::settlement::MAX_BLOBS_PER_TX;
+
+/// One rollup's sealed block, as the builder hands it over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotBlock {
+    /// The rollup.
+    pub rollup_id: u32,
+    /// The state root its block starts from (hex field element).
+    pub pre_root: String,
+    /// The block data the slot's blobs carry (hex).
+    pub data: String,
+}
+
+/// `POST /v1/slots`: a new slot and its rollups' blocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotOpening {
+    /// The L1 slot.
+    pub slot: u64,
+    /// One block per taking-part rollup.
+    pub rollups: Vec<SlotBlock>,
+}
 
 /// What the handlers share.
 pub struct ApiState<S> {
@@ -61,7 +91,8 @@ impl<S> std::fmt::Debug for ApiState<S> {
 /// | 400 | `malformed_json` | the body is not JSON of the expected shape |
 /// | 400 | `malformed` | bad hex, wrong instance count, a layout violation |
 /// | 404 | `unknown_rollup`, `unknown_slot` | no such rollup or slot |
-/// | 409 | `stale_slot` | the slot no longer takes proofs |
+/// | 409 | `exists` | a slot with this number was already opened |
+/// | 409 | `stale_slot` | the slot no longer takes proofs, or is older than one already opened |
 /// | 409 | `duplicate` | a proof from this rollup for this slot was already accepted |
 /// | 413 | `too_large` | the body is over the limit |
 /// | 422 | `mismatch` | a public input differs from what the slot fixes |
@@ -152,6 +183,10 @@ impl From<JsonRejection> for ApiError {
 /// The API's routes over `state`, refusing bodies over `max_body_bytes`.
 pub fn router<S: Store + Clone + 'static>(state: ApiState<S>, max_body_bytes: usize) -> Router {
     Router::new()
+        .route(
+            "/v1/slots",
+            post(open_slot::<S>).layer(DefaultBodyLimit::max(max_body_bytes.max(SLOT_BODY_BYTES))),
+        )
         .route("/v1/proofs", post(submit_proof::<S>))
         .route("/v1/slots/{slot}", get(slot_status::<S>))
         .route("/v1/rollups/{id}", get(rollup_status::<S>))
@@ -228,6 +263,107 @@ async fn accept<S: Store + Clone + 'static>(
         StatusCode::ACCEPTED,
         Json(json!({ "slot": slot, "rollup_id": rollup, "state": record.state.name() })),
     ))
+}
+
+async fn open_slot<S: Store + Clone + 'static>(
+    State(state): Shared<S>,
+    body: Result<Json<SlotOpening>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let result = open(&state, body).await;
+    if let Err(err) = &result {
+        tracing::info!(code = err.code, message = %err.message, "slot refused");
+    }
+    result
+}
+
+async fn open<S: Store + Clone + 'static>(
+    state: &Arc<ApiState<S>>,
+    body: Result<Json<SlotOpening>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(opening) = body?;
+    let malformed = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "malformed", m);
+    if opening.rollups.is_empty() {
+        return Err(malformed("a slot needs at least one rollup".into()));
+    }
+    let mut blocks = BTreeMap::new();
+    let mut pre_roots = BTreeMap::new();
+    for block in &opening.rollups {
+        let id = block.rollup_id;
+        if !state.registry.rollups.contains_key(&id) {
+            return Err(IntakeError::UnknownRollup(id).into());
+        }
+        let pre_root = parse_fr(&block.pre_root).ok_or_else(|| {
+            malformed(format!(
+                "rollup {id}: pre_root {:?} is not a canonical hex field element",
+                block.pre_root
+            ))
+        })?;
+        let data = hex::decode(block.data.strip_prefix("0x").unwrap_or(&block.data))
+            .map_err(|e| malformed(format!("rollup {id}: data is not hex: {e}")))?;
+        if blocks.insert(id, data).is_some() {
+            return Err(malformed(format!("rollup {id} appears twice")));
+        }
+        pre_roots.insert(id, pre_root);
+    }
+    let slots = Slots::new(state.store.clone());
+    if let Some(latest) = slots.latest()? {
+        if opening.slot < latest {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "stale_slot",
+                format!(
+                    "slot {} is older than slot {latest}, already opened (L1 settles slots in order)",
+                    opening.slot
+                ),
+            ));
+        }
+    }
+    let layout_blocks = blocks.clone();
+    let (refs, sidecar) = tokio::task::spawn_blocking(move || {
+        pipeline::blob_layout(&layout_blocks, Default::default())
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?
+    .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e))?;
+    let hashes = sidecar.versioned_hashes();
+    let rollups = refs
+        .iter()
+        .map(|(&id, at)| {
+            let da = lockstep_contracts::settlement::da_commitment(
+                hashes[usize::from(at.blob_index)],
+                at.offset,
+                at.length,
+            );
+            let da = crate::l1::u256_to_fr(da).expect("reduced modulo p");
+            let rollup = RollupSlot {
+                pre_root: fr_hex(&pre_roots[&id]),
+                blob_index: at.blob_index,
+                offset: at.offset,
+                length: at.length,
+                da_commitment: fr_hex(&da),
+            };
+            (id, rollup)
+        })
+        .collect();
+    let record = SlotRecord::new(
+        opening.slot,
+        SlotState::Proving,
+        rollups,
+        hashes.iter().map(|h| h.to_string()).collect(),
+    );
+    state
+        .handle
+        .create_slot_with_blocks(record.clone(), blocks)
+        .await??;
+    tracing::info!(
+        slot = record.slot,
+        rollups = record.rollups.len(),
+        blobs = record.versioned_hashes.len(),
+        "slot opened"
+    );
+    let body = serde_json::to_value(&record)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 async fn slot_status<S: Store + Clone + 'static>(

@@ -14,6 +14,16 @@
 //! [[rollups]]
 //! id = 1
 //! circuit = "test-rollup"
+//!
+//! [aggregation]
+//! k = 21                          # default: 21 for up to 2 rollups, 22 for up to 4
+//!
+//! [l1]                            # without it, slots stop in `posting`
+//! rpc = "http://127.0.0.1:8545"
+//! signer_key_env = "LOCKSTEP_L1_KEY"
+//! sidecar = "eip7594"             # or "eip4844" (Cancun/Prague nodes)
+//! poll_ms = 500
+//! resend_after_secs = 60
 //! ```
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -61,6 +71,53 @@ impl Default for DomainConfig {
     }
 }
 
+/// How aggregation proofs are made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AggregationSection {
+    /// Degree of the aggregation circuit; `None` picks it from the number of rollups.
+    pub k: Option<u32>,
+}
+
+/// The blob sidecar format of the L1 node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SidecarConfig {
+    /// EIP-4844 blob proofs (Cancun, Prague).
+    Eip4844,
+    /// EIP-7594 cell proofs (Osaka and later; anvil's default).
+    #[default]
+    Eip7594,
+}
+
+/// How settlement transactions reach L1. The settlement contract is `domain.registry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct L1Config {
+    /// JSON-RPC URL of the L1 node.
+    pub rpc: String,
+    /// Environment variable holding the signer's private key (never the key itself in the file).
+    pub signer_key_env: String,
+    /// Blob sidecar format.
+    pub sidecar: SidecarConfig,
+    /// Milliseconds between receipt lookups.
+    pub poll_ms: u64,
+    /// Seconds without a receipt before the same signed transaction is sent again.
+    pub resend_after_secs: u64,
+}
+
+impl Default for L1Config {
+    fn default() -> Self {
+        Self {
+            rpc: "http://127.0.0.1:8545".into(),
+            signer_key_env: "LOCKSTEP_L1_KEY".into(),
+            sidecar: SidecarConfig::default(),
+            poll_ms: 500,
+            resend_after_secs: 60,
+        }
+    }
+}
+
 /// The aggregator service's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -77,6 +134,10 @@ pub struct AggregatorConfig {
     pub domain: DomainConfig,
     /// Registered rollups.
     pub rollups: Vec<RollupConfig>,
+    /// Aggregation proving.
+    pub aggregation: AggregationSection,
+    /// L1 posting; `None` leaves slots in `posting`.
+    pub l1: Option<L1Config>,
 }
 
 impl Default for AggregatorConfig {
@@ -88,6 +149,8 @@ impl Default for AggregatorConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             domain: DomainConfig::default(),
             rollups: Vec::new(),
+            aggregation: AggregationSection::default(),
+            l1: None,
         }
     }
 }
@@ -116,6 +179,22 @@ impl AggregatorConfig {
             "a rollup id appears twice in [[rollups]]: {ids:?}"
         );
         self.registry_address()?;
+        if let Some(l1) = &self.l1 {
+            l1.rpc
+                .parse::<alloy::transports::http::reqwest::Url>()
+                .wrap_err_with(|| format!("l1.rpc = {:?} is not a URL", l1.rpc))?;
+            ensure!(l1.poll_ms > 0, "l1.poll_ms must be positive");
+            ensure!(
+                l1.resend_after_secs > 0,
+                "l1.resend_after_secs must be positive"
+            );
+        }
+        if let Some(k) = self.aggregation.k {
+            ensure!(
+                (18..=26).contains(&k),
+                "aggregation.k = {k} is outside 18..=26"
+            );
+        }
         ensure!(
             self.max_body_bytes >= 1024,
             "max_body_bytes = {} is too small for any submission",
@@ -167,6 +246,24 @@ mod tests {
         let mut twice = config.clone();
         twice.rollups.push(twice.rollups[0].clone());
         assert!(twice.validate().unwrap_err().to_string().contains("twice"));
+        let with_l1: AggregatorConfig =
+            toml::from_str("[l1]\nrpc = \"http://127.0.0.1:9545\"\n[aggregation]\nk = 21\n")
+                .unwrap();
+        with_l1.validate().unwrap();
+        let l1 = with_l1.l1.as_ref().unwrap();
+        assert_eq!((l1.poll_ms, l1.sidecar), (500, SidecarConfig::Eip7594));
+        assert_eq!(with_l1.aggregation.k, Some(21));
+        let err =
+            toml::from_str::<AggregatorConfig>("[l1]\nrpc = \"x\"\nkey = \"0x01\"\n").unwrap_err();
+        assert!(err.to_string().contains("key"), "{err}");
+        let mut bad_url = with_l1;
+        bad_url.l1.as_mut().unwrap().rpc = "not a url".into();
+        assert!(bad_url
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("l1.rpc"));
+
         let mut bad = config;
         bad.domain.registry = "0x1234".into();
         assert!(bad

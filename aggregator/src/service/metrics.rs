@@ -8,6 +8,9 @@
 //! | `lockstep_slots_entered_total` | counter | `state` | slots that entered each state |
 //! | `lockstep_slot_stage_seconds` | histogram | `stage` | time a slot spent in each state it left |
 //! | `lockstep_proof_verification_seconds` | histogram | | native verification of one submitted proof |
+//! | `lockstep_slot_failures_total` | counter | `stage` | slots that failed, by the stage they failed in |
+//! | `lockstep_settlement_gas_used` | histogram | | gas of each settlement transaction (calldata and proof verification included) |
+//! | `lockstep_pipeline_queue_depth` | gauge | | slots waiting for the pipeline (all proofs in, not yet settled) |
 
 use super::slots::SlotRecord;
 
@@ -40,4 +43,19 @@ pub fn slot_changed(record: &SlotRecord) {
         metrics::histogram!("lockstep_slot_stage_seconds", "stage" => left.state.clone())
             .record(entered.at_ms.saturating_sub(left.at_ms) as f64 / 1000.0);
     }
+}
+
+/// A slot failed in `stage`.
+pub fn slot_failed(stage: &'static str) {
+    metrics::counter!("lockstep_slot_failures_total", "stage" => stage).increment(1);
+}
+
+/// A settlement transaction used `gas`.
+pub fn settlement_gas(gas: u64) {
+    metrics::histogram!("lockstep_settlement_gas_used").record(gas as f64);
+}
+
+/// `depth` slots wait for the pipeline.
+pub fn pipeline_queue(depth: usize) {
+    metrics::gauge!("lockstep_pipeline_queue_depth").set(depth as f64);
 }

@@ -10,19 +10,38 @@ pub mod api;
 pub mod config;
 pub mod intake;
 pub mod metrics;
+pub mod pipeline;
 pub mod run;
 pub mod slots;
+
+use std::collections::BTreeMap;
 
 use lockstep_storage::Store;
 use tokio::sync::{mpsc, oneshot};
 
-use self::slots::{SlotError, SlotRecord, SlotState, Slots, StoredProof};
+use self::slots::{
+    PostedTx, SlotError, SlotRecord, SlotState, Slots, StoredAggregate, StoredProof,
+};
 
 /// How many commands may wait for the service before senders wait too.
 const COMMAND_QUEUE: usize = 1024;
 
 enum Command {
-    Create(SlotRecord, oneshot::Sender<Result<(), SlotError>>),
+    Create {
+        record: Box<SlotRecord>,
+        blocks: BTreeMap<u32, Vec<u8>>,
+        reply: oneshot::Sender<Result<(), SlotError>>,
+    },
+    FinishAggregation {
+        slot: u64,
+        aggregate: Box<StoredAggregate>,
+        reply: oneshot::Sender<Result<SlotRecord, SlotError>>,
+    },
+    RecordTx {
+        slot: u64,
+        tx: Box<PostedTx>,
+        reply: oneshot::Sender<Result<(), SlotError>>,
+    },
     AddProof {
         slot: u64,
         rollup: u32,
@@ -41,6 +60,8 @@ enum Command {
 pub struct AggregatorService<S> {
     slots: Slots<S>,
     commands: mpsc::Receiver<Command>,
+    /// Where slots that are ready for the pipeline (all proofs in) are announced.
+    ready: Option<mpsc::UnboundedSender<u64>>,
 }
 
 /// Sends commands to the [`AggregatorService`]; cheap to clone.
@@ -62,21 +83,46 @@ impl<S: Store + 'static> AggregatorService<S> {
             Self {
                 slots: Slots::new(store),
                 commands: rx,
+                ready: None,
             },
             AggregatorHandle { commands: tx },
         )
+    }
+
+    /// Announces every slot that enters `aggregating` on `ready` (the [`pipeline`]'s queue).
+    pub fn with_pipeline(mut self, ready: mpsc::UnboundedSender<u64>) -> Self {
+        self.ready = Some(ready);
+        self
     }
 
     /// Runs until every handle is dropped.
     pub async fn run(mut self) {
         while let Some(command) = self.commands.recv().await {
             match command {
-                Command::Create(record, reply) => {
-                    let result = self.slots.create(&record);
+                Command::Create {
+                    record,
+                    blocks,
+                    reply,
+                } => {
+                    let result = self.slots.create_with_blocks(&record, &blocks);
                     if result.is_ok() {
                         metrics::slot_entered(record.state.name());
                     }
                     let _ = reply.send(result);
+                }
+                Command::FinishAggregation {
+                    slot,
+                    aggregate,
+                    reply,
+                } => {
+                    let result = self.slots.finish_aggregation(slot, &aggregate);
+                    if let Ok(record) = &result {
+                        metrics::slot_changed(record);
+                    }
+                    let _ = reply.send(result);
+                }
+                Command::RecordTx { slot, tx, reply } => {
+                    let _ = reply.send(self.slots.record_tx(slot, &tx));
                 }
                 Command::AddProof {
                     slot,
@@ -89,6 +135,9 @@ impl<S: Store + 'static> AggregatorService<S> {
                         metrics::proof_received(rollup);
                         if record.state == SlotState::Aggregating {
                             metrics::slot_changed(record);
+                            if let Some(ready) = &self.ready {
+                                let _ = ready.send(slot);
+                            }
                         }
                     }
                     let _ = reply.send(result);
@@ -123,7 +172,49 @@ impl AggregatorHandle {
         &self,
         record: SlotRecord,
     ) -> Result<Result<(), SlotError>, ServiceStopped> {
-        self.ask(|reply| Command::Create(record, reply)).await
+        self.create_slot_with_blocks(record, BTreeMap::new()).await
+    }
+
+    /// Records a new slot with its rollups' block data (see [`Slots::create_with_blocks`]).
+    pub async fn create_slot_with_blocks(
+        &self,
+        record: SlotRecord,
+        blocks: BTreeMap<u32, Vec<u8>>,
+    ) -> Result<Result<(), SlotError>, ServiceStopped> {
+        self.ask(|reply| Command::Create {
+            record: Box::new(record),
+            blocks,
+            reply,
+        })
+        .await
+    }
+
+    /// Stores a slot's aggregation proof and moves it to `posting`.
+    pub async fn finish_aggregation(
+        &self,
+        slot: u64,
+        aggregate: StoredAggregate,
+    ) -> Result<Result<SlotRecord, SlotError>, ServiceStopped> {
+        self.ask(|reply| Command::FinishAggregation {
+            slot,
+            aggregate: Box::new(aggregate),
+            reply,
+        })
+        .await
+    }
+
+    /// Stores a slot's signed settlement transaction, before it is sent.
+    pub async fn record_tx(
+        &self,
+        slot: u64,
+        tx: PostedTx,
+    ) -> Result<Result<(), SlotError>, ServiceStopped> {
+        self.ask(|reply| Command::RecordTx {
+            slot,
+            tx: Box::new(tx),
+            reply,
+        })
+        .await
     }
 
     /// Stores an accepted proof (see [`Slots::add_proof`]).

@@ -1,7 +1,7 @@
 //! `lockstep aggregator run`: opens the store, loads the rollups' verifying keys, starts the
-//! writer task and serves the HTTP API until SIGINT or SIGTERM.
+//! writer task and the slot pipeline, and serves the HTTP API until SIGINT or SIGTERM.
 
-use std::{collections::BTreeMap, path::Path, sync::Arc};
+use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
 use eyre::{Context, Result};
 use lockstep_circuits::{
@@ -16,8 +16,9 @@ use tracing::info;
 
 use super::{
     api::{self, ApiState},
-    config::{AggregatorConfig, RollupCircuit},
+    config::{AggregatorConfig, L1Config, RollupCircuit, SidecarConfig},
     intake::{fr_hex, RegisteredRollup, Registry},
+    pipeline::{self, AggregationProver, L1Poster, PausePoint, Pipeline},
     slots::Slots,
     AggregatorService,
 };
@@ -101,12 +102,40 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
             record.state.name()
         );
     }
+    let registry = Arc::new(registry);
+    let l1 = match &config.l1 {
+        Some(l1) => Some(l1_poster(l1, &config)?),
+        None => {
+            println!("no [l1]     aggregated slots will wait in `posting`");
+            None
+        }
+    };
+    let pause_at = match std::env::var("LOCKSTEP_PAUSE_AT") {
+        Ok(point) => {
+            let point: PausePoint = point.parse()?;
+            println!("CRASH TEST  the pipeline stops dead at {point:?} (LOCKSTEP_PAUSE_AT)");
+            Some(point)
+        }
+        Err(_) => None,
+    };
+    let keys = KeyStore::open(&config.keys_dir)?;
+    let prover = Arc::new(AggregationProver::new(
+        keys,
+        registry.clone(),
+        config.aggregation.k,
+    ));
+    let (ready_tx, ready_rx) = tokio::sync::mpsc::unbounded_channel();
     let (service, handle) = AggregatorService::new(store.clone());
-    let writer = tokio::spawn(service.run());
+    let writer = tokio::spawn(service.with_pipeline(ready_tx).run());
+    let pipeline = tokio::spawn(
+        Pipeline::new(store.clone(), handle.clone(), prover, l1, ready_rx)
+            .pause_at(pause_at)
+            .run(),
+    );
     let app = api::router(
         ApiState {
             store,
-            registry: Arc::new(registry),
+            registry,
             handle,
             metrics: Some(metrics),
         },
@@ -123,10 +152,48 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
         })
         .await
         .wrap_err("serving the API")?;
-    // The router (and with it the last handle) is gone: the writer drains and stops.
+    // The pipeline holds a handle: stop it (an aggregation in flight is redone after a
+    // restart; a signed transaction is in the posts table). Then the router and the last
+    // handle are gone, and the writer drains and stops.
+    pipeline.abort();
+    let _ = pipeline.await;
     writer.await.wrap_err("stopping the writer")?;
     println!("stopped");
     Ok(())
+}
+
+/// The L1 side of the pipeline: a provider for `l1.rpc` and the signer from the environment.
+fn l1_poster(l1: &L1Config, config: &AggregatorConfig) -> Result<L1Poster> {
+    let key = std::env::var(&l1.signer_key_env).wrap_err_with(|| {
+        format!(
+            "[l1] needs the signer's private key in ${} (l1.signer_key_env)",
+            l1.signer_key_env
+        )
+    })?;
+    let signer = pipeline::parse_signer(&key)?;
+    let url = l1.rpc.parse().wrap_err("l1.rpc")?;
+    let provider = alloy::providers::Provider::erased(
+        alloy::providers::ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .connect_http(url),
+    );
+    println!(
+        "L1          {} as {}, settlement {}",
+        l1.rpc,
+        signer.address(),
+        config.domain.registry
+    );
+    Ok(L1Poster {
+        provider,
+        wallet: alloy::network::EthereumWallet::from(signer),
+        settlement: alloy::primitives::Address::from(config.registry_address()?),
+        sidecar: match l1.sidecar {
+            SidecarConfig::Eip4844 => lockstep_contracts::settlement::SidecarFormat::Eip4844,
+            SidecarConfig::Eip7594 => lockstep_contracts::settlement::SidecarFormat::Eip7594,
+        },
+        poll: Duration::from_millis(l1.poll_ms),
+        resend_after: Duration::from_secs(l1.resend_after_secs),
+    })
 }
 
 fn open_store(dir: &Path) -> Result<RocksStore> {

@@ -156,6 +156,42 @@ pub struct StoredProof {
     pub received_at_ms: u64,
 }
 
+/// A slot's aggregation proof, stored when the slot moves to `posting`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredAggregate {
+    /// The aggregation's public inputs (hex field elements, big-endian).
+    pub instances: Vec<String>,
+    /// The proof bytes (hex).
+    pub proof: String,
+    /// Seconds the proof took (witness generation included).
+    pub proving_seconds: f64,
+    /// When it was stored, in milliseconds since the Unix epoch.
+    pub proved_at_ms: u64,
+}
+
+/// A settlement transaction, signed and stored *before* it is sent, so that a restart looks
+/// for it on L1 (and sends the very same bytes again) instead of signing a second one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostedTx {
+    /// Transaction hash (hex).
+    pub hash: String,
+    /// The signed transaction in its network encoding, blobs included (hex).
+    pub raw: String,
+    /// Sender nonce.
+    pub nonce: u64,
+    /// When it was signed, in milliseconds since the Unix epoch.
+    pub signed_at_ms: u64,
+}
+
+/// What the `posts` table holds for a slot in `posting`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostRecord {
+    /// The aggregation proof.
+    pub aggregate: StoredAggregate,
+    /// The settlement transaction, once signed.
+    pub tx: Option<PostedTx>,
+}
+
 /// Why a slot operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SlotError {
@@ -225,12 +261,95 @@ impl<S: Store> Slots<S> {
 
     /// Records a new slot; refuses one that exists.
     pub fn create(&self, record: &SlotRecord) -> Result<(), SlotError> {
+        self.create_with_blocks(record, &BTreeMap::new())
+    }
+
+    /// Records a new slot and its rollups' block data in one atomic write; refuses a slot that
+    /// exists.
+    pub fn create_with_blocks(
+        &self,
+        record: &SlotRecord,
+        blocks: &BTreeMap<u32, Vec<u8>>,
+    ) -> Result<(), SlotError> {
         if self.get(record.slot)?.is_some() {
             return Err(SlotError::Exists(record.slot));
         }
+        let mut batch = Batch::default();
+        batch.put_json(Table::Slots, &slot_key(record.slot), record)?;
+        for (&rollup, data) in blocks {
+            if !record.rollups.contains_key(&rollup) {
+                return Err(SlotError::NotInSlot {
+                    slot: record.slot,
+                    rollup,
+                });
+            }
+            batch.put(
+                Table::Blocks,
+                &slot_rollup_key(record.slot, rollup),
+                data.as_slice(),
+            );
+        }
+        Ok(self.store.write(batch)?)
+    }
+
+    /// The block data of `slot`'s rollups, by rollup id.
+    pub fn blocks(&self, slot: u64) -> Result<BTreeMap<u32, Vec<u8>>, SlotError> {
         Ok(self
             .store
-            .put_json(Table::Slots, &slot_key(record.slot), record)?)
+            .scan_prefix(Table::Blocks, &slot_key(slot))?
+            .into_iter()
+            .map(|(key, data)| (rollup_of(&key), data))
+            .collect())
+    }
+
+    /// Stores `slot`'s aggregation proof and moves it to `posting`, in one atomic write.
+    pub fn finish_aggregation(
+        &self,
+        slot: u64,
+        aggregate: &StoredAggregate,
+    ) -> Result<SlotRecord, SlotError> {
+        let mut record = self.expect_state(slot, &SlotState::Aggregating, "an aggregation")?;
+        enter(&mut record, SlotState::Posting);
+        let post = PostRecord {
+            aggregate: aggregate.clone(),
+            tx: None,
+        };
+        let mut batch = Batch::default();
+        batch.put_json(Table::Posts, &slot_key(slot), &post)?;
+        batch.put_json(Table::Slots, &slot_key(slot), &record)?;
+        self.store.write(batch)?;
+        Ok(record)
+    }
+
+    /// Stores the signed settlement transaction of a slot in `posting` (before sending it).
+    pub fn record_tx(&self, slot: u64, tx: &PostedTx) -> Result<(), SlotError> {
+        self.expect_state(slot, &SlotState::Posting, "a settlement transaction")?;
+        let mut post = self.post(slot)?.ok_or(SlotError::UnknownSlot(slot))?;
+        post.tx = Some(tx.clone());
+        Ok(self.store.put_json(Table::Posts, &slot_key(slot), &post)?)
+    }
+
+    /// The aggregation proof and settlement transaction of a slot, once it reached `posting`.
+    pub fn post(&self, slot: u64) -> Result<Option<PostRecord>, SlotError> {
+        Ok(self.store.get_json(Table::Posts, &slot_key(slot))?)
+    }
+
+    fn expect_state(
+        &self,
+        slot: u64,
+        needed: &SlotState,
+        what: &'static str,
+    ) -> Result<SlotRecord, SlotError> {
+        let record = self.get(slot)?.ok_or(SlotError::UnknownSlot(slot))?;
+        if &record.state != needed {
+            return Err(SlotError::WrongState {
+                slot,
+                state: record.state.name(),
+                what,
+                needed: needed.name(),
+            });
+        }
+        Ok(record)
     }
 
     /// Moves a slot to `next`, if the state machine allows it; returns the new record.
@@ -291,7 +410,7 @@ impl<S: Store> Slots<S> {
             .store
             .scan_prefix(Table::Proofs, &slot_key(slot))?
             .into_iter()
-            .map(|(key, _)| u32::from_be_bytes(key[8..12].try_into().expect("12-byte key")))
+            .map(|(key, _)| rollup_of(&key))
             .collect())
     }
 
@@ -301,13 +420,18 @@ impl<S: Store> Slots<S> {
             .store
             .scan_json::<StoredProof>(Table::Proofs, &slot_key(slot))?
             .into_iter()
-            .map(|(key, proof)| {
-                (
-                    u32::from_be_bytes(key[8..12].try_into().expect("12-byte key")),
-                    proof,
-                )
-            })
+            .map(|(key, proof)| (rollup_of(&key), proof))
             .collect())
+    }
+
+    /// The newest slot recorded, if any.
+    pub fn latest(&self) -> Result<Option<u64>, SlotError> {
+        // Keys are big-endian slot numbers: the last one in a scan is the newest.
+        Ok(self
+            .store
+            .scan_prefix(Table::Slots, &[])?
+            .last()
+            .map(|(key, _)| u64::from_be_bytes(key[..8].try_into().expect("8-byte key"))))
     }
 
     /// Every slot not yet settled or failed, oldest first: what a restarted service resumes.
@@ -320,6 +444,11 @@ impl<S: Store> Slots<S> {
             .filter(|record| !record.state.is_final())
             .collect())
     }
+}
+
+/// The rollup id of a `slot ‖ rollup` key.
+fn rollup_of(key: &[u8]) -> u32 {
+    u32::from_be_bytes(key[8..12].try_into().expect("12-byte key"))
 }
 
 fn enter(record: &mut SlotRecord, next: SlotState) {
@@ -437,6 +566,69 @@ mod tests {
         slots.transition(3, failed).unwrap();
         let open: Vec<_> = slots.unfinished().unwrap().iter().map(|r| r.slot).collect();
         assert_eq!(open, vec![2]);
+    }
+
+    fn aggregate() -> StoredAggregate {
+        StoredAggregate {
+            instances: vec!["0x01".into()],
+            proof: "0xcd".into(),
+            proving_seconds: 1.5,
+            proved_at_ms: 2,
+        }
+    }
+
+    #[test]
+    fn blocks_aggregate_and_transaction_are_kept_with_their_slot() {
+        let slots = Slots::new(MemoryStore::default());
+        let blocks = BTreeMap::from([(1, vec![1, 2, 3]), (2, vec![4])]);
+        slots
+            .create_with_blocks(&proving(4, &[1, 2]), &blocks)
+            .unwrap();
+        assert_eq!(slots.blocks(4).unwrap(), blocks);
+        // Block data for a rollup outside the slot: nothing is written.
+        let stray = BTreeMap::from([(9, vec![9])]);
+        assert!(matches!(
+            slots.create_with_blocks(&proving(5, &[1]), &stray),
+            Err(SlotError::NotInSlot { slot: 5, rollup: 9 })
+        ));
+        assert!(slots.get(5).unwrap().is_none());
+
+        // An aggregate is only taken in `aggregating`, and moves the slot on with it.
+        assert!(matches!(
+            slots.finish_aggregation(4, &aggregate()),
+            Err(SlotError::WrongState { .. })
+        ));
+        slots.add_proof(4, 1, &proof()).unwrap();
+        slots.add_proof(4, 2, &proof()).unwrap();
+        let record = slots.finish_aggregation(4, &aggregate()).unwrap();
+        assert_eq!(record.state, SlotState::Posting);
+        assert_eq!(slots.get(4).unwrap().unwrap().state, SlotState::Posting);
+        assert!(slots.finish_aggregation(4, &aggregate()).is_err());
+        let post = slots.post(4).unwrap().unwrap();
+        assert_eq!((post.aggregate, post.tx), (aggregate(), None));
+
+        let tx = PostedTx {
+            hash: "0x11".into(),
+            raw: "0x22".into(),
+            nonce: 3,
+            signed_at_ms: 4,
+        };
+        slots.record_tx(4, &tx).unwrap();
+        assert_eq!(slots.post(4).unwrap().unwrap().tx, Some(tx.clone()));
+        slots
+            .transition(
+                4,
+                SlotState::Settled {
+                    tx: tx.hash.clone(),
+                    block: 1,
+                    gas_used: 2,
+                },
+            )
+            .unwrap();
+        assert!(matches!(
+            slots.record_tx(4, &tx),
+            Err(SlotError::WrongState { .. })
+        ));
     }
 
     #[test]

@@ -1,0 +1,684 @@
+//! The slot pipeline: `aggregating → posting → settled`.
+//!
+//! One task takes the slots whose proofs are all in, oldest first (a slot's pre roots are the
+//! previous slot's post roots, so L1 must settle them in order), and for each:
+//!
+//! 1. **aggregating**: folds the stored rollup proofs into one aggregation proof (minutes, on a
+//!    blocking thread) and stores it together with the move to `posting`, in one atomic write.
+//!    A crash before that write proves again after the restart; nothing else was recorded.
+//! 2. **posting**: rebuilds the slot's blobs from the stored block data, checks the claims
+//!    against the proof's public inputs, has the settlement call estimated (a refusal, decoded,
+//!    fails the slot without spending gas), **signs** the type-3 transaction and **stores** it,
+//!    and only then sends it. After a crash the stored transaction is looked for on L1: mined,
+//!    it settles the record; not mined, the very same bytes are sent again (same nonce, same
+//!    hash), so one slot never gets two settlement transactions from this aggregator, and the
+//!    contract refuses a second settlement of a slot anyway (`SlotAlreadySettled`).
+//! 3. **settled**: the receipt's transaction, block and gas go into the record.
+//!
+//! Transient L1 errors are retried with a capped backoff; a refused settlement or a failed
+//! aggregation moves the slot to `failed` with the stage and the reason.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, Bytes, TxHash, B256},
+    providers::{DynProvider, Provider},
+};
+use eyre::{bail, ensure, eyre, Context, Result};
+use halo2_base::{
+    gates::circuit::CircuitBuilderStage,
+    halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG},
+};
+use lockstep_circuits::{
+    aggregation::{self, AggregationConfig, AggregationKind},
+    keys::{CircuitKey, KeyStore},
+    layout::RollupPublicInputs,
+    Fr,
+};
+use lockstep_contracts::settlement::{self, DataRef, SidecarFormat, SlotData};
+use lockstep_storage::Store;
+use serde::{Deserialize, Serialize};
+use snark_verifier_sdk::{halo2::aggregation::AggregationConfigParams, Snark};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::{
+    intake::{fr_hex, parse_fr, Registry},
+    slots::{now_ms, PostedTx, SlotRecord, SlotState, Slots, StoredAggregate, StoredProof},
+    AggregatorHandle,
+};
+use crate::l1::{self, RollupL1};
+
+/// The aggregation degree for `rollups` proofs when the configuration names none: the smallest
+/// `k` at which the aggregation circuit keeps few enough columns for its EVM verifier to fit
+/// EIP-170 (`docs/benchmarks.md`).
+pub const fn default_aggregation_k(rollups: usize) -> u32 {
+    match rollups {
+        0..=2 => 21,
+        3..=4 => 22,
+        _ => 23,
+    }
+}
+
+/// A loaded aggregation key.
+struct AggregationKey {
+    params: ParamsKZG<Bn256>,
+    config: AggregationConfig,
+    key: CircuitKey<AggregationConfigParams>,
+}
+
+/// Makes aggregation proofs for the registered rollups, loading (or making, on first use) one
+/// proving key per number of rollups.
+pub struct AggregationProver {
+    keys: KeyStore,
+    registry: Arc<Registry>,
+    k: Option<u32>,
+    loaded: Mutex<HashMap<usize, Arc<AggregationKey>>>,
+}
+
+impl std::fmt::Debug for AggregationProver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AggregationProver")
+            .field("keys", &self.keys.root())
+            .field("k", &self.k)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AggregationProver {
+    /// A prover with keys in `keys`, at degree `k` (else [`default_aggregation_k`]).
+    pub fn new(keys: KeyStore, registry: Arc<Registry>, k: Option<u32>) -> Self {
+        Self {
+            keys,
+            registry,
+            k,
+            loaded: Mutex::default(),
+        }
+    }
+
+    /// The aggregation configuration for `rollups` proofs.
+    pub fn config(&self, rollups: usize) -> AggregationConfig {
+        AggregationConfig::new(
+            rollups,
+            self.k.unwrap_or_else(|| default_aggregation_k(rollups)),
+        )
+    }
+
+    /// The proving key for `rollups` proofs: from memory, the key folder, or keygen (minutes;
+    /// logged). Blocking.
+    fn key(&self, rollups: usize) -> Result<Arc<AggregationKey>> {
+        if let Some(key) = self.loaded.lock().expect("not poisoned").get(&rollups) {
+            return Ok(key.clone());
+        }
+        let config = self.config(rollups);
+        let params = self.keys.load_srs(config.k).wrap_err_with(|| {
+            format!(
+                "no SRS for k = {} in {} (import one with `lockstep keys import-srs`, or make an \
+                 unsafe test SRS with `lockstep keys unsafe-test-srs --k {}`)",
+                config.k,
+                self.keys.root().display(),
+                config.k
+            )
+        })?;
+        let inner = self
+            .registry
+            .rollups
+            .values()
+            .next()
+            .ok_or_else(|| eyre!("no rollups are registered"))?;
+        info!(
+            rollups,
+            k = config.k,
+            "loading the aggregation key (keygen on first use takes minutes)"
+        );
+        let started = Instant::now();
+        let key = aggregation::aggregation_key(
+            &self.keys,
+            &params,
+            &config,
+            AggregationKind::Lockstep,
+            &inner.params,
+            &inner.vk,
+        )?;
+        info!(
+            rollups,
+            source = ?key.source,
+            seconds = started.elapsed().as_secs_f64(),
+            "aggregation key ready"
+        );
+        let key = Arc::new(AggregationKey {
+            params,
+            config,
+            key,
+        });
+        self.loaded
+            .lock()
+            .expect("not poisoned")
+            .insert(rollups, key.clone());
+        Ok(key)
+    }
+
+    /// Aggregates a slot's proofs (in rollup-id order) for the EVM. Blocking: minutes.
+    pub fn prove(&self, proofs: &BTreeMap<u32, StoredProof>) -> Result<(Vec<Fr>, Vec<u8>)> {
+        let snarks = proofs
+            .iter()
+            .map(|(id, proof)| {
+                let rollup = self
+                    .registry
+                    .rollups
+                    .get(id)
+                    .ok_or_else(|| eyre!("rollup {id} is no longer registered"))?;
+                let (instances, bytes) = decode_proof(proof)
+                    .wrap_err_with(|| format!("the stored proof of rollup {id}"))?;
+                Ok(Snark::new(rollup.protocol.clone(), vec![instances], bytes))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let key = self.key(snarks.len())?;
+        let circuit = aggregation::build(
+            CircuitBuilderStage::Prover,
+            &key.config,
+            AggregationKind::Lockstep,
+            Some(key.key.meta.circuit_params),
+            Some(key.key.meta.break_points.clone()),
+            &key.params,
+            snarks,
+        )?;
+        Ok(aggregation::prove_for_evm(
+            &key.params,
+            &key.key.pk,
+            circuit,
+        )?)
+    }
+}
+
+/// Instances and proof bytes of a stored proof.
+fn decode_proof(proof: &StoredProof) -> Result<(Vec<Fr>, Vec<u8>)> {
+    let instances = proof
+        .instances
+        .iter()
+        .map(|h| parse_fr(h).ok_or_else(|| eyre!("instance {h:?} is not a field element")))
+        .collect::<Result<Vec<_>>>()?;
+    let bytes = hex::decode(proof.proof.strip_prefix("0x").unwrap_or(&proof.proof))
+        .wrap_err("proof bytes are not hex")?;
+    Ok((instances, bytes))
+}
+
+/// How the pipeline reaches L1.
+#[derive(Debug, Clone)]
+pub struct L1Poster {
+    /// A provider for reads, estimates and raw sends (no wallet needed).
+    pub provider: DynProvider,
+    /// Signs settlement transactions.
+    pub wallet: EthereumWallet,
+    /// The `LockstepSettlement` contract.
+    pub settlement: Address,
+    /// The blob sidecar format the node takes.
+    pub sidecar: SidecarFormat,
+    /// How often to look for a receipt.
+    pub poll: Duration,
+    /// How long to wait for a receipt before sending the same transaction again.
+    pub resend_after: Duration,
+}
+
+/// A point at which the pipeline can be made to stop dead, as if the process were killed there
+/// (crash tests: `LOCKSTEP_PAUSE_AT`). Never set in production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PausePoint {
+    /// After the aggregation proof is stored (the slot is in `posting`, nothing signed).
+    Aggregated,
+    /// After the settlement transaction is signed and stored, before it is sent.
+    Signed,
+    /// After the transaction is sent, before its receipt is looked for.
+    Sent,
+}
+
+impl std::str::FromStr for PausePoint {
+    type Err = eyre::Report;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "aggregated" => Self::Aggregated,
+            "signed" => Self::Signed,
+            "sent" => Self::Sent,
+            other => bail!("unknown pause point {other:?} (aggregated, signed or sent)"),
+        })
+    }
+}
+
+/// The pipeline task.
+pub struct Pipeline<S> {
+    slots: Slots<S>,
+    handle: AggregatorHandle,
+    prover: Arc<AggregationProver>,
+    l1: Option<L1Poster>,
+    ready: mpsc::UnboundedReceiver<u64>,
+    pause_at: Option<PausePoint>,
+}
+
+/// How a slot's turn through the pipeline ended.
+enum Outcome {
+    /// It reached a final state, or waits for something outside the pipeline.
+    Done,
+    /// It stopped at a pause point (crash tests): the pipeline stops too.
+    Paused,
+}
+
+impl<S: Store + Send + Sync + 'static> Pipeline<S> {
+    /// A pipeline over `store` (shared with the service), writing through `handle`, taking the
+    /// slots announced on `ready`. Without `l1`, slots stop in `posting`.
+    pub fn new(
+        store: S,
+        handle: AggregatorHandle,
+        prover: Arc<AggregationProver>,
+        l1: Option<L1Poster>,
+        ready: mpsc::UnboundedReceiver<u64>,
+    ) -> Self {
+        Self {
+            slots: Slots::new(store),
+            handle,
+            prover,
+            l1,
+            ready,
+            pause_at: None,
+        }
+    }
+
+    /// Stops dead at `point` (crash tests only).
+    pub fn pause_at(mut self, point: Option<PausePoint>) -> Self {
+        self.pause_at = point;
+        self
+    }
+
+    /// Resumes every unfinished slot past `proving`, then takes announced slots, oldest first,
+    /// until every sender of `ready` is gone.
+    pub async fn run(mut self) {
+        let mut queue = BTreeSet::new();
+        match self.slots.unfinished() {
+            Ok(records) => queue.extend(
+                records
+                    .into_iter()
+                    .filter(|r| matches!(r.state, SlotState::Aggregating | SlotState::Posting))
+                    .map(|r| r.slot),
+            ),
+            Err(err) => warn!(%err, "cannot list unfinished slots"),
+        }
+        loop {
+            while let Ok(slot) = self.ready.try_recv() {
+                queue.insert(slot);
+            }
+            super::metrics::pipeline_queue(queue.len());
+            let Some(slot) = queue.pop_first() else {
+                match self.ready.recv().await {
+                    Some(slot) => {
+                        queue.insert(slot);
+                        continue;
+                    }
+                    None => return,
+                }
+            };
+            if let Outcome::Paused = self.advance(slot).await {
+                warn!(slot, point = ?self.pause_at, "pipeline paused (crash test)");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Takes `slot` as far as it goes.
+    async fn advance(&self, slot: u64) -> Outcome {
+        loop {
+            let record = match self.slots.get(slot) {
+                Ok(Some(record)) => record,
+                Ok(None) => return Outcome::Done,
+                Err(err) => {
+                    warn!(slot, %err, "cannot read the slot; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let step = match record.state {
+                SlotState::Aggregating => self.aggregate(&record).await,
+                SlotState::Posting => match &self.l1 {
+                    Some(l1) => self.post(&record, l1).await,
+                    None => {
+                        warn!(slot, "no [l1] configured: the slot stays in posting");
+                        return Outcome::Done;
+                    }
+                },
+                _ => return Outcome::Done,
+            };
+            match step {
+                Ok(Step::Next) => {}
+                Ok(Step::Paused) => return Outcome::Paused,
+                Err(Failure { stage, reason }) => {
+                    warn!(slot, stage, %reason, "slot failed");
+                    super::metrics::slot_failed(stage);
+                    let failed = SlotState::Failed {
+                        stage: stage.into(),
+                        reason,
+                    };
+                    if let Err(err) = self.write(self.handle.transition(slot, failed).await) {
+                        warn!(slot, %err, "cannot record the failure");
+                    }
+                    return Outcome::Done;
+                }
+            }
+        }
+    }
+
+    async fn aggregate(&self, record: &SlotRecord) -> Result<Step, Failure> {
+        let slot = record.slot;
+        let proofs = self
+            .slots
+            .proofs(slot)
+            .map_err(|e| Failure::aggregating(e.to_string()))?;
+        info!(slot, rollups = proofs.len(), "aggregating");
+        let started = Instant::now();
+        let prover = self.prover.clone();
+        let proved = tokio::task::spawn_blocking(move || prover.prove(&proofs))
+            .await
+            .map_err(|e| Failure::aggregating(format!("the prover panicked: {e}")))?
+            .map_err(|e| Failure::aggregating(format!("{e:#}")))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let (instances, proof) = proved;
+        info!(slot, seconds, bytes = proof.len(), "aggregation proof made");
+        let aggregate = StoredAggregate {
+            instances: instances.iter().map(fr_hex).collect(),
+            proof: format!("0x{}", hex::encode(&proof)),
+            proving_seconds: seconds,
+            proved_at_ms: now_ms(),
+        };
+        self.write(self.handle.finish_aggregation(slot, aggregate).await)
+            .map_err(|e| Failure::aggregating(e.to_string()))?;
+        Ok(self.pause(PausePoint::Aggregated))
+    }
+
+    async fn post(&self, record: &SlotRecord, l1: &L1Poster) -> Result<Step, Failure> {
+        let slot = record.slot;
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match self.try_post(record, l1).await {
+                Ok(step) => return Ok(step),
+                Err(PostError::Final(reason)) => return Err(Failure::posting(reason)),
+                Err(PostError::Retry(err)) => {
+                    warn!(
+                        slot,
+                        err = format!("{err:#}"),
+                        ?backoff,
+                        "posting failed; retrying"
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    async fn try_post(&self, record: &SlotRecord, l1: &L1Poster) -> Result<Step, PostError> {
+        let slot = record.slot;
+        let post = self
+            .slots
+            .post(slot)
+            .map_err(|e| PostError::Retry(e.into()))?
+            .ok_or_else(|| PostError::Final("posting without a stored aggregation".into()))?;
+        let tx = match post.tx {
+            Some(tx) => {
+                let hash = parse_hash(&tx.hash).map_err(PostError::Final)?;
+                if let Some(receipt) = l1
+                    .provider
+                    .get_transaction_receipt(hash)
+                    .await
+                    .map_err(|e| PostError::Retry(e.into()))?
+                {
+                    info!(slot, %hash, "the stored settlement transaction is mined");
+                    return self.settled(slot, &receipt).await;
+                }
+                let next = settlement::next_slot(&l1.provider, l1.settlement)
+                    .await
+                    .map_err(|e| PostError::Retry(e.into()))?;
+                if next > slot {
+                    return Err(PostError::Final(format!(
+                        "L1 has settled past slot {slot} (next slot {next}) without transaction \
+                         {hash}"
+                    )));
+                }
+                info!(slot, %hash, nonce = tx.nonce, "sending the stored settlement transaction again");
+                tx
+            }
+            None => {
+                let tx = self.sign(record, &post.aggregate, l1).await?;
+                self.write(self.handle.record_tx(slot, tx.clone()).await)
+                    .map_err(PostError::Retry)?;
+                info!(slot, hash = %tx.hash, nonce = tx.nonce, "settlement transaction signed and stored");
+                if self.pause_at == Some(PausePoint::Signed) {
+                    return Ok(Step::Paused);
+                }
+                tx
+            }
+        };
+        let raw = hex::decode(tx.raw.strip_prefix("0x").unwrap_or(&tx.raw))
+            .map_err(|e| PostError::Final(format!("stored transaction is not hex: {e}")))?;
+        settlement::send_raw(&l1.provider, &raw)
+            .await
+            .map_err(|e| PostError::Retry(e.into()))?;
+        if self.pause_at == Some(PausePoint::Sent) {
+            return Ok(Step::Paused);
+        }
+        let hash = parse_hash(&tx.hash).map_err(PostError::Final)?;
+        let waiting = Instant::now();
+        while waiting.elapsed() < l1.resend_after {
+            if let Some(receipt) = l1
+                .provider
+                .get_transaction_receipt(hash)
+                .await
+                .map_err(|e| PostError::Retry(e.into()))?
+            {
+                return self.settled(slot, &receipt).await;
+            }
+            tokio::time::sleep(l1.poll).await;
+        }
+        Err(PostError::Retry(eyre!(
+            "no receipt for {hash} after {:?}",
+            l1.resend_after
+        )))
+    }
+
+    /// Builds the settlement call from what is stored, has it estimated, and signs it.
+    async fn sign(
+        &self,
+        record: &SlotRecord,
+        aggregate: &StoredAggregate,
+        l1: &L1Poster,
+    ) -> Result<PostedTx, PostError> {
+        let slot = record.slot;
+        let blocks = self
+            .slots
+            .blocks(slot)
+            .map_err(|e| PostError::Retry(e.into()))?;
+        let (data, sidecar) = blob_layout(&blocks, l1.sidecar).map_err(PostError::Final)?;
+        let hashes = sidecar.versioned_hashes();
+        let stored: Vec<String> = hashes.iter().map(|h| h.to_string()).collect();
+        if stored != record.versioned_hashes {
+            return Err(PostError::Final(format!(
+                "the stored block data gives blobs {stored:?}, the slot was laid out with {:?}",
+                record.versioned_hashes
+            )));
+        }
+        let proofs = self
+            .slots
+            .proofs(slot)
+            .map_err(|e| PostError::Retry(e.into()))?;
+        let rollups = proofs
+            .iter()
+            .map(|(id, proof)| {
+                let (instances, _) = decode_proof(proof).map_err(|e| format!("{e:#}"))?;
+                let public =
+                    RollupPublicInputs::from_instances(&instances).map_err(|e| e.to_string())?;
+                let data = *data
+                    .get(id)
+                    .ok_or_else(|| format!("rollup {id} has a proof but no block data"))?;
+                Ok(RollupL1 {
+                    public,
+                    data,
+                    withdrawals: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(PostError::Final)?;
+        let claims = l1::claims(&rollups, &hashes).map_err(|e| PostError::Final(e.to_string()))?;
+        let instances = aggregate
+            .instances
+            .iter()
+            .map(|h| parse_fr(h).ok_or_else(|| format!("aggregate instance {h:?}")))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(PostError::Final)?;
+        let proof = hex::decode(
+            aggregate
+                .proof
+                .strip_prefix("0x")
+                .unwrap_or(&aggregate.proof),
+        )
+        .map_err(|e| PostError::Final(format!("stored aggregation proof: {e}")))?;
+        let signed = settlement::sign_settlement(
+            &l1.provider,
+            &l1.wallet,
+            l1.settlement,
+            slot,
+            claims,
+            l1::accumulator_words(&instances),
+            Bytes::from(proof),
+            sidecar,
+        )
+        .await
+        .map_err(|err| match err {
+            lockstep_contracts::Error::SettlementRefused(reason) => {
+                PostError::Final(format!("L1 refuses the settlement: {reason}"))
+            }
+            other => PostError::Retry(other.into()),
+        })?;
+        Ok(PostedTx {
+            hash: signed.hash.to_string(),
+            raw: signed.raw.to_string(),
+            nonce: signed.nonce,
+            signed_at_ms: now_ms(),
+        })
+    }
+
+    async fn settled(
+        &self,
+        slot: u64,
+        receipt: &alloy::rpc::types::TransactionReceipt,
+    ) -> Result<Step, PostError> {
+        let settled = settlement::settled_from_receipt(receipt)
+            .map_err(|e| PostError::Final(e.to_string()))?;
+        super::metrics::settlement_gas(settled.gas_used);
+        info!(
+            slot,
+            tx = %settled.tx,
+            block = settled.block,
+            gas = settled.gas_used,
+            "slot settled"
+        );
+        let state = SlotState::Settled {
+            tx: settled.tx.to_string(),
+            block: settled.block,
+            gas_used: settled.gas_used,
+        };
+        self.write(self.handle.transition(slot, state).await)
+            .map_err(PostError::Retry)?;
+        Ok(Step::Next)
+    }
+
+    fn pause(&self, point: PausePoint) -> Step {
+        if self.pause_at == Some(point) {
+            Step::Paused
+        } else {
+            Step::Next
+        }
+    }
+
+    /// Flattens a service reply.
+    fn write<T, E: std::error::Error + Send + Sync + 'static>(
+        &self,
+        reply: Result<Result<T, E>, super::ServiceStopped>,
+    ) -> Result<T> {
+        Ok(reply??)
+    }
+}
+
+/// What one stage did.
+enum Step {
+    /// Moved the slot on; look at it again.
+    Next,
+    /// Stopped at a pause point.
+    Paused,
+}
+
+/// A stage that failed for good.
+struct Failure {
+    stage: &'static str,
+    reason: String,
+}
+
+impl Failure {
+    fn aggregating(reason: String) -> Self {
+        Self {
+            stage: "aggregating",
+            reason,
+        }
+    }
+
+    fn posting(reason: String) -> Self {
+        Self {
+            stage: "posting",
+            reason,
+        }
+    }
+}
+
+enum PostError {
+    /// Will not get better by trying again.
+    Final(String),
+    /// L1 or storage trouble: try again.
+    Retry(eyre::Report),
+}
+
+fn parse_hash(hash: &str) -> Result<TxHash, String> {
+    hash.parse::<B256>()
+        .map_err(|e| format!("stored transaction hash {hash:?}: {e}"))
+}
+
+/// Lays out a slot's block data in its blobs, in rollup-id order: where each rollup's data
+/// sits, and the sidecar. The builder endpoint and the pipeline both use it, so the blobs L1
+/// gets are the ones the proofs committed to.
+pub fn blob_layout(
+    blocks: &BTreeMap<u32, Vec<u8>>,
+    format: SidecarFormat,
+) -> Result<(BTreeMap<u32, DataRef>, settlement::BlobSidecar), String> {
+    let mut payload = SlotData::new();
+    let mut refs = BTreeMap::new();
+    for (&id, data) in blocks {
+        let at = payload.push(data).map_err(|e| e.to_string())?;
+        refs.insert(id, at);
+    }
+    let sidecar = payload.sidecar(format).map_err(|e| e.to_string())?;
+    Ok((refs, sidecar))
+}
+
+/// Checks the configuration's signer key: `0x` + 64 hex digits.
+pub fn parse_signer(key: &str) -> Result<alloy::signers::local::PrivateKeySigner> {
+    let signer: alloy::signers::local::PrivateKeySigner = key
+        .trim()
+        .parse()
+        .map_err(|e| eyre!("the L1 signer key is not a private key (0x + 64 hex digits): {e}"))?;
+    ensure!(
+        signer.address() != Address::ZERO,
+        "the L1 signer key is zero"
+    );
+    Ok(signer)
+}
