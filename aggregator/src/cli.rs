@@ -20,7 +20,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the local end-to-end job: devnet, deployment, and a report of what happened.
+    /// Run the local end-to-end job: devnet, deployment, aggregator, three reference rollups
+    /// and cross-rollup workloads settled slot by slot with real proofs, and a report.
     Demo(DemoArgs),
     /// The aggregator service.
     #[command(subcommand)]
@@ -36,8 +37,9 @@ pub enum Command {
 /// `lockstep aggregator …`
 #[derive(Debug, Subcommand)]
 pub enum AggregatorCommand {
-    /// Serve the HTTP API (proof intake, slot and rollup status, health, metrics) until
-    /// SIGINT or SIGTERM. Configuration: a TOML file, then these flags on top.
+    /// Serve the HTTP API (slot opening, proof intake, slot and rollup status, health,
+    /// metrics) and run the slot pipeline (aggregation, settlement on L1) until SIGINT or
+    /// SIGTERM. Configuration: a TOML file, then these flags on top.
     Run(AggregatorRunArgs),
 }
 
@@ -156,4 +158,15 @@ pub struct DemoArgs {
     /// Chain id for the devnet.
     #[arg(long, default_value_t = 31337)]
     pub chain_id: u64,
+    /// Key store (SRS files, circuit keys); default: the one the tests share,
+    /// `~/.cache/lockstep/test-keys` (or `$LOCKSTEP_TEST_KEYS`), so keys are made once.
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    /// Run only the first N slots of the workload (default: all 3).
+    #[arg(long)]
+    pub slots: Option<usize>,
+    /// Make all three rollups take part in every slot (aggregations of 3 proofs, k = 22)
+    /// instead of the two each workload touches (k = 21).
+    #[arg(long)]
+    pub all_rollups: bool,
 }

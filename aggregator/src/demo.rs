@@ -1,16 +1,222 @@
 //! `lockstep demo`: the local end-to-end job.
+//!
+//! Starts anvil, deploys `LockstepSettlement` with the aggregation verifiers it needs, registers
+//! three reference app-rollups, starts the aggregator (API, writer and pipeline, as
+//! `lockstep aggregator run` does), and then, slot after slot, does what a cluster does:
+//!
+//! 1. **simulate**: the builder executes the slot's cross-rollup transactions synchronously on
+//!    the rollups' executors and seals one block per rollup (entries checked to balance);
+//! 2. **open**: the blocks go to the aggregator (`POST /v1/slots`), which lays them out in the
+//!    slot's blob and fixes each rollup's DA commitment;
+//! 3. **prove**: each rollup's adapter proves its block's public inputs and submits the proof
+//!    (`POST /v1/proofs`);
+//! 4. **aggregate** and **post**: the aggregator's pipeline folds the proofs into one and settles
+//!    the slot on L1 in one type-3 transaction.
+//!
+//! Every proof is real. The rollup proofs are made with the **test-rollup circuit**, which
+//! exposes the block's public inputs (roots, DA commitment, ETH delta, entries) without proving
+//! the state transition: the reference rollup's STF circuit is not built yet, and every slot
+//! line says so.
 
-use std::time::Instant;
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::Path,
+    rc::Rc,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use eyre::{Context, Result};
+use alloy::{
+    network::EthereumWallet,
+    primitives::{B256, U256},
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use eyre::{bail, ensure, eyre, Context, Result};
+use lockstep_circuits::{
+    aggregation::{aggregation_key, evm_verifier_source, AggregationKind},
+    entry::{Address, Domain},
+    keys::KeyStore,
+    testing,
+};
 use lockstep_contracts::{
     bindings::LockstepSettlement,
     deploy::{deploy_all, DeployConfig},
-    devnet::{Devnet, DevnetConfig},
+    devnet::{Devnet, DevnetConfig, DEV_PRIVATE_KEY},
+    settlement::{self, SidecarFormat},
+    verifier,
 };
+use lockstep_rollup_adapter::{
+    abi::{AppKind, CallData, Method},
+    block::Tx,
+    Cluster, Genesis, ReferenceRollup, SealedBlock,
+};
+use lockstep_storage::RocksStore;
+use serde::Serialize;
+use serde_json::{json, Value};
 use tracing::info;
 
-use crate::cli::DemoArgs;
+use crate::{
+    cli::DemoArgs,
+    l1::{fr_to_u256, u256_to_fr},
+    service::{
+        self,
+        intake::{fr_hex, ProofSubmission, RegisteredRollup, Registry},
+        pipeline::{AggregationProver, L1Poster},
+        Parts,
+    },
+};
+
+/// What every slot line says about the rollup proofs.
+const PROOF_LABEL: &str = "rollup proofs: test-rollup circuit (public inputs; STF not proven yet)";
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+const ALICE: Address = Address([0xa1; 20]);
+const BOB: Address = Address([0xb0; 20]);
+const CAROL: Address = Address([0xca; 20]);
+const COUNTER_1: Address = Address([0xc1; 20]);
+const COUNTER_2: Address = Address([0xc2; 20]);
+const AMM_2: Address = Address([0xaa; 20]);
+const REVERTER_2: Address = Address([0xde; 20]);
+const BACK_TO_1: Address = Address([0xb1; 20]);
+const TO_COUNTER_2: Address = Address([0xf2; 20]);
+const TO_AMM_2: Address = Address([0xf5; 20]);
+const TO_REVERTER_2: Address = Address([0xfe; 20]);
+const TO_FORWARDER_2: Address = Address([0xff; 20]);
+const THREE_TO_COUNTER_2: Address = Address([0x32; 20]);
+
+/// The demo cluster: rollup 1 holds forwarders into rollup 2 (counter, AMM, reverter, a
+/// forwarder that calls back), rollup 2 the apps, rollup 3 a forwarder to rollup 2's counter.
+fn geneses() -> [Genesis; 3] {
+    let forwarder = |rollup, target| AppKind::Forwarder { rollup, target };
+    [
+        Genesis::new(1)
+            .with_account(ALICE, 10 * ETH)
+            .with_account(BOB, ETH)
+            .with_app(COUNTER_1, AppKind::Counter, 0)
+            .with_app(TO_COUNTER_2, forwarder(2, COUNTER_2), 0)
+            .with_app(TO_AMM_2, forwarder(2, AMM_2), 0)
+            .with_app(TO_REVERTER_2, forwarder(2, REVERTER_2), 0)
+            .with_app(TO_FORWARDER_2, forwarder(2, BACK_TO_1), 0),
+        Genesis::new(2)
+            .with_account(ALICE, ETH)
+            .with_app(COUNTER_2, AppKind::Counter, 0)
+            .with_amm(AMM_2, 100 * ETH, 200_000 * ETH)
+            .with_app(REVERTER_2, AppKind::Reverter, 0)
+            .with_app(BACK_TO_1, forwarder(1, COUNTER_1), 0),
+        Genesis::new(3).with_account(CAROL, 5 * ETH).with_app(
+            THREE_TO_COUNTER_2,
+            forwarder(2, COUNTER_2),
+            0,
+        ),
+    ]
+}
+
+/// One user transaction of the workload.
+struct Workload {
+    what: &'static str,
+    rollup: u32,
+    from: Address,
+    to: Address,
+    value: u128,
+    data: CallData,
+}
+
+/// The slots the demo runs: which rollups take part, and what they do.
+fn schedule(all_rollups: bool) -> Vec<(Vec<u32>, Vec<Workload>)> {
+    let w = |what, rollup, from, to, value, data| Workload {
+        what,
+        rollup,
+        from,
+        to,
+        value,
+        data,
+    };
+    let counter_from_3 = || {
+        w(
+            "counter 3→2",
+            3,
+            CAROL,
+            THREE_TO_COUNTER_2,
+            0,
+            CallData::forward(Method::Increment, Method::Transfer, 0),
+        )
+    };
+    let mut slots = vec![
+        (
+            vec![1, 2],
+            vec![
+                w(
+                    "swap with value 1→2 (2 ETH into the AMM)",
+                    1,
+                    ALICE,
+                    TO_AMM_2,
+                    2 * ETH,
+                    CallData::forward(Method::Swap, Method::Transfer, 1),
+                ),
+                w(
+                    "counter 1→2",
+                    1,
+                    BOB,
+                    TO_COUNTER_2,
+                    0,
+                    CallData::forward(Method::Increment, Method::Transfer, 0),
+                ),
+            ],
+        ),
+        (
+            vec![1, 2],
+            vec![
+                w(
+                    "reentrant call 1→2→1",
+                    1,
+                    ALICE,
+                    TO_FORWARDER_2,
+                    0,
+                    CallData::forward(Method::Forward, Method::Increment, 0),
+                ),
+                w(
+                    "callee reverts (1→2 reverter), caller handles it",
+                    1,
+                    BOB,
+                    TO_REVERTER_2,
+                    0,
+                    CallData::forward(Method::Fail, Method::Transfer, 0),
+                ),
+            ],
+        ),
+        (vec![2, 3], vec![counter_from_3()]),
+    ];
+    if all_rollups {
+        for (rollups, work) in &mut slots {
+            *rollups = vec![1, 2, 3];
+            if !work.iter().any(|w| w.rollup == 3) {
+                work.push(counter_from_3());
+            }
+        }
+    }
+    slots
+}
+
+/// Per-slot timings and results, as `demo-report.json` records them.
+#[derive(Debug, Clone, Serialize)]
+struct SlotReport {
+    slot: u64,
+    rollups: Vec<u32>,
+    transactions: usize,
+    entries_matched: usize,
+    simulate_seconds: f64,
+    open_seconds: f64,
+    prove_seconds: BTreeMap<u32, f64>,
+    aggregate_seconds: f64,
+    post_seconds: f64,
+    total_seconds: f64,
+    tx: String,
+    l1_block: u64,
+    gas_used: u64,
+    post_roots: BTreeMap<u32, String>,
+}
 
 /// Runs the demo; the devnet is stopped whether it succeeds, fails or is interrupted.
 pub async fn run(args: DemoArgs) -> Result<()> {
@@ -38,7 +244,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
     // Ctrl-C or SIGTERM ends the demo early; returning drops `devnet`, which stops anvil.
     tokio::select! {
-        res = deploy_and_report(&devnet, &out) => res?,
+        res = cluster(&devnet, &out, &args) => res?,
         signal = crate::shutdown_signal() => eyre::bail!("interrupted by {signal}"),
     }
     println!(
@@ -49,37 +255,489 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     Ok(())
 }
 
-async fn deploy_and_report(devnet: &Devnet, out: &std::path::Path) -> Result<()> {
+async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
+    let mut slots = schedule(args.all_rollups);
+    if let Some(n) = args.slots {
+        ensure!(n >= 1, "--slots must be at least 1");
+        slots.truncate(n);
+    }
+    let keys_dir = match &args.keys {
+        Some(dir) => dir.clone(),
+        None => testing::persistent_key_store()?.root().to_owned(),
+    };
+    let keys = KeyStore::open(&keys_dir)?;
+    println!("keys        {}", keys.root().display());
+
+    // Keys: the rollup circuit's, then one aggregation key per slot size (made once, cached).
+    let t = Instant::now();
+    let (rollup_params, rollup_key) = tokio::task::block_in_place(|| {
+        testing::test_rollup_key(&keys).wrap_err("the rollup circuit's key")
+    })?;
+    println!(
+        "rollup key  test-rollup circuit, k = {}, ready in {:.1} s",
+        lockstep_circuits::test_rollup::TEST_ROLLUP_K,
+        t.elapsed().as_secs_f64()
+    );
+    let rollup_params = Arc::new(rollup_params);
+    let vk = rollup_key.pk.get_vk().clone();
+    let geneses = geneses();
+    let registry = Arc::new(Registry {
+        domain: Domain::default(),
+        rollups: geneses
+            .iter()
+            .map(|g| {
+                let id = g.rollup_id;
+                (
+                    id,
+                    RegisteredRollup::new(id, vk.clone(), rollup_params.clone()),
+                )
+            })
+            .collect(),
+    });
+    let prover_k = None;
+    let sizes: std::collections::BTreeSet<usize> = slots.iter().map(|(r, _)| r.len()).collect();
+    let mut verifiers = Vec::new();
+    for &n in &sizes {
+        let probe = AggregationProver::new(KeyStore::open(&keys_dir)?, registry.clone(), prover_k);
+        let config = probe.config(n);
+        println!(
+            "aggregation key for {n} rollups (k = {}): loading, or making it once (minutes; \
+             the SRS too if missing)",
+            config.k
+        );
+        let t = Instant::now();
+        let code = tokio::task::block_in_place(|| -> Result<Vec<u8>> {
+            let params = keys.load_or_generate_unsafe_test_srs(config.k)?;
+            let key = aggregation_key(
+                &keys,
+                &params,
+                &config,
+                AggregationKind::Lockstep,
+                &rollup_params,
+                &vk,
+            )?;
+            let source = evm_verifier_source(&params, key.pk.get_vk(), config.num_instances());
+            Ok(verifier::compile(&source, &verifier::default_solc())?)
+        })?;
+        println!(
+            "            ready in {:.1} s; verifier {} bytes of creation code",
+            t.elapsed().as_secs_f64(),
+            code.len()
+        );
+        verifiers.push((n as u32, code));
+    }
+
+    // L1: the contract, the three rollups (genesis roots, the rollup circuit's vk digest) and
+    // the ETH backing their genesis balances.
     let provider = devnet.provider();
-    info!(deployer = %devnet.dev_address(), "deploying contracts");
-    let deployment = deploy_all(&provider, &DeployConfig::default())
-        .await
-        .wrap_err("deploying contracts")?;
+    let deployment = deploy_all(
+        &provider,
+        &DeployConfig {
+            // Proving a slot takes minutes here: give slots two hours to settle.
+            max_slot_age: 600,
+            verifiers,
+            ..DeployConfig::default()
+        },
+    )
+    .await
+    .wrap_err("deploying contracts")?;
     println!(
-        "deployed    LockstepSettlement (registry and settlement) at {} in block {} (tx {}, {} gas)",
-        deployment.settlement,
-        deployment.deployed_at_block,
-        deployment.settlement_tx,
-        deployment.gas_used
+        "deployed    LockstepSettlement at {} (block {}, {} gas with the verifiers)",
+        deployment.settlement, deployment.deployed_at_block, deployment.gas_used
     );
-    let settlement = LockstepSettlement::new(deployment.settlement, provider);
-    let count = settlement
-        .rollupCount()
-        .call()
-        .await
-        .wrap_err("reading rollupCount")?;
-    let slot = settlement
-        .currentSlot()
-        .call()
-        .await
-        .wrap_err("reading currentSlot")?;
+    deployment.write_to(&out.join("deployment.json"))?;
+    let domain = Domain {
+        chain_id: deployment.chain_id,
+        registry: Address(deployment.settlement.0 .0),
+    };
+    let registry = Arc::new(Registry {
+        domain,
+        rollups: registry.rollups.clone(),
+    });
+    let contract = LockstepSettlement::new(deployment.settlement, provider.clone());
+    let digest = registry.rollups[&1].vk_digest;
+    let rollups: Vec<Rc<ReferenceRollup>> = geneses
+        .iter()
+        .map(|g| ReferenceRollup::new(g).map(Rc::new))
+        .collect::<Result<_, _>>()?;
+    for (genesis, rollup) in geneses.iter().zip(&rollups) {
+        let id = genesis.rollup_id;
+        let backing: u128 = genesis.accounts.iter().map(|a| a.balance).sum::<u128>()
+            + genesis.apps.iter().map(|a| a.balance).sum::<u128>();
+        confirm(
+            contract.createRollup(
+                devnet.dev_address(),
+                B256::from(fr_to_u256(digest)),
+                B256::from(fr_to_u256(rollup.root())),
+                false,
+                false,
+            ),
+            "createRollup",
+        )
+        .await?;
+        confirm(
+            contract
+                .deposit(id, devnet.dev_address())
+                .value(U256::from(backing)),
+            "deposit",
+        )
+        .await?;
+        println!(
+            "rollup {id}    registered: genesis root {}, vk digest {}, {} ETH deposited",
+            fr_hex(&rollup.root()),
+            fr_hex(&digest),
+            backing / ETH
+        );
+    }
+
+    // The aggregator, as `lockstep aggregator run` runs it, on a loopback port.
+    let data_dir = out.join("aggregator-data");
+    if data_dir.exists() {
+        std::fs::remove_dir_all(&data_dir)?;
+    }
+    let store = Arc::new(RocksStore::open(&data_dir)?);
+    let signer: PrivateKeySigner = DEV_PRIVATE_KEY.parse()?;
+    let launched = service::launch(Parts {
+        store,
+        registry: registry.clone(),
+        prover: Arc::new(AggregationProver::new(
+            KeyStore::open(&keys_dir)?,
+            registry.clone(),
+            prover_k,
+        )),
+        l1: Some(L1Poster {
+            provider: ProviderBuilder::new()
+                .disable_recommended_fillers()
+                .connect_http(devnet.url())
+                .erased(),
+            wallet: EthereumWallet::from(signer),
+            settlement: deployment.settlement,
+            sidecar: SidecarFormat::default(),
+            poll: Duration::from_millis(250),
+            resend_after: Duration::from_secs(60),
+        }),
+        pause_at: None,
+        metrics: None,
+        max_body_bytes: service::api::DEFAULT_MAX_BODY_BYTES,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move { axum::serve(listener, launched.router).await });
+    println!("aggregator  http://{addr} (data in {})", data_dir.display());
+
+    let mut reports = Vec::new();
+    let mut previous: Option<u64> = None;
+    for (index, (members, work)) in slots.iter().enumerate() {
+        let slot = next_slot(&contract, previous).await?;
+        println!(
+            "\n── slot {slot} ({}/{}) · rollups {members:?} · {PROOF_LABEL}",
+            index + 1,
+            slots.len()
+        );
+        let report = run_slot(
+            slot,
+            members,
+            work,
+            &rollups,
+            domain,
+            addr,
+            &rollup_params,
+            &rollup_key,
+        )
+        .await?;
+        // L1 holds the new roots.
+        for (id, root) in &report.post_roots {
+            let (l1_root, eth) =
+                settlement::rollup_state(&provider, deployment.settlement, *id).await?;
+            ensure!(
+                u256_to_fr(l1_root).map(|r| fr_hex(&r)).as_deref() == Some(root.as_str()),
+                "rollup {id}: L1 root differs from the sealed block's post root"
+            );
+            println!("  rollup {id}  L1 root {root}, ETH on L1 {eth} wei");
+        }
+        previous = Some(slot);
+        reports.push(report);
+    }
+    launched.pipeline.abort();
+    server.abort();
+
+    println!("\nper-slot latency (seconds) · {PROOF_LABEL}");
     println!(
-        "checked     settlement answers: {count} rollups registered, current slot {slot} \
-         ({} s slots from {})",
-        deployment.seconds_per_slot, deployment.genesis_timestamp
+        "{:>6} {:>8} {:>8} {:>6} {:>22} {:>10} {:>7} {:>8} {:>9}",
+        "slot",
+        "rollups",
+        "simulate",
+        "open",
+        "prove (per rollup)",
+        "aggregate",
+        "post",
+        "total",
+        "gas"
     );
-    let path = out.join("deployment.json");
-    deployment.write_to(&path)?;
+    for r in &reports {
+        let proofs: Vec<String> = r
+            .prove_seconds
+            .values()
+            .map(|s| format!("{s:.1}"))
+            .collect();
+        println!(
+            "{:>6} {:>8} {:>8.2} {:>6.2} {:>22} {:>10.1} {:>7.1} {:>8.1} {:>9}",
+            r.slot,
+            r.rollups.len(),
+            r.simulate_seconds,
+            r.open_seconds,
+            proofs.join(" + "),
+            r.aggregate_seconds,
+            r.post_seconds,
+            r.total_seconds,
+            r.gas_used
+        );
+    }
+    let path = out.join("demo-report.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&reports)?)?;
     println!("wrote       {}", path.display());
     Ok(())
+}
+
+/// Simulates, opens, proves and waits for one slot to settle.
+#[allow(clippy::too_many_arguments)]
+async fn run_slot(
+    slot: u64,
+    members: &[u32],
+    work: &[Workload],
+    rollups: &[Rc<ReferenceRollup>],
+    domain: Domain,
+    addr: SocketAddr,
+    rollup_params: &Arc<
+        halo2_base::halo2_proofs::poly::kzg::commitment::ParamsKZG<
+            halo2_base::halo2_proofs::halo2curves::bn256::Bn256,
+        >,
+    >,
+    rollup_key: &lockstep_circuits::keys::CircuitKey<halo2_base::gates::circuit::BaseCircuitParams>,
+) -> Result<SlotReport> {
+    let started = Instant::now();
+
+    // 1. Simulate: the builder executes the slot synchronously across its rollups.
+    let mut cluster = Cluster::new(domain);
+    for id in members {
+        cluster.add(Box::new(rollups[*id as usize - 1].clone()))?;
+    }
+    cluster.begin_slot(slot)?;
+    for w in work {
+        let nonce = rollups[w.rollup as usize - 1].account(&w.from)?.nonce;
+        let tx = Tx {
+            from: w.from,
+            nonce,
+            to: w.to,
+            value: w.value,
+            data: w.data,
+        };
+        let receipt = cluster
+            .submit(w.rollup, &tx)
+            .wrap_err_with(|| format!("transaction {:?}", w.what))?;
+        println!(
+            "  tx        {}: {} with word {} ({} cross-rollup call{}, {} run{})",
+            w.what,
+            if receipt.outcome.success {
+                "ok"
+            } else {
+                "reverted"
+            },
+            receipt.outcome.word,
+            receipt.cross_calls,
+            if receipt.cross_calls == 1 { "" } else { "s" },
+            receipt.executions,
+            if receipt.executions == 1 { "" } else { "s" },
+        );
+    }
+    let blocks: Vec<SealedBlock> = cluster.seal()?;
+    let simulate_seconds = started.elapsed().as_secs_f64();
+    let entries_matched: usize = blocks.iter().map(|b| b.assumed.len()).sum();
+    println!(
+        "  simulate  {} blocks sealed, {entries_matched} cross-rollup calls matched (assumed = served) in {simulate_seconds:.2} s",
+        blocks.len()
+    );
+
+    // 2. Open the slot: the aggregator lays the blocks out in the blob.
+    let t = Instant::now();
+    let rollups_json: Vec<Value> = blocks
+        .iter()
+        .map(|b| {
+            json!({
+                "rollup_id": b.rollup_id,
+                "pre_root": fr_hex(&b.pre_root),
+                "data": format!("0x{}", hex::encode(&b.data)),
+            })
+        })
+        .collect();
+    let (status, opened) = http(
+        addr,
+        "POST",
+        "/v1/slots",
+        Some(json!({ "slot": slot, "rollups": rollups_json })),
+    )
+    .await?;
+    ensure!(status == 201, "opening slot {slot}: {status} {opened}");
+    let open_seconds = t.elapsed().as_secs_f64();
+    let bytes: usize = blocks.iter().map(|b| b.data.len()).sum();
+    println!(
+        "  open      {bytes} bytes of block data in {} blob(s), DA commitments fixed",
+        opened["versioned_hashes"].as_array().map_or(0, Vec::len)
+    );
+
+    // 3. Every rollup's adapter proves its block and submits.
+    let mut prove_seconds = BTreeMap::new();
+    for block in &blocks {
+        let id = block.rollup_id;
+        let da = opened["rollups"][id.to_string()]["da_commitment"]
+            .as_str()
+            .and_then(crate::service::intake::parse_fr)
+            .ok_or_else(|| eyre!("no DA commitment for rollup {id}: {opened}"))?;
+        let witness = block.witness(domain, da);
+        let t = Instant::now();
+        let snark = tokio::task::block_in_place(|| {
+            testing::prove_test_rollup(rollup_params, rollup_key, &witness)
+        })?;
+        let seconds = t.elapsed().as_secs_f64();
+        let submission = ProofSubmission {
+            slot,
+            rollup_id: id,
+            instances: snark.instances[0].iter().map(fr_hex).collect(),
+            proof: format!("0x{}", hex::encode(&snark.proof)),
+        };
+        let (status, body) = http(
+            addr,
+            "POST",
+            "/v1/proofs",
+            Some(serde_json::to_value(&submission)?),
+        )
+        .await?;
+        ensure!(
+            status == 202,
+            "rollup {id}'s proof refused: {status} {body}"
+        );
+        println!(
+            "  prove     rollup {id}: {} steps' block, {} assumed / {} served, proved in {seconds:.1} s, accepted ({})",
+            lockstep_rollup_adapter::block::Block::decode(&block.data)?.steps.len(),
+            block.assumed.len(),
+            block.served.len(),
+            body["state"].as_str().unwrap_or("?")
+        );
+        prove_seconds.insert(id, seconds);
+    }
+
+    // 4. The pipeline aggregates and settles.
+    println!(
+        "  aggregate proving the aggregation of {} rollups (minutes)…",
+        blocks.len()
+    );
+    let mut last_state = String::new();
+    let settled = loop {
+        let (status, body) = http(addr, "GET", &format!("/v1/slots/{slot}"), None).await?;
+        ensure!(status == 200, "reading slot {slot}: {status} {body}");
+        let state = body["state"].as_str().unwrap_or_default().to_owned();
+        if state == "failed" {
+            bail!("slot {slot} failed: {body}");
+        }
+        if state != last_state {
+            info!(slot, state, "slot state");
+            last_state = state.clone();
+        }
+        if state == "settled" {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let at = |state: &str| {
+        settled["history"]
+            .as_array()
+            .and_then(|h| h.iter().find(|t| t["state"] == state))
+            .and_then(|t| t["at_ms"].as_u64())
+            .unwrap_or_default()
+    };
+    let aggregate_seconds = (at("posting").saturating_sub(at("aggregating"))) as f64 / 1000.0;
+    let post_seconds = (at("settled").saturating_sub(at("posting"))) as f64 / 1000.0;
+    let report = SlotReport {
+        slot,
+        rollups: members.to_vec(),
+        transactions: work.len(),
+        entries_matched,
+        simulate_seconds,
+        open_seconds,
+        prove_seconds,
+        aggregate_seconds,
+        post_seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
+        tx: settled["tx"].as_str().unwrap_or_default().to_owned(),
+        l1_block: settled["block"].as_u64().unwrap_or_default(),
+        gas_used: settled["gas_used"].as_u64().unwrap_or_default(),
+        post_roots: blocks
+            .iter()
+            .map(|b| (b.rollup_id, fr_hex(&b.post_root)))
+            .collect(),
+    };
+    println!(
+        "  aggregate {:.1} s, {} bytes of proof",
+        aggregate_seconds, settled["aggregation"]["proof_bytes"]
+    );
+    println!(
+        "  settled   tx {} in L1 block {}, {} gas, posted in {post_seconds:.1} s; slot done in {:.1} s",
+        report.tx, report.l1_block, report.gas_used, report.total_seconds
+    );
+    Ok(report)
+}
+
+/// The first L1 slot after `previous` (slots are 12 s of L1 time).
+async fn next_slot(
+    contract: &LockstepSettlement::LockstepSettlementInstance<alloy::providers::DynProvider>,
+    previous: Option<u64>,
+) -> Result<u64> {
+    loop {
+        let current = contract.currentSlot().call().await?;
+        if previous.is_none_or(|p| current > p) {
+            return Ok(current);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Sends a contract call and requires a successful receipt.
+async fn confirm<P, D>(call: alloy::contract::CallBuilder<P, D>, what: &str) -> Result<()>
+where
+    P: Provider,
+    D: alloy::contract::CallDecoder,
+{
+    let receipt = call
+        .send()
+        .await
+        .wrap_err_with(|| format!("sending {what}"))?
+        .get_receipt()
+        .await
+        .wrap_err_with(|| format!("waiting for {what}"))?;
+    ensure!(
+        receipt.status(),
+        "{what} reverted ({})",
+        receipt.transaction_hash
+    );
+    Ok(())
+}
+
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<(u16, Value)> {
+    let client = alloy::transports::http::reqwest::Client::new();
+    let url = format!("http://{addr}{path}");
+    let request = match method {
+        "POST" => client.post(url).json(&body.unwrap_or(Value::Null)),
+        _ => client.get(url),
+    };
+    let response = request
+        .send()
+        .await
+        .wrap_err_with(|| format!("{method} {path}"))?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
 }

@@ -14,10 +14,18 @@ async fn main() -> eyre::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&cli.log)?)
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: logs that go to files stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
-        Command::Aggregator(AggregatorCommand::Run(args)) => service::run::run(args).await,
+        Command::Aggregator(AggregatorCommand::Run(args)) => {
+            service::run::run(args).await?;
+            // An aggregation in flight runs on a blocking thread, which the runtime would wait
+            // for (minutes) on the way out. Everything durable is written and the store is
+            // closed: leave now; the restart redoes that aggregation.
+            std::process::exit(0)
+        }
         Command::Keys(cmd) => keys::run(cmd),
         Command::Bench(BenchCommand::Aggregate(args)) => {
             let json = args.json;

@@ -335,6 +335,10 @@ pub async fn sign_settlement(
         BlobSidecar::Eip4844(s) => call.sidecar(s),
         BlobSidecar::Eip7594(s) => call.sidecar_7594(s),
     };
+    // Estimated on the pending block, where the transaction will run: on the latest block a
+    // node that mines only on demand (anvil) would still be in the block of the previous
+    // settlement and refuse with `AlreadySettledThisBlock`.
+    let call = call.block(alloy::eips::BlockId::pending());
     let gas = call.estimate_gas().await.map_err(refused)?;
     let nonce = provider.get_transaction_count(from).pending().await?;
     let chain_id = provider.get_chain_id().await?;

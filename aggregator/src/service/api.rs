@@ -376,6 +376,19 @@ async fn slot_status<S: Store + Clone + 'static>(
     let mut body = serde_json::to_value(&record)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
     body["proofs_received"] = json!(received);
+    if let Some(post) = slots.post(slot)? {
+        body["aggregation"] = json!({
+            "proving_seconds": post.aggregate.proving_seconds,
+            "proof_bytes": post.aggregate.proof.len().saturating_sub(2) / 2,
+        });
+        if let Some(tx) = post.tx {
+            body["settlement_tx"] = json!({
+                "hash": tx.hash,
+                "nonce": tx.nonce,
+                "signed_at_ms": tx.signed_at_ms,
+            });
+        }
+    }
     Ok(Json(body))
 }
 

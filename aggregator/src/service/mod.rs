@@ -14,14 +14,80 @@ pub mod pipeline;
 pub mod run;
 pub mod slots;
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use lockstep_storage::Store;
-use tokio::sync::{mpsc, oneshot};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
 
 use self::slots::{
     PostedTx, SlotError, SlotRecord, SlotState, Slots, StoredAggregate, StoredProof,
 };
+
+/// What one aggregator runs on.
+#[derive(Debug)]
+pub struct Parts<S> {
+    /// Slots, proofs, blocks, posts.
+    pub store: S,
+    /// The rollups and the domain.
+    pub registry: Arc<intake::Registry>,
+    /// Makes aggregation proofs.
+    pub prover: Arc<pipeline::AggregationProver>,
+    /// Posts settlements; `None` leaves slots in `posting`.
+    pub l1: Option<pipeline::L1Poster>,
+    /// Crash tests only.
+    pub pause_at: Option<pipeline::PausePoint>,
+    /// Renders `/metrics`.
+    pub metrics: Option<PrometheusHandle>,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+}
+
+/// A started aggregator: its API (to serve) and its two tasks.
+#[derive(Debug)]
+pub struct Launched {
+    /// The HTTP API; serving it is the caller's.
+    pub router: axum::Router,
+    /// The task owning every slot write; ends when every handle is gone.
+    pub writer: JoinHandle<()>,
+    /// The pipeline task; runs until aborted.
+    pub pipeline: JoinHandle<()>,
+}
+
+/// Starts the writer and the pipeline over `parts` and builds the API that talks to them.
+pub fn launch<S: Store + Clone + Send + Sync + 'static>(parts: Parts<S>) -> Launched {
+    let (ready_tx, ready_rx) = mpsc::unbounded_channel();
+    let (service, handle) = AggregatorService::new(parts.store.clone());
+    let writer = tokio::spawn(service.with_pipeline(ready_tx).run());
+    let pipeline = tokio::spawn(
+        pipeline::Pipeline::new(
+            parts.store.clone(),
+            handle.clone(),
+            parts.prover,
+            parts.l1,
+            ready_rx,
+        )
+        .pause_at(parts.pause_at)
+        .run(),
+    );
+    let router = api::router(
+        api::ApiState {
+            store: parts.store,
+            registry: parts.registry,
+            handle,
+            metrics: parts.metrics,
+        },
+        parts.max_body_bytes,
+    );
+    Launched {
+        router,
+        writer,
+        pipeline,
+    }
+}
 
 /// How many commands may wait for the service before senders wait too.
 const COMMAND_QUEUE: usize = 1024;

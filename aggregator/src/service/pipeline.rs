@@ -463,9 +463,34 @@ impl<S: Store + Send + Sync + 'static> Pipeline<S> {
         };
         let raw = hex::decode(tx.raw.strip_prefix("0x").unwrap_or(&tx.raw))
             .map_err(|e| PostError::Final(format!("stored transaction is not hex: {e}")))?;
-        settlement::send_raw(&l1.provider, &raw)
-            .await
-            .map_err(|e| PostError::Retry(e.into()))?;
+        if let Err(err) = settlement::send_raw(&l1.provider, &raw).await {
+            let hash = parse_hash(&tx.hash).map_err(PostError::Final)?;
+            if !err.to_string().to_lowercase().contains("nonce too low") {
+                return Err(PostError::Retry(err.into()));
+            }
+            // The nonce went to another transaction of this sender. Ours may have been mined
+            // just now: look once more before giving the stored transaction up.
+            if let Some(receipt) = l1
+                .provider
+                .get_transaction_receipt(hash)
+                .await
+                .map_err(|e| PostError::Retry(e.into()))?
+            {
+                return self.settled(slot, &receipt).await;
+            }
+            warn!(slot, %hash, "the stored transaction's nonce is taken; signing a new one");
+            let post = self
+                .slots
+                .post(slot)
+                .map_err(|e| PostError::Retry(e.into()))?
+                .ok_or_else(|| PostError::Final("the stored aggregation is gone".into()))?;
+            let fresh = self.sign(record, &post.aggregate, l1).await?;
+            self.write(self.handle.record_tx(slot, fresh).await)
+                .map_err(PostError::Retry)?;
+            return Err(PostError::Retry(eyre!(
+                "replaced settlement transaction {hash}, whose nonce was taken"
+            )));
+        }
         if self.pause_at == Some(PausePoint::Sent) {
             return Ok(Step::Paused);
         }

@@ -15,12 +15,11 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use super::{
-    api::{self, ApiState},
     config::{AggregatorConfig, L1Config, RollupCircuit, SidecarConfig},
     intake::{fr_hex, RegisteredRollup, Registry},
-    pipeline::{self, AggregationProver, L1Poster, PausePoint, Pipeline},
+    pipeline::{self, AggregationProver, L1Poster, PausePoint},
     slots::Slots,
-    AggregatorService,
+    Parts,
 };
 use crate::cli::AggregatorRunArgs;
 
@@ -124,28 +123,20 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
         registry.clone(),
         config.aggregation.k,
     ));
-    let (ready_tx, ready_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (service, handle) = AggregatorService::new(store.clone());
-    let writer = tokio::spawn(service.with_pipeline(ready_tx).run());
-    let pipeline = tokio::spawn(
-        Pipeline::new(store.clone(), handle.clone(), prover, l1, ready_rx)
-            .pause_at(pause_at)
-            .run(),
-    );
-    let app = api::router(
-        ApiState {
-            store,
-            registry,
-            handle,
-            metrics: Some(metrics),
-        },
-        config.max_body_bytes,
-    );
+    let launched = super::launch(Parts {
+        store,
+        registry,
+        prover,
+        l1,
+        pause_at,
+        metrics: Some(metrics),
+        max_body_bytes: config.max_body_bytes,
+    });
     let listener = TcpListener::bind(config.listen)
         .await
         .wrap_err_with(|| format!("listening on {}", config.listen))?;
     println!("listening   http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
+    axum::serve(listener, launched.router)
         .with_graceful_shutdown(async {
             let signal = crate::shutdown_signal().await;
             info!(signal, "shutting down");
@@ -155,9 +146,9 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
     // The pipeline holds a handle: stop it (an aggregation in flight is redone after a
     // restart; a signed transaction is in the posts table). Then the router and the last
     // handle are gone, and the writer drains and stops.
-    pipeline.abort();
-    let _ = pipeline.await;
-    writer.await.wrap_err("stopping the writer")?;
+    launched.pipeline.abort();
+    let _ = launched.pipeline.await;
+    launched.writer.await.wrap_err("stopping the writer")?;
     println!("stopped");
     Ok(())
 }

@@ -430,3 +430,156 @@ async fn raw_http(addr: std::net::SocketAddr, method: &str, path: &str, body: &s
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP response: {head:?}"))
 }
+
+/// `POST /v1/slots`: the builder's blocks are laid out in the slot's blobs and every rollup's DA
+/// commitment is fixed; bad openings get a clear 4xx and record nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slot_openings_lay_out_blobs_and_bad_ones_change_nothing() {
+    let keys = testing::persistent_key_store().unwrap();
+    let (params, key) = testing::test_rollup_key(&keys).unwrap();
+    let params = Arc::new(params);
+    let registry = Registry {
+        domain: DOMAIN,
+        rollups: [1, 2]
+            .map(|id| {
+                (
+                    id,
+                    RegisteredRollup::new(id, key.pk.get_vk().clone(), params.clone()),
+                )
+            })
+            .into(),
+    };
+    let store = Arc::new(MemoryStore::default());
+    let (service, handle) = AggregatorService::new(store.clone());
+    tokio::spawn(service.run());
+    let app = router(
+        ApiState {
+            store: store.clone(),
+            registry: Arc::new(registry),
+            handle,
+            metrics: None,
+        },
+        64 * 1024,
+    );
+    let open = |body: Value| {
+        let app = app.clone();
+        async move { send(&app, "POST", "/v1/slots", Body::from(body.to_string())).await }
+    };
+    let block = |id: u32, root: u64, data: &[u8]| json!({ "rollup_id": id, "pre_root": fr_hex(&Fr::from(root)), "data": format!("0x{}", hex::encode(data)) });
+
+    // Two rollups; rollup 2's block (listed first) still goes after rollup 1's.
+    let (status, slot) = open(json!({
+        "slot": 10,
+        "rollups": [block(2, 22, &[2; 700]), block(1, 11, &[1; 300])],
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{slot}");
+    assert_eq!(slot["state"], "proving");
+    let one = &slot["rollups"]["1"];
+    let two = &slot["rollups"]["2"];
+    assert_eq!(
+        (one["offset"].as_u64(), one["length"].as_u64()),
+        (Some(0), Some(300))
+    );
+    assert_eq!(
+        (two["offset"].as_u64(), two["length"].as_u64()),
+        (Some(300), Some(700))
+    );
+    assert_eq!(one["pre_root"].as_str().unwrap(), fr_hex(&Fr::from(11)));
+    let hashes = slot["versioned_hashes"].as_array().unwrap();
+    assert_eq!(hashes.len(), 1);
+    // The DA commitment is the one L1 computes from the blob's versioned hash.
+    let hash: alloy::primitives::B256 = hashes[0].as_str().unwrap().parse().unwrap();
+    let expected = lockstep_aggregator::l1::u256_to_fr(
+        lockstep_contracts::settlement::da_commitment(hash, 300, 700),
+    )
+    .unwrap();
+    assert_eq!(two["da_commitment"].as_str().unwrap(), fr_hex(&expected));
+    let slots = Slots::new(store.clone());
+    assert_eq!(slots.blocks(10).unwrap()[&2], vec![2; 700]);
+
+    // A slot-10 proof is now expected from each rollup.
+    let (_, rollup) = send(&app, "GET", "/v1/rollups/1", Body::empty()).await;
+    assert_eq!(rollup["slots_waiting_for_proof"], json!([10]));
+
+    let big = vec![0u8; 6 * lockstep_contracts::settlement::PAYLOAD_BYTES_PER_BLOB + 1];
+    let cases = [
+        (
+            "not JSON",
+            Value::String("{".into()),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "unknown field",
+            json!({ "slot": 11, "rollups": [block(1, 1, b"x")], "extra": true }),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "no rollups",
+            json!({ "slot": 11, "rollups": [] }),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "unknown rollup",
+            json!({ "slot": 11, "rollups": [block(9, 1, b"x")] }),
+            StatusCode::NOT_FOUND,
+            "unknown_rollup",
+        ),
+        (
+            "rollup twice",
+            json!({ "slot": 11, "rollups": [block(1, 1, b"x"), block(1, 2, b"y")] }),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "non-canonical root",
+            json!({ "slot": 11, "rollups": [{ "rollup_id": 1, "pre_root": format!("0x{}", "ff".repeat(32)), "data": "0x00" }] }),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "data not hex",
+            json!({ "slot": 11, "rollups": [{ "rollup_id": 1, "pre_root": "0x01", "data": "0xzz" }] }),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "same slot again",
+            json!({ "slot": 10, "rollups": [block(1, 1, b"x")] }),
+            StatusCode::CONFLICT,
+            "exists",
+        ),
+        (
+            "older slot",
+            json!({ "slot": 9, "rollups": [block(1, 1, b"x")] }),
+            StatusCode::CONFLICT,
+            "stale_slot",
+        ),
+        (
+            "more than 6 blobs",
+            json!({ "slot": 11, "rollups": [block(1, 1, &big)] }),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+    ];
+    for (name, body, status, code) in cases {
+        let body = match body {
+            Value::String(raw) => Body::from(raw),
+            other => Body::from(other.to_string()),
+        };
+        let (got, value) = send(&app, "POST", "/v1/slots", body).await;
+        assert_eq!(
+            (got, value["error"].as_str()),
+            (status, Some(code)),
+            "{name}: {value}"
+        );
+        assert!(
+            slots.get(11).unwrap().is_none() && slots.get(9).unwrap().is_none(),
+            "{name}"
+        );
+        assert_eq!(slots.get(10).unwrap().unwrap().rollups.len(), 2, "{name}");
+    }
+}

@@ -2,3 +2,4 @@
 
 mod aggregate;
 mod api;
+mod pipeline;

@@ -1,0 +1,454 @@
+//! Two slots end to end on anvil with real proofs, through the `lockstep aggregator run`
+//! process, killed with SIGKILL at every stage of a slot's life and restarted over the same
+//! RocksDB folder.
+//!
+//! The builder opens each slot over HTTP (`POST /v1/slots`), the rollup proves its block against
+//! the DA commitment the slot fixed and submits it (`POST /v1/proofs`), and the pipeline
+//! aggregates, signs, stores and sends the settlement. Slot A is killed while `proving`, in the
+//! middle of its aggregation, right after its aggregation proof is stored, and right after its
+//! settlement transaction is signed and stored; slot B right after its transaction is sent.
+//! Both settle exactly once: the transaction L1 mined is the one signed before the kill, the
+//! aggregator's account used one nonce per slot, and L1 saw two settlements in all.
+
+use std::{
+    fs::OpenOptions,
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    primitives::B256, providers::Provider, rpc::types::Filter, signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+};
+use lockstep_aggregator::{
+    l1::fr_to_u256,
+    service::intake::{fr_hex, parse_fr, ProofSubmission, RegisteredRollup},
+};
+use lockstep_circuits::{
+    aggregation::{aggregation_key, evm_verifier_source, AggregationConfig, AggregationKind},
+    entry::{Address, Domain},
+    testing, Fr,
+};
+use lockstep_contracts::{
+    bindings::LockstepSettlement,
+    deploy::{deploy_all, DeployConfig},
+    devnet::{Devnet, DevnetConfig, DEV_PRIVATE_KEY},
+    settlement, verifier,
+};
+use serde_json::{json, Value};
+
+/// One rollup per slot: the aggregation of one proof fits 2 advice columns at k = 21.
+const AGG_K: u32 = 21;
+
+/// A `lockstep aggregator run` process; SIGKILLed when dropped.
+struct Aggregator {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Aggregator {
+    /// Starts the service with `config`, stopping dead at `pause` (`LOCKSTEP_PAUSE_AT`), and
+    /// waits until it answers `/health`.
+    async fn start(config: &Path, log: &Path, pause: Option<&str>) -> Self {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+        command
+            .args(["--log", "info", "aggregator", "run", "--config"])
+            .arg(config)
+            .args(["--listen", &addr.to_string()])
+            .env("LOCKSTEP_L1_KEY", DEV_PRIVATE_KEY)
+            .env_remove("LOCKSTEP_PAUSE_AT")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        if let Some(point) = pause {
+            command.env("LOCKSTEP_PAUSE_AT", point);
+        }
+        let aggregator = Self {
+            child: command.spawn().unwrap(),
+            addr,
+            log: log.to_owned(),
+        };
+        let started = Instant::now();
+        while http(addr, "GET", "/health", None).await.0 != 200 {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the aggregator did not start:\n{}",
+                aggregator.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        aggregator
+    }
+
+    /// SIGKILL, and wait until the process is gone.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<_> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    async fn slot(&self, slot: u64) -> Value {
+        let (status, body) = http(self.addr, "GET", &format!("/v1/slots/{slot}"), None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_ne!(
+            body["state"],
+            "failed",
+            "slot {slot} failed: {body}\n{}",
+            self.log_tail()
+        );
+        body
+    }
+
+    /// Polls the slot until `done` holds for it.
+    async fn wait(&self, slot: u64, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let body = self.slot(slot).await;
+            if done(&body) {
+                eprintln!(
+                    "slot {slot}: {what} after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+                return body;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(900),
+                "slot {slot}: not {what}: {body}\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl Drop for Aggregator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let client = alloy::transports::http::reqwest::Client::new();
+    let url = format!("http://{addr}{path}");
+    let request = match method {
+        "POST" => client.post(url).json(&body.unwrap_or(Value::Null)),
+        _ => client.get(url),
+    };
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+        Err(_) => (0, Value::Null),
+    }
+}
+
+fn state(body: &Value) -> &str {
+    body["state"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slots_settle_exactly_once_when_the_aggregator_is_killed_at_every_stage() {
+    let started = Instant::now();
+    let keys = testing::persistent_key_store().unwrap();
+    let (inner_params, inner) = testing::test_rollup_key(&keys).unwrap();
+
+    // The aggregation key for one rollup (made once, cached with the test keys) and its
+    // verifier, deployed with the settlement contract.
+    let params = keys.load_or_generate_unsafe_test_srs(AGG_K).unwrap();
+    let config = AggregationConfig::new(1, AGG_K);
+    let key = aggregation_key(
+        &keys,
+        &params,
+        &config,
+        AggregationKind::Lockstep,
+        &inner_params,
+        inner.pk.get_vk(),
+    )
+    .unwrap();
+    let source = evm_verifier_source(&params, key.pk.get_vk(), config.num_instances());
+    let code = verifier::compile(&source, &verifier::default_solc()).unwrap();
+    drop((key, params));
+
+    let devnet = Devnet::spawn(DevnetConfig::default()).await.unwrap();
+    let provider = devnet.provider();
+    let deployment = deploy_all(
+        &provider,
+        &DeployConfig {
+            max_slot_age: 600,
+            verifiers: vec![(1, code)],
+            ..DeployConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let contract = LockstepSettlement::new(deployment.settlement, provider.clone());
+    let domain = Domain {
+        chain_id: deployment.chain_id,
+        registry: Address(deployment.settlement.0 .0),
+    };
+    let digest =
+        RegisteredRollup::new(1, inner.pk.get_vk().clone(), Arc::new(inner_params.clone()))
+            .vk_digest;
+    let genesis = testing::sample_rollup(domain, 0, 1, vec![], vec![], 0).pre_root;
+    let receipt = contract
+        .createRollup(
+            devnet.dev_address(),
+            B256::from(fr_to_u256(digest)),
+            B256::from(fr_to_u256(genesis)),
+            false,
+            false,
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    eprintln!(
+        "set up in {:.1} s (keys, verifier, devnet, contracts)",
+        started.elapsed().as_secs_f64()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("aggregator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\nkeys_dir = {keys:?}\n\n[domain]\nchain_id = {chain}\n\
+             registry = \"{registry}\"\n\n[[rollups]]\nid = 1\ncircuit = \"test-rollup\"\n\n\
+             [aggregation]\nk = {AGG_K}\n\n[l1]\nrpc = \"{rpc}\"\npoll_ms = 200\n\
+             resend_after_secs = 30\n",
+            data = dir.path().join("data"),
+            keys = keys.root(),
+            chain = deployment.chain_id,
+            registry = deployment.settlement,
+            rpc = devnet.url(),
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("aggregator.log");
+    let sender = DEV_PRIVATE_KEY
+        .parse::<PrivateKeySigner>()
+        .unwrap()
+        .address();
+
+    let open_and_prove = |aggregator: &Aggregator, slot: u64, pre_root: Fr, post_root: Fr| {
+        let addr = aggregator.addr;
+        let (inner_params, inner) = (&inner_params, &inner);
+        async move {
+            let data = format!("0x{}", hex::encode(vec![slot as u8; 3_000]));
+            let (status, opened) = http(
+                addr,
+                "POST",
+                "/v1/slots",
+                Some(json!({
+                    "slot": slot,
+                    "rollups": [{ "rollup_id": 1, "pre_root": fr_hex(&pre_root), "data": data }],
+                })),
+            )
+            .await;
+            assert_eq!(status, 201, "{opened}");
+            let da = parse_fr(opened["rollups"]["1"]["da_commitment"].as_str().unwrap()).unwrap();
+            let mut witness = testing::sample_rollup(domain, slot, 1, vec![], vec![], 0);
+            witness.pre_root = pre_root;
+            witness.post_root = post_root;
+            witness.da_commitment = da;
+            let snark = testing::prove_test_rollup(inner_params, inner, &witness).unwrap();
+            ProofSubmission {
+                slot,
+                rollup_id: 1,
+                instances: snark.instances[0].iter().map(fr_hex).collect(),
+                proof: format!("0x{}", hex::encode(&snark.proof)),
+            }
+        }
+    };
+    let submit = |addr: SocketAddr, proof: ProofSubmission| async move {
+        http(
+            addr,
+            "POST",
+            "/v1/proofs",
+            Some(serde_json::to_value(&proof).unwrap()),
+        )
+        .await
+    };
+
+    // ---- Slot A -------------------------------------------------------------------------
+    let slot_a = contract.currentSlot().call().await.unwrap();
+    let root_a = genesis + Fr::from(1000);
+    let nonce_before = provider.get_transaction_count(sender).await.unwrap();
+
+    // Killed in `proving`: the opened slot is kept, blob layout and all.
+    let aggregator = Aggregator::start(&config, &log, None).await;
+    let proof_a = open_and_prove(&aggregator, slot_a, genesis, root_a).await;
+    let opened = aggregator.slot(slot_a).await;
+    aggregator.kill();
+    let aggregator = Aggregator::start(&config, &log, None).await;
+    let kept = aggregator.slot(slot_a).await;
+    assert_eq!(
+        (state(&kept), &kept["rollups"]),
+        ("proving", &opened["rollups"])
+    );
+
+    // Killed in the middle of the aggregation: the slot is still `aggregating` afterwards.
+    let (status, body) = submit(aggregator.addr, proof_a.clone()).await;
+    assert_eq!((status, state(&body)), (202, "aggregating"), "{body}");
+    // The key loads in about 9 s; then the proof takes minutes.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    aggregator.kill();
+
+    // Killed right after the aggregation proof is stored (nothing signed yet).
+    let aggregator = Aggregator::start(&config, &log, Some("aggregated")).await;
+    assert_eq!(state(&aggregator.slot(slot_a).await), "aggregating");
+    let (status, body) = submit(aggregator.addr, proof_a).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("stale_slot")));
+    let posting = aggregator
+        .wait(slot_a, "aggregated again", |b| state(b) == "posting")
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    aggregator.kill();
+    assert!(posting.get("settlement_tx").is_none(), "{posting}");
+
+    // Killed right after the settlement transaction is signed and stored, before it is sent.
+    let aggregator = Aggregator::start(&config, &log, Some("signed")).await;
+    let signed = aggregator
+        .wait(slot_a, "signed", |b| b["settlement_tx"]["hash"].is_string())
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    aggregator.kill();
+    let hash_a: B256 = signed["settlement_tx"]["hash"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        provider
+            .get_transaction_receipt(hash_a)
+            .await
+            .unwrap()
+            .is_none(),
+        "the transaction was sent before the kill"
+    );
+
+    // The restart sends the stored transaction and settles with it.
+    let aggregator = Aggregator::start(&config, &log, None).await;
+    let settled = aggregator
+        .wait(slot_a, "settled", |b| state(b) == "settled")
+        .await;
+    assert_eq!(settled["tx"].as_str().unwrap(), hash_a.to_string());
+    assert_eq!(
+        provider.get_transaction_count(sender).await.unwrap(),
+        nonce_before + 1,
+        "one transaction for slot A"
+    );
+    let history: Vec<_> = settled["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(history, ["proving", "aggregating", "posting", "settled"]);
+    let (root, _) = settlement::rollup_state(&provider, deployment.settlement, 1)
+        .await
+        .unwrap();
+    assert_eq!(root, fr_to_u256(root_a));
+    eprintln!(
+        "slot {slot_a}: {} gas, aggregation {:.1} s",
+        settled["gas_used"], settled["aggregation"]["proving_seconds"]
+    );
+    aggregator.kill();
+
+    // ---- Slot B: killed right after its transaction is sent ------------------------------
+    let slot_b = loop {
+        let current = contract.currentSlot().call().await.unwrap();
+        if current > slot_a {
+            break current;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let root_b = root_a + Fr::from(1000);
+    let nonce_before = provider.get_transaction_count(sender).await.unwrap();
+    let aggregator = Aggregator::start(&config, &log, Some("sent")).await;
+    let proof_b = open_and_prove(&aggregator, slot_b, root_a, root_b).await;
+    let (status, body) = submit(aggregator.addr, proof_b).await;
+    assert_eq!((status, state(&body)), (202, "aggregating"), "{body}");
+    let signed = aggregator
+        .wait(slot_b, "signed", |b| b["settlement_tx"]["hash"].is_string())
+        .await;
+    let hash_b: B256 = signed["settlement_tx"]["hash"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sent = Instant::now();
+    while provider
+        .get_transaction_receipt(hash_b)
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(sent.elapsed() < Duration::from_secs(30), "never mined");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(state(&aggregator.slot(slot_b).await), "posting");
+    aggregator.kill();
+
+    // The restart finds the mined transaction and settles the record without sending again.
+    let aggregator = Aggregator::start(&config, &log, None).await;
+    let settled = aggregator
+        .wait(slot_b, "settled", |b| state(b) == "settled")
+        .await;
+    assert_eq!(settled["tx"].as_str().unwrap(), hash_b.to_string());
+    assert_eq!(
+        provider.get_transaction_count(sender).await.unwrap(),
+        nonce_before + 1,
+        "one transaction for slot B"
+    );
+    let (root, _) = settlement::rollup_state(&provider, deployment.settlement, 1)
+        .await
+        .unwrap();
+    assert_eq!(root, fr_to_u256(root_b));
+    aggregator.kill();
+
+    // L1 saw exactly two settlements, one per slot.
+    let logs = provider
+        .get_logs(
+            &Filter::new()
+                .address(deployment.settlement)
+                .event_signature(LockstepSettlement::SlotSettled::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 2);
+    assert_eq!(
+        contract.nextSlot().call().await.unwrap(),
+        slot_b + 1,
+        "slot B is the last settled"
+    );
+    eprintln!(
+        "two slots, five kills at slot stages, in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
