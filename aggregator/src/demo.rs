@@ -545,17 +545,18 @@ async fn run_slot(
             },
             receipt.outcome.word,
             receipt.cross_calls,
-            if receipt.cross_calls == 1 { "" } else { "s" },
+            plural(receipt.cross_calls),
             receipt.executions,
-            if receipt.executions == 1 { "" } else { "s" },
+            plural(receipt.executions),
         );
     }
     let blocks: Vec<SealedBlock> = cluster.seal()?;
     let simulate_seconds = started.elapsed().as_secs_f64();
     let entries_matched: usize = blocks.iter().map(|b| b.assumed.len()).sum();
     println!(
-        "  simulate  {} blocks sealed, {entries_matched} cross-rollup calls matched (assumed = served) in {simulate_seconds:.2} s",
-        blocks.len()
+        "  simulate  {} blocks sealed, {entries_matched} cross-rollup call{} matched (assumed = served) in {simulate_seconds:.2} s",
+        blocks.len(),
+        plural(entries_matched)
     );
 
     // 2. Open the slot: the aggregator lays the blocks out in the blob.
@@ -594,6 +595,9 @@ async fn run_slot(
             .and_then(crate::service::intake::parse_fr)
             .ok_or_else(|| eyre!("no DA commitment for rollup {id}: {opened}"))?;
         let witness = block.witness(domain, da);
+        let steps = lockstep_rollup_adapter::block::Block::decode(&block.data)?
+            .steps
+            .len();
         let t = Instant::now();
         let snark = tokio::task::block_in_place(|| {
             testing::prove_test_rollup(rollup_params, rollup_key, &witness)
@@ -617,8 +621,9 @@ async fn run_slot(
             "rollup {id}'s proof refused: {status} {body}"
         );
         println!(
-            "  prove     rollup {id}: {} steps' block, {} assumed / {} served, proved in {seconds:.1} s, accepted ({})",
-            lockstep_rollup_adapter::block::Block::decode(&block.data)?.steps.len(),
+            "  prove     rollup {id}: block of {} step{}, {} assumed / {} served, proved in {seconds:.1} s, accepted ({})",
+            steps,
+            plural(steps),
             block.assumed.len(),
             block.served.len(),
             body["state"].as_str().unwrap_or("?")
@@ -685,6 +690,14 @@ async fn run_slot(
         report.tx, report.l1_block, report.gas_used, report.total_seconds
     );
     Ok(report)
+}
+
+const fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// The first L1 slot after `previous` (slots are 12 s of L1 time).

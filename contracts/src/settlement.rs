@@ -208,6 +208,17 @@ pub enum BlobSidecar {
 }
 
 impl BlobSidecar {
+    /// `call` carrying these blobs.
+    pub fn attach<P: Provider, D: alloy::contract::CallDecoder>(
+        self,
+        call: alloy::contract::CallBuilder<P, D>,
+    ) -> alloy::contract::CallBuilder<P, D> {
+        match self {
+            Self::Eip4844(s) => call.sidecar(s),
+            Self::Eip7594(s) => call.sidecar_7594(s),
+        }
+    }
+
     /// The versioned hashes `blobhash(i)` returns in the settlement transaction.
     pub fn versioned_hashes(&self) -> Vec<B256> {
         match self {
@@ -280,10 +291,7 @@ pub async fn settle(
 ) -> Result<Settled> {
     let contract = LockstepSettlement::new(settlement, provider.clone());
     let call = contract.settle(slot, claims, accumulator, proof);
-    let call = match sidecar {
-        BlobSidecar::Eip4844(s) => call.sidecar(s),
-        BlobSidecar::Eip7594(s) => call.sidecar_7594(s),
-    };
+    let call = sidecar.attach(call);
     let pending = call.send().await.map_err(refused)?;
     let receipt = pending
         .get_receipt()
@@ -331,10 +339,7 @@ pub async fn sign_settlement(
         alloy::network::NetworkWallet::<alloy::network::Ethereum>::default_signer_address(wallet);
     let contract = LockstepSettlement::new(settlement, provider.clone());
     let call = contract.settle(slot, claims, accumulator, proof).from(from);
-    let call = match sidecar {
-        BlobSidecar::Eip4844(s) => call.sidecar(s),
-        BlobSidecar::Eip7594(s) => call.sidecar_7594(s),
-    };
+    let call = sidecar.attach(call);
     // Estimated on the pending block, where the transaction will run: on the latest block a
     // node that mines only on demand (anvil) would still be in the block of the previous
     // settlement and refuse with `AlreadySettledThisBlock`.

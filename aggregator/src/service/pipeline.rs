@@ -429,12 +429,7 @@ impl<S: Store + Send + Sync + 'static> Pipeline<S> {
         let tx = match post.tx {
             Some(tx) => {
                 let hash = parse_hash(&tx.hash).map_err(PostError::Final)?;
-                if let Some(receipt) = l1
-                    .provider
-                    .get_transaction_receipt(hash)
-                    .await
-                    .map_err(|e| PostError::Retry(e.into()))?
-                {
+                if let Some(receipt) = receipt(l1, hash).await? {
                     info!(slot, %hash, "the stored settlement transaction is mined");
                     return self.settled(slot, &receipt).await;
                 }
@@ -470,12 +465,7 @@ impl<S: Store + Send + Sync + 'static> Pipeline<S> {
             }
             // The nonce went to another transaction of this sender. Ours may have been mined
             // just now: look once more before giving the stored transaction up.
-            if let Some(receipt) = l1
-                .provider
-                .get_transaction_receipt(hash)
-                .await
-                .map_err(|e| PostError::Retry(e.into()))?
-            {
+            if let Some(receipt) = receipt(l1, hash).await? {
                 return self.settled(slot, &receipt).await;
             }
             warn!(slot, %hash, "the stored transaction's nonce is taken; signing a new one");
@@ -497,12 +487,7 @@ impl<S: Store + Send + Sync + 'static> Pipeline<S> {
         let hash = parse_hash(&tx.hash).map_err(PostError::Final)?;
         let waiting = Instant::now();
         while waiting.elapsed() < l1.resend_after {
-            if let Some(receipt) = l1
-                .provider
-                .get_transaction_receipt(hash)
-                .await
-                .map_err(|e| PostError::Retry(e.into()))?
-            {
+            if let Some(receipt) = receipt(l1, hash).await? {
                 return self.settled(slot, &receipt).await;
             }
             tokio::time::sleep(l1.poll).await;
@@ -671,6 +656,17 @@ enum PostError {
     Final(String),
     /// L1 or storage trouble: try again.
     Retry(eyre::Report),
+}
+
+/// A transaction's receipt, if it is mined.
+async fn receipt(
+    l1: &L1Poster,
+    hash: TxHash,
+) -> Result<Option<alloy::rpc::types::TransactionReceipt>, PostError> {
+    l1.provider
+        .get_transaction_receipt(hash)
+        .await
+        .map_err(|e| PostError::Retry(e.into()))
 }
 
 fn parse_hash(hash: &str) -> Result<TxHash, String> {
