@@ -15,8 +15,10 @@
 //!    contract refuses a second settlement of a slot anyway (`SlotAlreadySettled`).
 //! 3. **settled**: the receipt's transaction, block and gas go into the record.
 //!
-//! Transient L1 errors are retried with a capped backoff; a refused settlement or a failed
-//! aggregation moves the slot to `failed` with the stage and the reason.
+//! Transient L1 errors are retried with a capped backoff, and so is an aggregation key that
+//! cannot be loaded (the slot waits in `aggregating` until the operator fixes it); a refused
+//! settlement or a failed aggregation proof moves the slot to `failed` with the stage and the
+//! reason.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -107,6 +109,12 @@ impl AggregationProver {
             rollups,
             self.k.unwrap_or_else(|| default_aggregation_k(rollups)),
         )
+    }
+
+    /// Loads (or makes) the proving key for `rollups` proofs, so that [`prove`](Self::prove)
+    /// only proves. Blocking.
+    pub fn prepare(&self, rollups: usize) -> Result<()> {
+        self.key(rollups).map(drop)
     }
 
     /// The proving key for `rollups` proofs: from memory, the key folder, or keygen (minutes;
@@ -378,6 +386,31 @@ impl<S: Store + Send + Sync + 'static> Pipeline<S> {
             .proofs(slot)
             .map_err(|e| Failure::aggregating(e.to_string()))?;
         info!(slot, rollups = proofs.len(), "aggregating");
+        // A key that cannot be loaded (a missing SRS, an unreadable key folder) is the
+        // operator's to fix, not the slot's fault: the slot waits in `aggregating`.
+        let mut backoff = Duration::from_secs(5);
+        loop {
+            let prover = self.prover.clone();
+            let rollups = proofs.len();
+            match tokio::task::spawn_blocking(move || prover.prepare(rollups)).await {
+                Ok(Ok(())) => break,
+                Ok(Err(err)) => {
+                    warn!(
+                        slot,
+                        err = format!("{err:#}"),
+                        ?backoff,
+                        "cannot load the aggregation key; the slot waits"
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+                Err(panic) => {
+                    return Err(Failure::aggregating(format!(
+                        "loading the aggregation key panicked: {panic}"
+                    )))
+                }
+            }
+        }
         let started = Instant::now();
         let prover = self.prover.clone();
         let proved = tokio::task::spawn_blocking(move || prover.prove(&proofs))

@@ -130,7 +130,7 @@ impl Aggregator {
                 return body;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(900),
+                started.elapsed() < Duration::from_secs(1800),
                 "slot {slot}: not {what}: {body}\n{}",
                 self.log_tail()
             );
