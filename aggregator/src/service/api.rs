@@ -319,8 +319,14 @@ async fn open<S: Store + Clone + 'static>(
         }
     }
     let layout_blocks = blocks.clone();
+    // Versioned hashes depend only on the blobs' KZG commitments, not on the sidecar format:
+    // EIP-4844's one proof per blob is the cheaper way to get them (posting builds the sidecar
+    // the node wants).
     let (refs, sidecar) = tokio::task::spawn_blocking(move || {
-        pipeline::blob_layout(&layout_blocks, Default::default())
+        pipeline::blob_layout(
+            &layout_blocks,
+            lockstep_contracts::settlement::SidecarFormat::Eip4844,
+        )
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?
