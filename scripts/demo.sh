@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lockstep's main job: the local end-to-end cluster (`lockstep demo`). Installs what it needs,
 # builds the `lockstep` binary and runs it; every process it starts is stopped on exit.
-# Extra arguments go to `lockstep demo` (see `lockstep demo --help`).
+# Extra arguments go to `lockstep demo` (see `lockstep demo --help`), e.g. `--slots 1`,
+# `--all-rollups` (three rollups in every slot) or `--out DIR`.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -15,7 +16,9 @@ step "building lockstep"
 cargo build --locked --quiet -p lockstep-aggregator --bin lockstep
 
 step "lockstep demo"
-"$CARGO_TARGET_DIR/debug/lockstep" demo --out "$LOCKSTEP_ROOT/demo-out" "$@" &
+# The output folder defaults to demo-out/ in the clone; `--out DIR` among the arguments wins.
+LOCKSTEP_DEMO_OUT="${LOCKSTEP_DEMO_OUT:-$LOCKSTEP_ROOT/demo-out}" \
+  "$CARGO_TARGET_DIR/debug/lockstep" demo "$@" &
 pid=$!
 # The demo stops anvil itself on every path (and anvil dies with it); this covers the script
 # being interrupted or terminated while the demo runs.

@@ -149,7 +149,8 @@ pub struct ImportSrsArgs {
 /// Arguments of `lockstep demo`.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// Folder for the demo's outputs (deployment file, anvil log). Created if missing.
+    /// Folder for the demo's outputs (deployment file, anvil log, aggregator data,
+    /// `demo-report.json`). Created if missing.
     #[arg(long, env = "LOCKSTEP_DEMO_OUT", default_value = "demo-out")]
     pub out: PathBuf,
     /// The anvil binary (default: `anvil` on PATH).
