@@ -23,7 +23,6 @@ fn main() -> lockstep_circuits::Result<()> {
         let chip = MerkleChip::new(&range, depth)?;
         let access = MerkleAccess {
             key: Fr::from(77),
-            existed: true,
             before: Fr::from(1),
             after: Fr::from(2),
             siblings: vec![Fr::from(3); depth],

@@ -52,6 +52,16 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A state trace or its key table is inconsistent (found natively, before proving).
+    #[error("{what} {index} of the state trace: {reason}")]
+    BadTrace {
+        /// `op` or `key row`.
+        what: &'static str,
+        /// Its position.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A value does not fit the bits the layout gives it.
     #[error("{what} = {value} is out of range: {expected}")]
     OutOfRange {

@@ -14,7 +14,10 @@
 //!   exactly the assumed result, natively and in-circuit ([`accumulator::AccumulatorChip`]).
 //! - [`aggregation`]: the universal aggregation circuit over the rollup proofs of a slot.
 //! - [`merkle`]: Poseidon sparse Merkle trees, natively and in-circuit
-//!   ([`merkle::MerkleChip`]): the reference rollup's state commitment.
+//!   ([`merkle::MerkleChip`]): the reference rollup's state commitment; [`smt`] is the native
+//!   tree.
+//! - [`memory`]: offline memory checking ([`memory::MemoryChip`]): a whole state trace proven
+//!   with one Merkle opening per distinct key.
 //! - [`keys`]: SRS files (standard halo2 KZG format), an unsafe test SRS for tests and the
 //!   demo, and proving keys cached on disk under a digest of the circuit configuration.
 //! - [`prover`]: proving and verifying rollup snarks, with errors instead of panics.
@@ -48,10 +51,12 @@ pub mod entry;
 mod error;
 pub mod keys;
 pub mod layout;
+pub mod memory;
 pub mod merkle;
 pub mod poseidon;
 pub mod prover;
 pub mod shape;
+pub mod smt;
 pub mod test_rollup;
 #[cfg(feature = "test-utils")]
 pub mod testing;

@@ -3,7 +3,10 @@
 //!
 //! - A tree has a fixed `depth`; leaf `i` is reached by the bits of `i`, lowest bit at the leaf.
 //! - An inner node is `Poseidon(left, right)`; an empty leaf is `0`.
-//! - A (key, value) pair lives at leaf `key mod 2^depth` as `Poseidon(key, value)`.
+//! - A (key, value) pair lives at leaf `key mod 2^depth` as `Poseidon(key, value)`, and a key
+//!   whose value is `0` has an empty leaf ([`leaf`]). So the root is a function of the
+//!   key-value map alone, not of the order of the writes that made it: what lets
+//!   [`crate::memory`] open each key once at the pre root and close it once toward the post root.
 //!
 //! [`MerkleChip::access`] proves one read or write of a key against a root and returns the root
 //! after it: two walks up the same siblings, one from the old leaf and one from the new. The
@@ -15,7 +18,7 @@ use halo2_base::{
     halo2_proofs::halo2curves::ff::PrimeField,
     poseidon::hasher::PoseidonHasher,
     AssignedValue, Context,
-    QuantumCell::{Constant, Existing},
+    QuantumCell::Constant,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +27,19 @@ use crate::{poseidon, Error, Fr, Result};
 /// Deepest tree supported (leaf indices are `u64`).
 pub const MAX_DEPTH: usize = 64;
 
-/// Hash of an inner node (and of a leaf: `hash_node(key, value)`).
+/// Hash of an inner node (and of an occupied leaf: `hash_node(key, value)`).
 pub fn hash_node(left: Fr, right: Fr) -> Fr {
     poseidon::hash(&[left, right])
+}
+
+/// The leaf of `key` holding `value`: empty (`0`) when the value is `0`, else
+/// `Poseidon(key, value)`.
+pub fn leaf(key: Fr, value: Fr) -> Fr {
+    if value == Fr::zero() {
+        Fr::zero()
+    } else {
+        hash_node(key, value)
+    }
 }
 
 /// The root reached from `leaf` at `index`, with `siblings` listed from the leaf up.
@@ -66,9 +79,7 @@ fn split_at_bit(value: &Fr, bit: usize) -> (Fr, Fr) {
 pub struct MerkleAccess {
     /// The key.
     pub key: Fr,
-    /// Whether the key's leaf was occupied (by this key) before.
-    pub existed: bool,
-    /// The value before (`0` if the key did not exist).
+    /// The value before (`0` if the key's leaf is empty).
     pub before: Fr,
     /// The value after (equal to `before` for a read).
     pub after: Fr,
@@ -79,26 +90,17 @@ pub struct MerkleAccess {
 impl MerkleAccess {
     /// The root before the access.
     pub fn root_before(&self) -> Fr {
-        let leaf = if self.existed {
-            hash_node(self.key, self.before)
-        } else {
-            Fr::zero()
-        };
-        root_from_path(
-            leaf,
-            index_of(&self.key, self.siblings.len()),
-            &self.siblings,
-        )
+        self.root_with(self.before)
     }
 
-    /// The root after the access (the key's leaf holds `Poseidon(key, after)` once written; a
-    /// read of a key that never existed leaves its leaf empty).
+    /// The root after the access.
     pub fn root_after(&self) -> Fr {
-        if !self.existed && self.after == self.before {
-            return self.root_before();
-        }
+        self.root_with(self.after)
+    }
+
+    fn root_with(&self, value: Fr) -> Fr {
         root_from_path(
-            hash_node(self.key, self.after),
+            leaf(self.key, value),
             index_of(&self.key, self.siblings.len()),
             &self.siblings,
         )
@@ -110,8 +112,6 @@ impl MerkleAccess {
 pub struct AssignedMerkleAccess {
     /// The key.
     pub key: AssignedValue<Fr>,
-    /// 1 if the leaf was occupied, constrained to a bit.
-    pub existed: AssignedValue<Fr>,
     /// The value before.
     pub before: AssignedValue<Fr>,
     /// The value after.
@@ -140,8 +140,12 @@ impl<'a> MerkleChip<'a> {
         Ok(Self { range, depth })
     }
 
-    /// Loads an access; `existed` is constrained to a bit. Fails if the path has another length
-    /// than the tree's depth.
+    /// The tree depth.
+    pub const fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Loads an access. Fails if the path has another length than the tree's depth.
     pub fn load(
         &self,
         ctx: &mut Context<Fr>,
@@ -154,11 +158,8 @@ impl<'a> MerkleChip<'a> {
                 expected: "the tree depth",
             });
         }
-        let existed = ctx.load_witness(Fr::from(u64::from(access.existed)));
-        self.range.gate().assert_bit(ctx, existed);
         Ok(AssignedMerkleAccess {
             key: ctx.load_witness(access.key),
-            existed,
             before: ctx.load_witness(access.before),
             after: ctx.load_witness(access.after),
             siblings: ctx.assign_witnesses(access.siblings.iter().copied()),
@@ -173,8 +174,18 @@ impl<'a> MerkleChip<'a> {
         ctx: &mut Context<Fr>,
         key: AssignedValue<Fr>,
     ) -> Vec<AssignedValue<Fr>> {
+        self.leaf_index(ctx, key).1
+    }
+
+    /// The key's leaf index as one value and as its bits (lowest first), from the canonical
+    /// decomposition of [`Self::index_bits`].
+    pub fn leaf_index(
+        &self,
+        ctx: &mut Context<Fr>,
+        key: AssignedValue<Fr>,
+    ) -> (AssignedValue<Fr>, Vec<AssignedValue<Fr>>) {
         let (low, high) = split_at_bit(key.value(), self.depth);
-        self.index_bits_of(ctx, key, low, high)
+        self.decompose(ctx, key, low, high)
     }
 
     /// [`Self::index_bits`] with the decomposition given, so tests can try a non-canonical one.
@@ -186,6 +197,16 @@ impl<'a> MerkleChip<'a> {
         low: Fr,
         high: Fr,
     ) -> Vec<AssignedValue<Fr>> {
+        self.decompose(ctx, key, low, high).1
+    }
+
+    fn decompose(
+        &self,
+        ctx: &mut Context<Fr>,
+        key: AssignedValue<Fr>,
+        low: Fr,
+        high: Fr,
+    ) -> (AssignedValue<Fr>, Vec<AssignedValue<Fr>>) {
         let gate = self.range.gate();
         let high_bits = Fr::NUM_BITS as usize - self.depth;
         let [low, high] = [low, high].map(|v| ctx.load_witness(v));
@@ -213,7 +234,7 @@ impl<'a> MerkleChip<'a> {
             .is_less_than(ctx, low, Constant(p_low), self.depth + 1);
         let over = gate.mul_not(ctx, low_below, at_edge);
         gate.assert_is_const(ctx, &over, &Fr::zero());
-        bits
+        (low, bits)
     }
 
     /// The root reached from `leaf` along `bits` (lowest first) and `siblings`.
@@ -236,11 +257,24 @@ impl<'a> MerkleChip<'a> {
             })
     }
 
+    /// The leaf of `key` holding `value`: `0` when `value` is `0`, else `Poseidon(key, value)`.
+    pub fn leaf(
+        &self,
+        ctx: &mut Context<Fr>,
+        hasher: &PoseidonHasher<Fr, { poseidon::T }, { poseidon::RATE }>,
+        key: AssignedValue<Fr>,
+        value: AssignedValue<Fr>,
+    ) -> AssignedValue<Fr> {
+        let gate = self.range.gate();
+        let hash = poseidon::hash_assigned(hasher, ctx, gate, &[key, value]);
+        let empty = gate.is_zero(ctx, value);
+        gate.mul_not(ctx, empty, hash)
+    }
+
     /// Proves `access` against `root` and returns the root after it.
     ///
-    /// Constrains: the old leaf (`Poseidon(key, before)` if `existed`, else `0` with
-    /// `before = 0`) is at the key's canonical index under `root`. The new leaf is
-    /// `Poseidon(key, after)`, or stays empty when a key that never existed is only read.
+    /// Constrains: the old leaf ([`Self::leaf`] of `before`) is at the key's canonical index
+    /// under `root`; the new leaf is [`Self::leaf`] of `after` at the same place.
     pub fn access(
         &self,
         ctx: &mut Context<Fr>,
@@ -248,23 +282,11 @@ impl<'a> MerkleChip<'a> {
         root: AssignedValue<Fr>,
         access: &AssignedMerkleAccess,
     ) -> AssignedValue<Fr> {
-        let gate = self.range.gate();
         let bits = self.index_bits(ctx, access.key);
-        // A key that did not exist reads as 0.
-        let missing = gate.not(ctx, access.existed);
-        let stray = gate.mul(ctx, missing, access.before);
-        gate.assert_is_const(ctx, &stray, &Fr::zero());
-
-        let old_hash = poseidon::hash_assigned(hasher, ctx, gate, &[access.key, access.before]);
-        let old_leaf = gate.mul(ctx, access.existed, old_hash);
+        let old_leaf = self.leaf(ctx, hasher, access.key, access.before);
         let computed = self.root_from_path(ctx, hasher, old_leaf, &bits, &access.siblings);
         ctx.constrain_equal(&computed, &root);
-
-        // The leaf is written unless a missing key is only read (after = before = 0).
-        let unchanged = gate.is_equal(ctx, access.after, Existing(access.before));
-        let untouched = gate.mul(ctx, missing, unchanged);
-        let new_hash = poseidon::hash_assigned(hasher, ctx, gate, &[access.key, access.after]);
-        let new_leaf = gate.select(ctx, old_leaf, new_hash, untouched);
+        let new_leaf = self.leaf(ctx, hasher, access.key, access.after);
         self.root_from_path(ctx, hasher, new_leaf, &bits, &access.siblings)
     }
 }

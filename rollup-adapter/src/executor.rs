@@ -20,6 +20,7 @@ use std::cell::RefCell;
 use lockstep_circuits::{
     entry::{Address, CallKind, Domain, Entry},
     layout::MAX_ENTRIES,
+    memory::MemoryWitness,
     Fr,
 };
 use serde::{Deserialize, Serialize};
@@ -190,6 +191,15 @@ impl Genesis {
     }
 }
 
+/// A replayed block and the state trace its STF proof checks.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// What the block produced.
+    pub sealed: SealedBlock,
+    /// Every state access of the replay, with its key table opened at the pre root.
+    pub memory: MemoryWitness,
+}
+
 /// Where a frame's value comes from.
 #[derive(Debug, Clone, Copy)]
 enum Source {
@@ -313,6 +323,43 @@ impl ReferenceRollup {
         domain: Domain,
         block: &Block,
     ) -> Result<SealedBlock> {
+        Self::replay_on(state, max_steps, domain, block).map(|(_, sealed)| sealed)
+    }
+
+    /// [`Self::replay`] that also records every state access: the block's [`Transition`], the
+    /// witness its STF proof checks. The trace's key table is opened against `state`.
+    pub fn transition(
+        mut state: State,
+        max_steps: usize,
+        domain: Domain,
+        block: &Block,
+    ) -> Result<Transition> {
+        let pre_state = state.tree().clone();
+        state.start_trace();
+        let (rollup, sealed) = Self::replay_on(state, max_steps, domain, block)?;
+        let trace = rollup.with(|inner| inner.state.take_trace());
+        let memory = MemoryWitness::new(&pre_state, &trace)?;
+        let post_root = memory.post_root()?;
+        if post_root != sealed.post_root {
+            return Err(Error::Replay {
+                rollup: block.rollup_id,
+                step: block.steps.len(),
+                reason: format!(
+                    "the state trace leads to {}, not to the post root {}",
+                    crate::block::fr_hex(&post_root),
+                    crate::block::fr_hex(&sealed.post_root)
+                ),
+            });
+        }
+        Ok(Transition { sealed, memory })
+    }
+
+    fn replay_on(
+        state: State,
+        max_steps: usize,
+        domain: Domain,
+        block: &Block,
+    ) -> Result<(Self, SealedBlock)> {
         let rollup = Self::from_state(block.rollup_id, max_steps, state);
         let error = |step: usize, reason: String| Error::Replay {
             rollup: block.rollup_id,
@@ -364,7 +411,7 @@ impl ReferenceRollup {
                 ),
             ));
         }
-        Ok(sealed)
+        Ok((rollup, sealed))
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {

@@ -8,7 +8,8 @@
 //!   returns to the caller) and seals one block per rollup whose entries balance.
 //! - [`executor`]: [`ReferenceRollup`], the reference app-rollup's native executor (counter,
 //!   forwarder, AMM, reverter, ETH with value moving across rollups), and block replay.
-//! - [`state`] and [`smt`]: its state, typed keys over a Poseidon sparse Merkle tree.
+//! - [`state`] and [`smt`]: its state, typed keys over a Poseidon sparse Merkle tree, and the
+//!   trace of state accesses a block's proof checks ([`ReferenceRollup::transition`]).
 //! - [`block`]: the versioned binary block encoding that goes into the blob.
 //! - [`abi`]: the apps' compact call ABI.
 //!
@@ -52,5 +53,5 @@ pub mod state;
 pub mod sync;
 
 pub use error::{Error, Result};
-pub use executor::{Genesis, ReferenceRollup};
+pub use executor::{Genesis, ReferenceRollup, Transition};
 pub use sync::{CallOutcome, CallRouter, Cluster, SealedBlock, SyncRollup};

@@ -1,7 +1,7 @@
 //! The reference rollup's state: typed keys over one [`SparseMerkleTree`], with a journal so
 //! that a reverting frame can restore its saved root.
 //!
-//! # Keys and leaves (state version 1)
+//! # Keys and leaves (state version 2)
 //! Every piece of state is a (key, value) pair of field elements:
 //!
 //! | what | key | value |
@@ -10,17 +10,27 @@
 //! | app code | `Poseidon(STATE_TAG, 3, address, 0)` | [`crate::abi::AppKind::to_field`] |
 //! | app storage | `Poseidon(STATE_TAG, 2, address, slot)` | the stored value |
 //!
-//! The pair lives at leaf `key mod 2^depth` as `Poseidon(key, value)`; a key never written
-//! reads as `0` and its leaf is empty (`0`). Writing `0` to such a key leaves it empty; a key
-//! once written keeps its leaf even when its value returns to `0`. Every write returns the
-//! [`MerkleAccess`] that [`lockstep_circuits::merkle::MerkleChip::access`] proves. Two keys that fall on one leaf are a [`Error::KeyCollision`]: the operation
-//! touching the second is refused, never silently merged (with depth 32 and a thousand keys the
-//! chance is about 10⁻⁴; raise the depth for larger states).
+//! The pair lives at leaf `key mod 2^depth` as `Poseidon(key, value)`, and a key whose value is
+//! `0` has an empty leaf ([`lockstep_circuits::merkle::leaf`]): the root depends on the values
+//! alone, never on the order of the writes. Every write returns the [`MerkleAccess`] that
+//! [`lockstep_circuits::merkle::MerkleChip::access`] proves. Two keys that fall on one leaf are
+//! a [`Error::KeyCollision`]: the operation touching the second is refused, never silently
+//! merged (with depth 32 and a thousand keys the chance is about 10⁻⁴; raise the depth for
+//! larger states).
+//!
+//! # Tracing
+//! [`State::start_trace`] records every read, write and undo as a [`StateAccess`] until
+//! [`State::take_trace`]: the trace [`lockstep_circuits::memory`] proves.
 
-use std::collections::HashMap;
+use std::{cell::RefCell, collections::HashMap};
 
 use halo2_base::halo2_proofs::halo2curves::ff::PrimeField;
-use lockstep_circuits::{entry::Address, merkle::MerkleAccess, poseidon, Fr};
+use lockstep_circuits::{
+    entry::Address,
+    memory::StateAccess,
+    merkle::{self, MerkleAccess},
+    poseidon, Fr,
+};
 
 use crate::{smt::SparseMerkleTree, Error, Result};
 
@@ -82,11 +92,6 @@ impl StateKey {
     }
 }
 
-/// A leaf: `Poseidon(key, value)`.
-pub fn leaf_hash(key: Fr, value: Fr) -> Fr {
-    lockstep_circuits::merkle::hash_node(key, value)
-}
-
 /// An account's balance and nonce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Account {
@@ -123,10 +128,12 @@ pub struct Checkpoint(usize);
 #[derive(Debug, Clone)]
 pub struct State {
     tree: SparseMerkleTree,
-    /// Written keys by leaf index: (key, value).
+    /// Keys with a non-zero value, by leaf index: (key, value).
     leaves: HashMap<u64, (Fr, Fr)>,
-    /// Undo log: a leaf index and what it held before.
-    journal: Vec<(u64, Option<(Fr, Fr)>)>,
+    /// Undo log: a key and the value it held before.
+    journal: Vec<(Fr, Fr)>,
+    /// The accesses since [`Self::start_trace`], if tracing.
+    trace: RefCell<Option<Vec<StateAccess>>>,
 }
 
 impl State {
@@ -136,7 +143,25 @@ impl State {
             tree: SparseMerkleTree::new(depth)?,
             leaves: HashMap::new(),
             journal: Vec::new(),
+            trace: RefCell::new(None),
         })
+    }
+
+    /// Starts recording every access (dropping any trace not taken).
+    pub fn start_trace(&mut self) {
+        *self.trace.get_mut() = Some(Vec::new());
+    }
+
+    /// Stops recording and returns the accesses since [`Self::start_trace`] (empty if it was
+    /// not called).
+    pub fn take_trace(&mut self) -> Vec<StateAccess> {
+        self.trace.get_mut().take().unwrap_or_default()
+    }
+
+    fn traced(&self, key: Fr, before: Fr, after: Fr) {
+        if let Some(trace) = self.trace.borrow_mut().as_mut() {
+            trace.push(StateAccess { key, before, after });
+        }
     }
 
     /// The state root.
@@ -157,6 +182,12 @@ impl State {
     /// Reads a key (`0` if never written).
     pub fn read(&self, key: StateKey) -> Result<Fr> {
         let key = key.to_field();
+        let value = self.value_of(key)?;
+        self.traced(key, value, value);
+        Ok(value)
+    }
+
+    fn value_of(&self, key: Fr) -> Result<Fr> {
         let index = self.tree.index_of(&key);
         match self.leaves.get(&index) {
             None => Ok(Fr::zero()),
@@ -165,44 +196,44 @@ impl State {
         }
     }
 
+    /// Sets a key's leaf with no journal entry and no trace.
+    fn put(&mut self, key: Fr, value: Fr) {
+        let index = self.tree.index_of(&key);
+        if value == Fr::zero() {
+            self.leaves.remove(&index);
+        } else {
+            self.leaves.insert(index, (key, value));
+        }
+        self.tree.set(index, merkle::leaf(key, value));
+    }
+
     /// A read as the circuit proves it: the value and its inclusion (or absence) path.
     pub fn read_access(&self, key: StateKey) -> Result<MerkleAccess> {
         let value = self.read(key)?;
         let key = key.to_field();
-        let index = self.tree.index_of(&key);
         Ok(MerkleAccess {
             key,
-            existed: self.leaves.contains_key(&index),
             before: value,
             after: value,
-            siblings: self.tree.path(index),
+            siblings: self.tree.path(self.tree.index_of(&key)),
         })
     }
 
-    /// Writes a key, journaling the old leaf; returns the access for the circuit witness.
+    /// Writes a key, journaling the old value; returns the access for the circuit witness.
     pub fn write(&mut self, key: StateKey, value: Fr) -> Result<MerkleAccess> {
         let key = key.to_field();
-        let index = self.tree.index_of(&key);
-        let previous = self.leaves.get(&index).copied();
-        if let Some((k, _)) = previous {
-            if k != key {
-                return Err(self.collision(key, k, index));
-            }
-        }
+        let before = self.value_of(key)?;
         let access = MerkleAccess {
             key,
-            existed: previous.is_some(),
-            before: previous.map_or(Fr::zero(), |(_, v)| v),
+            before,
             after: value,
-            siblings: self.tree.path(index),
+            siblings: self.tree.path(self.tree.index_of(&key)),
         };
-        if previous.is_none() && value == Fr::zero() {
-            // Writing 0 to a key that never existed leaves its leaf empty.
-            return Ok(access);
+        self.traced(key, before, value);
+        if before != value {
+            self.journal.push((key, before));
+            self.put(key, value);
         }
-        self.journal.push((index, previous));
-        self.leaves.insert(index, (key, value));
-        self.tree.set(index, leaf_hash(key, value));
         Ok(access)
     }
 
@@ -246,17 +277,10 @@ impl State {
     /// Undoes every write since `checkpoint`.
     pub fn revert_to(&mut self, checkpoint: Checkpoint) {
         while self.journal.len() > checkpoint.0 {
-            let (index, previous) = self.journal.pop().expect("journal longer than checkpoint");
-            match previous {
-                Some((key, value)) => {
-                    self.leaves.insert(index, (key, value));
-                    self.tree.set(index, leaf_hash(key, value));
-                }
-                None => {
-                    self.leaves.remove(&index);
-                    self.tree.set(index, Fr::zero());
-                }
-            }
+            let (key, previous) = self.journal.pop().expect("journal longer than checkpoint");
+            let current = self.value_of(key).expect("a journaled key owns its leaf");
+            self.traced(key, current, previous);
+            self.put(key, previous);
         }
     }
 
@@ -350,6 +374,43 @@ mod tests {
             .write(StateKey::Code(Address([0x42; 20])), Fr::zero())
             .unwrap();
         assert_eq!(state.root(), root);
+    }
+
+    #[test]
+    fn the_root_depends_on_values_not_on_history() {
+        let mut state = State::new(20).unwrap();
+        let key = StateKey::Storage(Address([7; 20]), Fr::from(1));
+        let empty = state.root();
+        state.write(key, Fr::from(5)).unwrap();
+        state.write(key, Fr::zero()).unwrap();
+        assert_eq!(state.root(), empty, "a key back at 0 has an empty leaf");
+        assert_eq!(
+            state.tree().leaf(state.tree().index_of(&key.to_field())),
+            Fr::zero()
+        );
+    }
+
+    #[test]
+    fn the_trace_records_reads_writes_and_undos() {
+        let mut state = State::new(20).unwrap();
+        let key = StateKey::Code(Address([9; 20]));
+        state.write(key, Fr::from(3)).unwrap();
+        state.start_trace();
+        let cp = state.checkpoint();
+        assert_eq!(state.read(key).unwrap(), Fr::from(3));
+        state.write(key, Fr::from(4)).unwrap();
+        state.revert_to(cp);
+        let k = key.to_field();
+        let access = |before: u64, after: u64| StateAccess {
+            key: k,
+            before: Fr::from(before),
+            after: Fr::from(after),
+        };
+        assert_eq!(
+            state.take_trace(),
+            vec![access(3, 3), access(3, 4), access(4, 3)]
+        );
+        assert!(state.take_trace().is_empty(), "tracing stopped");
     }
 
     #[test]

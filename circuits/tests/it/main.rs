@@ -5,6 +5,7 @@ mod accumulator;
 mod common;
 mod entry;
 mod layout;
+mod memory;
 mod merkle;
 mod prove;
 mod test_rollup;

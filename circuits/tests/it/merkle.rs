@@ -6,7 +6,7 @@ use halo2_base::{
     halo2_proofs::halo2curves::ff::Field,
 };
 use lockstep_circuits::{
-    merkle::{hash_node, index_of, root_from_path, MerkleAccess, MerkleChip},
+    merkle::{hash_node, index_of, leaf, root_from_path, MerkleAccess, MerkleChip},
     poseidon, shape, Fr,
 };
 use proptest::prelude::*;
@@ -21,11 +21,10 @@ fn fr(seed: u64) -> Fr {
     poseidon::hash(&[Fr::from(seed)])
 }
 
-fn sample(key: Fr, existed: bool, before: u64, after: u64) -> MerkleAccess {
+fn sample(key: Fr, before: u64, after: u64) -> MerkleAccess {
     MerkleAccess {
         key,
-        existed,
-        before: Fr::from(if existed { before } else { 0 }),
+        before: Fr::from(before),
         after: Fr::from(after),
         siblings: (0..DEPTH as u64).map(|i| fr(1000 + i)).collect(),
     }
@@ -56,9 +55,10 @@ proptest! {
     /// The circuit moves the root exactly as the native computation does.
     #[test]
     fn circuit_and_native_roots_agree(
-        seed in any::<u64>(), existed in any::<bool>(), before in any::<u64>(), after in any::<u64>()
+        seed in any::<u64>(), before in prop_oneof![Just(0), any::<u64>()],
+        after in prop_oneof![Just(0), any::<u64>()]
     ) {
-        let access = sample(fr(seed), existed, before, after);
+        let access = sample(fr(seed), before, after);
         prop_assert_eq!(check(&access, access.root_before(), access.root_after()), Ok(()));
     }
 }
@@ -67,27 +67,29 @@ proptest! {
 fn native_roots_follow_the_leaf_rules() {
     let key = fr(1);
     let index = index_of(&key, DEPTH);
-    let siblings = sample(key, false, 0, 0).siblings;
+    let siblings = sample(key, 0, 0).siblings;
     let empty = root_from_path(Fr::ZERO, index, &siblings);
-    // A missing key read stays empty; written, even with 0, it occupies its leaf.
-    assert_eq!(sample(key, false, 0, 0).root_after(), empty);
+    // A key holding 0 has an empty leaf, whatever it held before.
+    assert_eq!(sample(key, 0, 0).root_after(), empty);
+    assert_eq!(sample(key, 7, 0).root_after(), empty);
     assert_eq!(
-        sample(key, false, 0, 7).root_after(),
+        sample(key, 0, 7).root_after(),
         root_from_path(hash_node(key, Fr::from(7)), index, &siblings)
     );
     assert_eq!(
-        sample(key, true, 7, 0).root_before(),
-        sample(key, false, 0, 7).root_after()
+        sample(key, 7, 0).root_before(),
+        sample(key, 0, 7).root_after()
     );
-    assert_ne!(sample(key, true, 0, 0).root_after(), empty);
+    assert_eq!(leaf(key, Fr::ZERO), Fr::ZERO);
+    assert_eq!(leaf(key, Fr::from(7)), hash_node(key, Fr::from(7)));
 }
 
 #[test]
 fn reads_of_missing_keys_and_writes_of_zero_prove() {
     for access in [
-        sample(fr(2), false, 0, 0),
-        sample(fr(3), true, 9, 0),
-        sample(fr(4), true, 9, 9),
+        sample(fr(2), 0, 0),
+        sample(fr(3), 9, 0),
+        sample(fr(4), 9, 9),
     ] {
         assert_eq!(
             check(&access, access.root_before(), access.root_after()),
@@ -98,7 +100,7 @@ fn reads_of_missing_keys_and_writes_of_zero_prove() {
 
 #[test]
 fn a_wrong_path_or_value_is_refused() {
-    let honest = sample(fr(5), true, 40, 41);
+    let honest = sample(fr(5), 40, 41);
     let root = honest.root_before();
     assert!(check(&honest, root, honest.root_after()).is_ok());
 
@@ -118,17 +120,18 @@ fn a_wrong_path_or_value_is_refused() {
 
 #[test]
 fn an_occupied_leaf_cannot_be_claimed_empty() {
-    let occupied = sample(fr(6), true, 40, 40);
+    let occupied = sample(fr(6), 40, 40);
     let root = occupied.root_before();
-    // Claim the key never existed (so it reads 0) while its leaf holds 40.
+    assert!(check(&occupied, root, occupied.root_after()).is_ok());
+    // Claim the key reads 0 (an empty leaf) while its leaf holds 40.
     let mut lie = occupied;
-    lie.existed = false;
     lie.before = Fr::ZERO;
+    lie.after = Fr::ZERO;
     assert!(check(&lie, root, lie.root_after()).is_err());
-    // "Did not exist" with a non-zero value before is refused on its own.
-    let mut lie = sample(fr(6), false, 0, 1);
+    // Claim a value at an empty leaf.
+    let mut lie = sample(fr(6), 0, 1);
+    let root = lie.root_before();
     lie.before = Fr::from(40);
-    let root = root_from_path(Fr::ZERO, index_of(&lie.key, DEPTH), &lie.siblings);
     assert!(check(&lie, root, lie.root_after()).is_err());
 }
 

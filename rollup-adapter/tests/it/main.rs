@@ -4,4 +4,5 @@
 mod block;
 mod props;
 mod scenarios;
+mod state_trace;
 mod world;

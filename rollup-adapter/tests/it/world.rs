@@ -8,7 +8,7 @@ use lockstep_rollup_adapter::{
     block::{Block, Tx},
     executor::DEFAULT_MAX_STEPS,
     state::State,
-    Cluster, Genesis, ReferenceRollup, Result, SealedBlock,
+    Cluster, Genesis, ReferenceRollup, Result, SealedBlock, Transition,
 };
 
 pub(crate) const ALICE: Address = Address([0xa1; 20]);
@@ -95,13 +95,21 @@ pub(crate) struct World {
     /// Each rollup's state when the slot began.
     pub(crate) pre_states: Vec<State>,
     pub(crate) nonces: [u64; 4],
+    /// Each rollup's transition (replay and state trace), once sealed.
+    pub(crate) transitions: Vec<Transition>,
 }
 
 impl World {
     pub(crate) fn new(slot: u64) -> Self {
+        Self::with_depth(slot, lockstep_rollup_adapter::executor::DEFAULT_TREE_DEPTH)
+    }
+
+    /// The cluster with state trees of `depth` levels (small ones keep circuit tests cheap).
+    pub(crate) fn with_depth(slot: u64, depth: usize) -> Self {
         let mut cluster = Cluster::new(domain());
         let mut rollups = Vec::new();
-        for genesis in geneses() {
+        for mut genesis in geneses() {
+            genesis.tree_depth = depth;
             let rollup = Rc::new(ReferenceRollup::new(&genesis).unwrap());
             cluster.add(Box::new(rollup.clone())).unwrap();
             rollups.push(rollup);
@@ -113,6 +121,7 @@ impl World {
             rollups,
             pre_states,
             nonces: [0; 4],
+            transitions: Vec::new(),
         }
     }
 
@@ -141,15 +150,23 @@ impl World {
     }
 
     /// Seals the slot and checks that every block replays, from its pre-state and its bytes
-    /// alone, to exactly what the builder sealed.
+    /// alone, to exactly what the builder sealed, with a state trace that leads to its post root.
     pub(crate) fn seal(&mut self) -> Vec<SealedBlock> {
         let sealed = self.cluster.seal().unwrap();
+        self.transitions.clear();
         for (block, pre) in sealed.iter().zip(&self.pre_states) {
             let decoded = Block::decode(&block.data).unwrap();
-            let replayed =
-                ReferenceRollup::replay(pre.clone(), DEFAULT_MAX_STEPS, domain(), &decoded)
+            let transition =
+                ReferenceRollup::transition(pre.clone(), DEFAULT_MAX_STEPS, domain(), &decoded)
                     .unwrap();
-            assert_eq!(&replayed, block, "rollup {} replays", block.rollup_id);
+            assert_eq!(
+                &transition.sealed, block,
+                "rollup {} replays",
+                block.rollup_id
+            );
+            assert_eq!(transition.memory.pre_root, block.pre_root);
+            assert_eq!(transition.memory.post_root().unwrap(), block.post_root);
+            self.transitions.push(transition);
         }
         sealed
     }

@@ -1,0 +1,530 @@
+//! Offline memory checking of a state trace: one proof that a sequence of reads and writes of
+//! the reference rollup's state is consistent and moves the state root from `pre_root` to
+//! `post_root`, with one Merkle opening per *distinct* key rather than one per access.
+//!
+//! A block of the reference rollup touches a few keys many times (an account's balance, a
+//! counter's slot). Proving every access against the root costs `2 · depth` Poseidon hashes
+//! each ([`crate::merkle`]); here an access costs a few dozen cells plus its share of one
+//! transcript hash, and each distinct key costs one Merkle access.
+//!
+//! # The argument (Blum et al., offline memory checking)
+//! - **Ops.** Op `i` of the trace happens at time `t = i + 1`. It reads `(key, before, t_prev)`
+//!   and writes `(key, after, t)`, where `t_prev` is the time of the previous op on the same key
+//!   (`0` for the first). A read is an op with `after = before`. The circuit range-checks
+//!   `t − t_prev − 1` to [`TIME_BITS`] bits, so every op reads a tuple written strictly
+//!   before it.
+//! - **Keys.** The distinct keys form a table ordered by strictly increasing leaf index, so no
+//!   key appears twice. Each row holds the key's value at the pre root (`initial`), its last
+//!   value (`last`) and the time of its last op (`t_last`). The rows are applied one after the
+//!   other, each a [`crate::merkle::MerkleChip`]-style access from `initial` to `last`: the
+//!   first row's access starts at `pre_root` and the last row's ends at the post root.
+//! - **Multisets.** The initial tuples `(key, initial, 0)` and every op's write must equal, as
+//!   multisets, every op's read and the final tuples `(key, last, t_last)`. Both sides are
+//!   compared as products of `r − (key + γ·value + γ²·time)`, with `γ` and `r` derived by
+//!   Poseidon from every value the prover chose (the accumulator's Fiat–Shamir, DESIGN
+//!   decision 3).
+//!
+//! Why this suffices: the write times of one key are distinct (0 for its one initial tuple,
+//! `i + 1` for op `i`), so every written tuple is read exactly once. The first op on a key can
+//! only read a tuple of time 0, its initial value; the next can only read what the first wrote;
+//! and so on, until the final tuple takes the last write. An op on a key missing from the table
+//! has nothing to read. So every read returns the latest value, and the post root holds every
+//! key's last value.
+//!
+//! # Padding
+//! A circuit has a fixed [`MemoryCapacity`]. Unused ops and key rows carry `used = 0` and take
+//! no part in either product; used ones form a prefix.
+
+use std::collections::{BTreeMap, HashMap};
+
+use halo2_base::{
+    gates::{
+        circuit::{builder::BaseCircuitBuilder, CircuitBuilderStage},
+        flex_gate::MultiPhaseThreadBreakPoints,
+        GateInstructions, RangeChip, RangeInstructions,
+    },
+    poseidon::hasher::PoseidonHasher,
+    AssignedValue, Context,
+    QuantumCell::Constant,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    merkle::{self, MerkleChip},
+    poseidon, shape,
+    smt::SparseMerkleTree,
+    Error, Fr, Result,
+};
+
+/// Bits of an op's time: a trace holds fewer than `2^TIME_BITS` ops.
+pub const TIME_BITS: usize = 20;
+
+/// One access to the state, in execution order: the value `key` held before and after it
+/// (equal for a read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateAccess {
+    /// The key.
+    pub key: Fr,
+    /// Its value before the access.
+    pub before: Fr,
+    /// Its value after the access.
+    pub after: Fr,
+}
+
+/// An access with the time of the previous access to its key, as the circuit loads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryOp {
+    /// The key.
+    pub key: Fr,
+    /// Its value before the op.
+    pub before: Fr,
+    /// Its value after the op.
+    pub after: Fr,
+    /// Time of the previous op on `key` (`0`: none in this trace; op `i` happens at `i + 1`).
+    pub t_prev: u32,
+}
+
+/// A distinct key of the trace: opened at the pre root and closed toward the post root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyOpening {
+    /// The key.
+    pub key: Fr,
+    /// Its value at the pre root.
+    pub initial: Fr,
+    /// Its value after the trace.
+    pub last: Fr,
+    /// Time of the last op on it.
+    pub t_last: u32,
+    /// Siblings of its leaf, from the leaf up, in the tree where the keys before it in the
+    /// table already hold their last values.
+    pub siblings: Vec<Fr>,
+}
+
+/// Everything the memory check needs: the trace and its key table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryWitness {
+    /// Depth of the state tree.
+    pub depth: usize,
+    /// The root before the trace.
+    pub pre_root: Fr,
+    /// The ops, in execution order.
+    pub ops: Vec<MemoryOp>,
+    /// The distinct keys, by strictly increasing leaf index.
+    pub keys: Vec<KeyOpening>,
+}
+
+impl MemoryWitness {
+    /// The witness of `trace` run on `tree` (the state before the trace).
+    ///
+    /// Fails, naming the op, if an access reads another value than the key holds (the first
+    /// access to a key is checked against its leaf in `tree`), if two keys share a leaf, or if
+    /// the trace is longer than [`TIME_BITS`] allows.
+    pub fn new(tree: &SparseMerkleTree, trace: &[StateAccess]) -> Result<Self> {
+        if trace.len() >= 1 << TIME_BITS {
+            return Err(Error::OutOfRange {
+                what: "trace length",
+                value: trace.len().to_string(),
+                expected: "below 2^TIME_BITS (2^20) ops",
+            });
+        }
+        let depth = tree.depth();
+        // Per key: (initial, current, time of last op).
+        let mut seen: HashMap<[u8; 32], (Fr, Fr, u32)> = HashMap::new();
+        let mut by_index: BTreeMap<u64, Fr> = BTreeMap::new();
+        let mut ops = Vec::with_capacity(trace.len());
+        for (i, access) in trace.iter().enumerate() {
+            let time = i as u32 + 1;
+            let bad = |reason: String| Error::BadTrace {
+                what: "op",
+                index: i,
+                reason,
+            };
+            let id = access.key.to_bytes();
+            let t_prev = match seen.get_mut(&id) {
+                Some((_, current, last)) => {
+                    if *current != access.before {
+                        return Err(bad(format!(
+                            "it reads {:?} but the key holds {:?}",
+                            access.before, current
+                        )));
+                    }
+                    *current = access.after;
+                    std::mem::replace(last, time)
+                }
+                None => {
+                    let index = tree.index_of(&access.key);
+                    if let Some(other) = by_index.insert(index, access.key) {
+                        return Err(bad(format!(
+                            "its key shares leaf {index} with key {other:?}"
+                        )));
+                    }
+                    if tree.leaf(index) != merkle::leaf(access.key, access.before) {
+                        return Err(bad(format!(
+                            "it reads {:?}, which is not the key's value at the pre root",
+                            access.before
+                        )));
+                    }
+                    seen.insert(id, (access.before, access.after, time));
+                    0
+                }
+            };
+            ops.push(MemoryOp {
+                key: access.key,
+                before: access.before,
+                after: access.after,
+                t_prev,
+            });
+        }
+        let pre_root = tree.root();
+        let mut tree = tree.clone();
+        let keys = by_index
+            .into_iter()
+            .map(|(index, key)| {
+                let (initial, last, t_last) = seen[&key.to_bytes()];
+                let siblings = tree.path(index);
+                tree.set(index, merkle::leaf(key, last));
+                KeyOpening {
+                    key,
+                    initial,
+                    last,
+                    t_last,
+                    siblings,
+                }
+            })
+            .collect();
+        Ok(Self {
+            depth,
+            pre_root,
+            ops,
+            keys,
+        })
+    }
+
+    /// The post root, natively: the key table's openings chained from the pre root. Fails,
+    /// naming the row, where an opening does not lead from the root before it.
+    pub fn post_root(&self) -> Result<Fr> {
+        self.keys
+            .iter()
+            .enumerate()
+            .try_fold(self.pre_root, |root, (row, opening)| {
+                let index = merkle::index_of(&opening.key, self.depth);
+                let walk = |value| {
+                    merkle::root_from_path(
+                        merkle::leaf(opening.key, value),
+                        index,
+                        &opening.siblings,
+                    )
+                };
+                if opening.siblings.len() != self.depth || walk(opening.initial) != root {
+                    return Err(Error::BadTrace {
+                        what: "key row",
+                        index: row,
+                        reason: "it does not open at the root before it".into(),
+                    });
+                }
+                Ok(walk(opening.last))
+            })
+    }
+}
+
+/// The most ops and distinct keys one memory check holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryCapacity {
+    /// Ops (accesses).
+    pub ops: usize,
+    /// Distinct keys.
+    pub keys: usize,
+}
+
+/// An op loaded into a circuit.
+#[derive(Debug, Clone, Copy)]
+pub struct AssignedOp {
+    /// The key.
+    pub key: AssignedValue<Fr>,
+    /// Its value before.
+    pub before: AssignedValue<Fr>,
+    /// Its value after.
+    pub after: AssignedValue<Fr>,
+    /// Time of the previous op on the key.
+    pub t_prev: AssignedValue<Fr>,
+    /// 1 for an op of the trace, 0 for padding.
+    pub used: AssignedValue<Fr>,
+}
+
+/// A key row loaded into a circuit.
+#[derive(Debug, Clone)]
+pub struct AssignedKeyOpening {
+    /// The key.
+    pub key: AssignedValue<Fr>,
+    /// Its value at the pre root.
+    pub initial: AssignedValue<Fr>,
+    /// Its last value.
+    pub last: AssignedValue<Fr>,
+    /// Time of its last op.
+    pub t_last: AssignedValue<Fr>,
+    /// 1 for a key of the trace, 0 for padding.
+    pub used: AssignedValue<Fr>,
+    /// Siblings of its leaf, from the leaf up.
+    pub siblings: Vec<AssignedValue<Fr>>,
+}
+
+/// Proves a state trace consistent and computes the root it leads to.
+#[derive(Debug)]
+pub struct MemoryChip<'a> {
+    range: &'a RangeChip<Fr>,
+    merkle: MerkleChip<'a>,
+    capacity: MemoryCapacity,
+}
+
+impl<'a> MemoryChip<'a> {
+    /// A chip for trees of `depth` levels holding up to `capacity`.
+    pub fn new(range: &'a RangeChip<Fr>, depth: usize, capacity: MemoryCapacity) -> Result<Self> {
+        if capacity.ops >= 1 << TIME_BITS {
+            return Err(Error::OutOfRange {
+                what: "op capacity",
+                value: capacity.ops.to_string(),
+                expected: "below 2^TIME_BITS (2^20)",
+            });
+        }
+        Ok(Self {
+            range,
+            merkle: MerkleChip::new(range, depth)?,
+            capacity,
+        })
+    }
+
+    /// The chip's capacity.
+    pub const fn capacity(&self) -> MemoryCapacity {
+        self.capacity
+    }
+
+    /// Loads the ops, padded to capacity. `used` is constrained to bits that form a prefix.
+    pub fn load_ops(
+        &self,
+        ctx: &mut Context<Fr>,
+        witness: &MemoryWitness,
+    ) -> Result<Vec<AssignedOp>> {
+        if witness.ops.len() > self.capacity.ops {
+            return Err(Error::OutOfRange {
+                what: "ops in the trace",
+                value: witness.ops.len().to_string(),
+                expected: "at most the circuit's op capacity",
+            });
+        }
+        let padding = MemoryOp {
+            key: Fr::zero(),
+            before: Fr::zero(),
+            after: Fr::zero(),
+            t_prev: 0,
+        };
+        let ops: Vec<_> = (0..self.capacity.ops)
+            .map(|i| {
+                let (op, used) = witness.ops.get(i).map_or((&padding, 0), |op| (op, 1));
+                AssignedOp {
+                    key: ctx.load_witness(op.key),
+                    before: ctx.load_witness(op.before),
+                    after: ctx.load_witness(op.after),
+                    t_prev: ctx.load_witness(Fr::from(u64::from(op.t_prev))),
+                    used: ctx.load_witness(Fr::from(used)),
+                }
+            })
+            .collect();
+        self.constrain_prefix(ctx, ops.iter().map(|op| op.used));
+        Ok(ops)
+    }
+
+    /// Loads the key table, padded to capacity. `used` is constrained to bits that form a
+    /// prefix.
+    pub fn load_keys(
+        &self,
+        ctx: &mut Context<Fr>,
+        witness: &MemoryWitness,
+    ) -> Result<Vec<AssignedKeyOpening>> {
+        if witness.keys.len() > self.capacity.keys {
+            return Err(Error::OutOfRange {
+                what: "distinct keys in the trace",
+                value: witness.keys.len().to_string(),
+                expected: "at most the circuit's key capacity",
+            });
+        }
+        let depth = self.merkle.depth();
+        if let Some(row) = witness.keys.iter().position(|k| k.siblings.len() != depth) {
+            return Err(Error::BadTrace {
+                what: "key row",
+                index: row,
+                reason: format!("its path is not {depth} siblings long"),
+            });
+        }
+        let padding = KeyOpening {
+            key: Fr::zero(),
+            initial: Fr::zero(),
+            last: Fr::zero(),
+            t_last: 0,
+            siblings: vec![Fr::zero(); depth],
+        };
+        let keys: Vec<_> = (0..self.capacity.keys)
+            .map(|i| {
+                let (row, used) = witness.keys.get(i).map_or((&padding, 0), |row| (row, 1));
+                AssignedKeyOpening {
+                    key: ctx.load_witness(row.key),
+                    initial: ctx.load_witness(row.initial),
+                    last: ctx.load_witness(row.last),
+                    t_last: ctx.load_witness(Fr::from(u64::from(row.t_last))),
+                    used: ctx.load_witness(Fr::from(used)),
+                    siblings: ctx.assign_witnesses(row.siblings.iter().copied()),
+                }
+            })
+            .collect();
+        self.constrain_prefix(ctx, keys.iter().map(|k| k.used));
+        Ok(keys)
+    }
+
+    /// Each flag is a bit, and a 1 never follows a 0.
+    fn constrain_prefix(
+        &self,
+        ctx: &mut Context<Fr>,
+        flags: impl Iterator<Item = AssignedValue<Fr>>,
+    ) {
+        let gate = self.range.gate();
+        let mut previous: Option<AssignedValue<Fr>> = None;
+        for used in flags {
+            gate.assert_bit(ctx, used);
+            if let Some(previous) = previous {
+                // used ∧ ¬previous is forbidden.
+                let gap = gate.mul_not(ctx, previous, used);
+                gate.assert_is_const(ctx, &gap, &Fr::zero());
+            }
+            previous = Some(used);
+        }
+    }
+
+    /// Proves `ops` consistent against the key table `keys` opened at `pre_root`, and returns
+    /// the post root. `ops` and `keys` hold exactly the chip's capacity.
+    pub fn check(
+        &self,
+        ctx: &mut Context<Fr>,
+        hasher: &PoseidonHasher<Fr, { poseidon::T }, { poseidon::RATE }>,
+        pre_root: AssignedValue<Fr>,
+        ops: &[AssignedOp],
+        keys: &[AssignedKeyOpening],
+    ) -> Result<AssignedValue<Fr>> {
+        if ops.len() != self.capacity.ops || keys.len() != self.capacity.keys {
+            return Err(Error::OutOfRange {
+                what: "loaded ops and keys",
+                value: format!("{} ops, {} keys", ops.len(), keys.len()),
+                expected: "exactly the chip's capacity",
+            });
+        }
+        let gate = self.range.gate();
+        let depth = self.merkle.depth();
+
+        // The key table: distinct keys by increasing leaf index, chained from the pre root.
+        let mut root = pre_root;
+        let mut previous_index: Option<AssignedValue<Fr>> = None;
+        for row in keys {
+            let (index, bits) = self.merkle.leaf_index(ctx, row.key);
+            if let Some(previous) = previous_index {
+                // used ⇒ index − previous − 1 ∈ [0, 2^depth).
+                let step = gate.sub(ctx, index, previous);
+                let gap = gate.sub(ctx, step, Constant(Fr::one()));
+                let gated = gate.mul(ctx, gap, row.used);
+                self.range.range_check(ctx, gated, depth);
+            }
+            previous_index = Some(index);
+            let old_leaf = self.merkle.leaf(ctx, hasher, row.key, row.initial);
+            let opened = self
+                .merkle
+                .root_from_path(ctx, hasher, old_leaf, &bits, &row.siblings);
+            // used ⇒ the row opens at the current root.
+            let off = gate.sub(ctx, opened, root);
+            let off = gate.mul(ctx, off, row.used);
+            gate.assert_is_const(ctx, &off, &Fr::zero());
+            let new_leaf = self.merkle.leaf(ctx, hasher, row.key, row.last);
+            let closed = self
+                .merkle
+                .root_from_path(ctx, hasher, new_leaf, &bits, &row.siblings);
+            root = gate.select(ctx, closed, root, row.used);
+        }
+
+        // Times: every op reads a tuple written strictly before it.
+        for (i, op) in ops.iter().enumerate() {
+            let now = Fr::from(i as u64 + 1);
+            let gap = gate.sub(ctx, Constant(now - Fr::one()), op.t_prev);
+            self.range.range_check(ctx, gap, TIME_BITS);
+        }
+
+        // Challenges from everything the prover chose. The `used` flags form prefixes, so
+        // their sums fix them.
+        let used_keys = gate.sum(ctx, keys.iter().map(|row| row.used));
+        let used_ops = gate.sum(ctx, ops.iter().map(|op| op.used));
+        let mut transcript = vec![pre_root, used_keys, used_ops];
+        for row in keys {
+            transcript.extend([row.key, row.initial, row.last, row.t_last]);
+        }
+        for op in ops {
+            transcript.extend([op.key, op.before, op.after, op.t_prev]);
+        }
+        let gamma = poseidon::hash_assigned(hasher, ctx, gate, &transcript);
+        let r = poseidon::hash_assigned(hasher, ctx, gate, &[gamma]);
+        let gamma_sq = gate.mul(ctx, gamma, gamma);
+
+        // written: initial tuples and op writes; read: op reads and final tuples.
+        let one = ctx.load_constant(Fr::one());
+        let zero = ctx.load_zero();
+        let (mut written, mut read) = (one, one);
+        let factor = |ctx: &mut Context<Fr>,
+                      acc: AssignedValue<Fr>,
+                      key: AssignedValue<Fr>,
+                      value: AssignedValue<Fr>,
+                      time: AssignedValue<Fr>,
+                      used: AssignedValue<Fr>| {
+            // used ? acc · (r − (key + γ·value + γ²·time)) : acc
+            let fp = gate.mul_add(ctx, gamma, value, key);
+            let fp = gate.mul_add(ctx, gamma_sq, time, fp);
+            let term = gate.sub(ctx, r, fp);
+            let term = gate.sub(ctx, term, Constant(Fr::one()));
+            let term = gate.mul_add(ctx, used, term, Constant(Fr::one()));
+            gate.mul(ctx, acc, term)
+        };
+        for row in keys {
+            written = factor(ctx, written, row.key, row.initial, zero, row.used);
+            read = factor(ctx, read, row.key, row.last, row.t_last, row.used);
+        }
+        for (i, op) in ops.iter().enumerate() {
+            let now = ctx.load_constant(Fr::from(i as u64 + 1));
+            read = factor(ctx, read, op.key, op.before, op.t_prev, op.used);
+            written = factor(ctx, written, op.key, op.after, now, op.used);
+        }
+        ctx.constrain_equal(&written, &read);
+        Ok(root)
+    }
+}
+
+/// The memory check on its own, in the common shape, exposing `[pre root, post root]`: what
+/// its tests and the cost example (`cargo run -p lockstep-circuits --example memory_cost`) run.
+pub fn circuit(
+    stage: CircuitBuilderStage,
+    k: u32,
+    break_points: Option<MultiPhaseThreadBreakPoints>,
+    capacity: MemoryCapacity,
+    witness: &MemoryWitness,
+) -> Result<BaseCircuitBuilder<Fr>> {
+    let params = shape::rollup_params(k)?;
+    let mut builder = match (stage, break_points) {
+        (CircuitBuilderStage::Prover, Some(bp)) => BaseCircuitBuilder::prover(params, bp),
+        (stage, _) => BaseCircuitBuilder::from_stage(stage).use_params(params),
+    };
+    let range = builder.range_chip();
+    let ctx = builder.main(0);
+    let hasher = poseidon::hasher(ctx, range.gate());
+    let chip = MemoryChip::new(&range, witness.depth, capacity)?;
+    let ops = chip.load_ops(ctx, witness)?;
+    let keys = chip.load_keys(ctx, witness)?;
+    let pre_root = ctx.load_witness(witness.pre_root);
+    let post_root = chip.check(ctx, &hasher, pre_root, &ops, &keys)?;
+    builder.assigned_instances[0].extend([pre_root, post_root]);
+    if stage != CircuitBuilderStage::Prover {
+        shape::check_fits(&mut builder)?;
+    }
+    Ok(builder)
+}

@@ -1,0 +1,280 @@
+//! Offline memory checking: random traces prove and agree with the native tree; every way of
+//! lying about a trace that a step machine could try is refused.
+
+use std::collections::HashMap;
+
+use halo2_base::gates::circuit::CircuitBuilderStage;
+use lockstep_circuits::{
+    memory::{self, KeyOpening, MemoryCapacity, MemoryWitness, StateAccess},
+    merkle::{self, index_of},
+    poseidon,
+    smt::SparseMerkleTree,
+    Fr,
+};
+use proptest::prelude::*;
+
+use crate::common::mock_verify;
+
+const DEPTH: usize = 8;
+const CAPACITY: MemoryCapacity = MemoryCapacity { ops: 16, keys: 6 };
+const K: u32 = 18;
+
+/// `n` keys on distinct leaves of a depth-`DEPTH` tree.
+fn keys(n: usize) -> Vec<Fr> {
+    let mut seen = std::collections::HashSet::new();
+    (0u64..)
+        .map(|i| poseidon::hash(&[Fr::from(i), Fr::from(77)]))
+        .filter(|k| seen.insert(index_of(k, DEPTH)))
+        .take(n)
+        .collect()
+}
+
+/// A pre-state holding `initial` for the keys, and the trace of `ops` on it:
+/// `(key number, Some(value))` writes, `(key number, None)` reads.
+struct Case {
+    tree: SparseMerkleTree,
+    trace: Vec<StateAccess>,
+    /// The tree after the trace, computed leaf by leaf.
+    post_root: Fr,
+}
+
+fn case(initial: &[u64], ops: &[(usize, Option<u64>)]) -> Case {
+    let keys = keys(initial.len());
+    let mut tree = SparseMerkleTree::new(DEPTH).unwrap();
+    let mut values: HashMap<usize, Fr> = HashMap::new();
+    for (i, &v) in initial.iter().enumerate() {
+        tree.set(
+            index_of(&keys[i], DEPTH),
+            merkle::leaf(keys[i], Fr::from(v)),
+        );
+        values.insert(i, Fr::from(v));
+    }
+    let mut post = tree.clone();
+    let trace = ops
+        .iter()
+        .map(|&(i, write)| {
+            let before = values[&i];
+            let after = write.map_or(before, Fr::from);
+            values.insert(i, after);
+            post.set(index_of(&keys[i], DEPTH), merkle::leaf(keys[i], after));
+            StateAccess {
+                key: keys[i],
+                before,
+                after,
+            }
+        })
+        .collect();
+    Case {
+        tree,
+        trace,
+        post_root: post.root(),
+    }
+}
+
+fn prove(witness: &MemoryWitness, post_root: Fr) -> Result<(), String> {
+    let builder = memory::circuit(CircuitBuilderStage::Mock, K, None, CAPACITY, witness)
+        .map_err(|e| e.to_string())?;
+    mock_verify(&builder, vec![witness.pre_root, post_root])
+}
+
+/// Key 0 is written twice and read, key 1 only read, key 2 absent then written, key 3 set to 0,
+/// key 4 absent and only read.
+fn sample() -> (MemoryWitness, Fr) {
+    let c = case(
+        &[5, 9, 0, 4, 0],
+        &[
+            (0, None),
+            (0, Some(6)),
+            (1, None),
+            (2, Some(11)),
+            (0, Some(7)),
+            (3, Some(0)),
+            (0, None),
+            (4, None),
+            (2, None),
+        ],
+    );
+    let witness = MemoryWitness::new(&c.tree, &c.trace).unwrap();
+    assert_eq!(witness.post_root().unwrap(), c.post_root);
+    (witness, c.post_root)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+    /// Any consistent trace proves, and the circuit's post root is the native tree's.
+    #[test]
+    fn random_traces_prove_to_the_native_post_root(
+        initial in proptest::collection::vec(prop_oneof![Just(0u64), 1u64..1000], 1..=6),
+        ops in proptest::collection::vec(
+            (0usize..6, proptest::option::of(prop_oneof![Just(0u64), 1u64..1000])), 0..=16),
+    ) {
+        let ops: Vec<_> = ops.into_iter().map(|(i, w)| (i % initial.len(), w)).collect();
+        let c = case(&initial, &ops);
+        let witness = MemoryWitness::new(&c.tree, &c.trace).unwrap();
+        prop_assert_eq!(witness.post_root().unwrap(), c.post_root);
+        prop_assert_eq!(prove(&witness, c.post_root), Ok(()));
+    }
+}
+
+#[test]
+fn the_sample_proves_and_its_post_root_is_bound() {
+    let (witness, post_root) = sample();
+    assert_eq!(witness.keys.len(), 5);
+    assert_eq!(prove(&witness, post_root), Ok(()));
+    assert!(
+        prove(&witness, witness.pre_root).is_err(),
+        "wrong post root"
+    );
+    // An empty trace keeps the root.
+    let c = case(&[3], &[]);
+    let empty = MemoryWitness::new(&c.tree, &c.trace).unwrap();
+    assert_eq!(prove(&empty, c.tree.root()), Ok(()));
+}
+
+#[test]
+fn a_read_of_another_value_is_refused() {
+    let (mut witness, post_root) = sample();
+    // Op 2 reads key 1 (9); claim it read 8.
+    witness.ops[2].before = Fr::from(8);
+    witness.ops[2].after = Fr::from(8);
+    assert!(prove(&witness, post_root).is_err());
+}
+
+#[test]
+fn a_stale_read_is_refused() {
+    let (mut witness, post_root) = sample();
+    // Op 6 reads key 0 after op 4 wrote 7; claim it read op 1's 6, with op 1's time.
+    assert_eq!(witness.ops[6].t_prev, 5);
+    witness.ops[6].before = Fr::from(6);
+    witness.ops[6].after = Fr::from(6);
+    witness.ops[6].t_prev = 2;
+    assert!(prove(&witness, post_root).is_err());
+}
+
+#[test]
+fn a_read_from_the_future_is_refused() {
+    let (mut witness, post_root) = sample();
+    // Op 0 reads key 0; claim it read what op 1 writes (6), at op 1's time 2. The multisets
+    // still balance if op 1 reads the initial tuple and op 4 reads op 0's write (6 at time 1),
+    // so only the time check stands in the way.
+    witness.ops[0].before = Fr::from(6);
+    witness.ops[0].after = Fr::from(6);
+    witness.ops[0].t_prev = 2;
+    witness.ops[1].t_prev = 0;
+    witness.ops[4].t_prev = 1;
+    assert!(prove(&witness, post_root).is_err());
+}
+
+#[test]
+fn a_skipped_op_is_refused() {
+    let (mut witness, post_root) = sample();
+    // Drop op 1 (key 0: 5 → 6) and keep everything else.
+    witness.ops.remove(1);
+    assert!(prove(&witness, post_root).is_err());
+}
+
+#[test]
+fn a_key_missing_from_the_table_is_refused() {
+    let (mut witness, post_root) = sample();
+    // Key 4 is only read and stays 0: dropping its row leaves the Merkle chain valid, but its
+    // op has no initial tuple to read.
+    let row = witness
+        .keys
+        .iter()
+        .position(|k| k.initial == Fr::zero() && k.last == Fr::zero() && k.t_last == 8)
+        .expect("key 4's row");
+    witness.keys.remove(row);
+    assert_eq!(witness.post_root().unwrap(), post_root, "chain still valid");
+    assert!(prove(&witness, post_root).is_err());
+}
+
+#[test]
+fn a_duplicate_key_row_is_refused() {
+    let (mut witness, post_root) = sample();
+    // Repeat the first row right after it, opening and closing at its last value: the chain
+    // stays valid and the extra tuples balance, so only the ordering check refuses it.
+    let first = witness.keys[0].clone();
+    let index = index_of(&first.key, DEPTH);
+    let root_after_first =
+        merkle::root_from_path(merkle::leaf(first.key, first.last), index, &first.siblings);
+    let duplicate = KeyOpening {
+        key: first.key,
+        initial: first.last,
+        last: first.last,
+        t_last: 0,
+        siblings: first.siblings,
+    };
+    assert_eq!(
+        merkle::root_from_path(
+            merkle::leaf(duplicate.key, duplicate.initial),
+            index,
+            &duplicate.siblings
+        ),
+        root_after_first
+    );
+    witness.keys.insert(1, duplicate);
+    assert_eq!(witness.post_root().unwrap(), post_root, "chain still valid");
+    assert!(prove(&witness, post_root).is_err());
+}
+
+#[test]
+fn an_initial_value_not_at_the_pre_root_is_refused() {
+    let (mut witness, post_root) = sample();
+    // Claim key 1 started at 8 (and is read as 8): consistent ops, wrong opening.
+    let row = witness
+        .keys
+        .iter()
+        .position(|k| k.initial == Fr::from(9))
+        .expect("key 1's row");
+    witness.keys[row].initial = Fr::from(8);
+    witness.keys[row].last = Fr::from(8);
+    witness.ops[2].before = Fr::from(8);
+    witness.ops[2].after = Fr::from(8);
+    assert!(witness.post_root().is_err());
+    assert!(prove(&witness, post_root).is_err());
+}
+
+#[test]
+fn inconsistent_traces_are_refused_natively() {
+    let c = case(&[5, 9], &[(0, Some(6)), (1, None)]);
+    // A read of another value than the last write.
+    let mut trace = c.trace.clone();
+    trace.push(StateAccess {
+        key: trace[0].key,
+        before: Fr::from(5),
+        after: Fr::from(5),
+    });
+    let err = MemoryWitness::new(&c.tree, &trace).unwrap_err().to_string();
+    assert!(err.contains("op 2"), "{err}");
+    // A first access that does not read the pre-state.
+    let mut trace = c.trace.clone();
+    trace[1].before = Fr::from(1);
+    trace[1].after = Fr::from(1);
+    let err = MemoryWitness::new(&c.tree, &trace).unwrap_err().to_string();
+    assert!(err.contains("op 1") && err.contains("pre root"), "{err}");
+    // Two keys on one leaf.
+    let key = trace[0].key;
+    let alias = key + Fr::from(1u64 << DEPTH);
+    let trace = [
+        c.trace[0],
+        StateAccess {
+            key: alias,
+            before: Fr::zero(),
+            after: Fr::zero(),
+        },
+    ];
+    let err = MemoryWitness::new(&c.tree, &trace).unwrap_err().to_string();
+    assert!(err.contains("shares leaf"), "{err}");
+}
+
+#[test]
+fn over_capacity_is_a_clear_error() {
+    let c = case(&[1], &[(0, None); 17]);
+    let witness = MemoryWitness::new(&c.tree, &c.trace).unwrap();
+    let Err(err) = memory::circuit(CircuitBuilderStage::Mock, K, None, CAPACITY, &witness) else {
+        panic!("17 ops in a 16-op circuit");
+    };
+    let err = err.to_string();
+    assert!(err.contains("op capacity"), "{err}");
+}
