@@ -26,6 +26,8 @@ pub enum Command {
     /// The aggregator service.
     #[command(subcommand)]
     Aggregator(AggregatorCommand),
+    /// Show a running aggregator at a glance: health, rollups and the newest slots.
+    Status(StatusArgs),
     /// Manage SRS files and circuit keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -58,6 +60,24 @@ pub struct AggregatorRunArgs {
     /// Key folder (overrides `keys_dir`).
     #[arg(long, env = "LOCKSTEP_KEYS")]
     pub keys: Option<PathBuf>,
+}
+
+/// Arguments of `lockstep status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The aggregator's HTTP API.
+    #[arg(
+        long,
+        env = "LOCKSTEP_AGGREGATOR",
+        default_value = "http://127.0.0.1:7420"
+    )]
+    pub aggregator: String,
+    /// How many of the newest slots to show.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub slots: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `lockstep bench …`

@@ -741,16 +741,9 @@ async fn http(
     path: &str,
     body: Option<Value>,
 ) -> Result<(u16, Value)> {
-    let client = alloy::transports::http::reqwest::Client::new();
-    let url = format!("http://{addr}{path}");
-    let request = match method {
-        "POST" => client.post(url).json(&body.unwrap_or(Value::Null)),
-        _ => client.get(url),
-    };
-    let response = request
-        .send()
-        .await
-        .wrap_err_with(|| format!("{method} {path}"))?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
+    let client = crate::client::ApiClient::local(addr);
+    match method {
+        "POST" => client.post(path, &body.unwrap_or(Value::Null)).await,
+        _ => client.get(path).await,
+    }
 }

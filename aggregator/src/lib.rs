@@ -2,10 +2,12 @@
 
 pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod demo;
 pub mod keys;
 pub mod l1;
 pub mod service;
+pub mod status;
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM and returns the signal's name.
 pub async fn shutdown_signal() -> &'static str {

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `POST /v1/slots` | open a slot: the builder's sealed blocks, laid out in the slot's blobs |
 //! | `POST /v1/proofs` | submit a rollup proof for a slot |
+//! | `GET /v1/slots?limit=N` | the newest slots (default 20, at most 1,000), newest first, summarised |
 //! | `GET /v1/slots/{slot}` | a slot's state, rollups, proofs received and history |
 //! | `GET /v1/rollups/{id}` | a registered rollup: vk digest, slots waiting for its proof |
 //! | `GET /health` | liveness, and how many slots are unfinished |
@@ -15,7 +16,10 @@
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use axum::{
-    extract::{rejection::JsonRejection, DefaultBodyLimit, Path, State},
+    extract::{
+        rejection::{JsonRejection, QueryRejection},
+        DefaultBodyLimit, Path, Query, State,
+    },
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -162,6 +166,12 @@ impl From<ServiceStopped> for ApiError {
     }
 }
 
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed", rejection.body_text())
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -185,7 +195,9 @@ pub fn router<S: Store + Clone + 'static>(state: ApiState<S>, max_body_bytes: us
     Router::new()
         .route(
             "/v1/slots",
-            post(open_slot::<S>).layer(DefaultBodyLimit::max(max_body_bytes.max(SLOT_BODY_BYTES))),
+            post(open_slot::<S>)
+                .layer(DefaultBodyLimit::max(max_body_bytes.max(SLOT_BODY_BYTES)))
+                .get(list_slots::<S>),
         )
         .route("/v1/proofs", post(submit_proof::<S>))
         .route("/v1/slots/{slot}", get(slot_status::<S>))
@@ -396,6 +408,61 @@ async fn slot_status<S: Store + Clone + 'static>(
         }
     }
     Ok(Json(body))
+}
+
+/// Default and largest `limit` of `GET /v1/slots`.
+const LIST_DEFAULT: usize = 20;
+const LIST_MAX: usize = 1_000;
+
+/// Query of `GET /v1/slots`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+}
+
+async fn list_slots<S: Store + Clone + 'static>(
+    State(state): Shared<S>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(LIST_DEFAULT);
+    if !(1..=LIST_MAX).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            format!("limit {limit} is outside 1 to {LIST_MAX}"),
+        ));
+    }
+    let slots = Slots::new(state.store.clone());
+    let mut summaries = Vec::new();
+    for record in slots.recent(limit)? {
+        let mut summary = json!({
+            "slot": record.slot,
+            "state": record.state.name(),
+            "rollups": record.rollups.keys().collect::<Vec<_>>(),
+            "proofs_received": slots.proof_ids(record.slot)?.len(),
+            "updated_at_ms": record.history.last().map_or(0, |t| t.at_ms),
+        });
+        match &record.state {
+            SlotState::Settled {
+                tx,
+                block,
+                gas_used,
+            } => {
+                summary["tx"] = json!(tx);
+                summary["block"] = json!(block);
+                summary["gas_used"] = json!(gas_used);
+            }
+            SlotState::Failed { stage, reason } => {
+                summary["stage"] = json!(stage);
+                summary["reason"] = json!(reason);
+            }
+            _ => {}
+        }
+        summaries.push(summary);
+    }
+    Ok(Json(json!({ "slots": summaries })))
 }
 
 async fn rollup_status<S: Store + Clone + 'static>(

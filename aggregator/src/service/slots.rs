@@ -434,6 +434,20 @@ impl<S: Store> Slots<S> {
             .map(|(key, _)| u64::from_be_bytes(key[..8].try_into().expect("8-byte key"))))
     }
 
+    /// The newest `limit` slots, newest first.
+    ///
+    /// Like [`Self::latest`] it scans the table: fine for the thousands of slots a service
+    /// keeps; a reverse iterator in [`Store`] is the fix when that grows.
+    pub fn recent(&self, limit: usize) -> Result<Vec<SlotRecord>, SlotError> {
+        let mut records = self.store.scan_json::<SlotRecord>(Table::Slots, &[])?;
+        let keep = records.len().saturating_sub(limit);
+        Ok(records
+            .drain(keep..)
+            .rev()
+            .map(|(_, record)| record)
+            .collect())
+    }
+
     /// Every slot not yet settled or failed, oldest first: what a restarted service resumes.
     pub fn unfinished(&self) -> Result<Vec<SlotRecord>, SlotError> {
         Ok(self

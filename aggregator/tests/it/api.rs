@@ -12,11 +12,15 @@ use halo2_base::gates::{
     circuit::{builder::BaseCircuitBuilder, CircuitBuilderStage},
     GateInstructions, RangeInstructions,
 };
-use lockstep_aggregator::service::{
-    api::{router, ApiState},
-    intake::{self, fr_hex, ProofSubmission, RegisteredRollup, Registry},
-    slots::{RollupSlot, SlotRecord, SlotState, Slots},
-    AggregatorService,
+use lockstep_aggregator::{
+    client::ApiClient,
+    service::{
+        api::{router, ApiState},
+        intake::{self, fr_hex, ProofSubmission, RegisteredRollup, Registry},
+        slots::{RollupSlot, SlotRecord, SlotState, Slots},
+        AggregatorService,
+    },
+    status,
 };
 use lockstep_circuits::{
     entry::{Address, Domain},
@@ -582,4 +586,57 @@ async fn slot_openings_lay_out_blobs_and_bad_ones_change_nothing() {
         );
         assert_eq!(slots.get(10).unwrap().unwrap().rollups.len(), 2, "{name}");
     }
+}
+
+/// `GET /v1/slots` lists the newest slots first and refuses a bad limit; `lockstep status`
+/// reads a running service and says plainly when nothing answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reads_a_running_service() {
+    let keys = testing::persistent_key_store().unwrap();
+    let (params, key) = testing::test_rollup_key(&keys).unwrap();
+    let registry = Registry {
+        domain: DOMAIN,
+        rollups: [(
+            3,
+            RegisteredRollup::new(3, key.pk.get_vk().clone(), Arc::new(params)),
+        )]
+        .into(),
+    };
+    let w = testing::sample_rollup(DOMAIN, 7, 3, vec![], vec![], 0);
+    let slots = [7, 8].map(|slot| (slot, BTreeMap::from([(3, rollup_slot(&w))])));
+    let (_store, app) = start(registry, slots, 64 * 1024).await;
+
+    let (status, listed) = send(&app, "GET", "/v1/slots?limit=1", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["slots"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["slots"][0]["slot"], 8, "newest first");
+    for bad in ["limit=0", "limit=1001", "limit=two", "newest=3"] {
+        let (status, body) = send(&app, "GET", &format!("/v1/slots?{bad}"), Body::empty()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["error"], "malformed", "{bad}");
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let report = status::fetch(&ApiClient::local(addr), 10).await.unwrap();
+    assert_eq!(report.health["unfinished_slots"], 2);
+    assert_eq!(report.rollups.len(), 1);
+    assert_eq!(report.rollups[0]["slots_waiting_for_proof"], json!([7, 8]));
+    let numbers: Vec<_> = report.slots.iter().map(|s| s["slot"].clone()).collect();
+    assert_eq!(numbers, [json!(8), json!(7)]);
+    let text = status::render(&report, lockstep_aggregator::service::slots::now_ms());
+    assert!(text.contains("0 of 1 proofs in"), "{text}");
+
+    // Nothing listening: a clear error, not a panic.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let nobody = closed.local_addr().unwrap();
+    drop(closed);
+    let err = status::fetch(&ApiClient::local(nobody), 10)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("no aggregator answers"),
+        "{err:#}"
+    );
 }

@@ -24,6 +24,7 @@ use alloy::{
     sol_types::SolEvent,
 };
 use lockstep_aggregator::{
+    client::ApiClient,
     l1::fr_to_u256,
     service::intake::{fr_hex, parse_fr, ProofSubmission, RegisteredRollup},
 };
@@ -146,20 +147,14 @@ impl Drop for Aggregator {
     }
 }
 
+/// `(0, null)` while nothing answers (the service is down or starting).
 async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let client = alloy::transports::http::reqwest::Client::new();
-    let url = format!("http://{addr}{path}");
-    let request = match method {
-        "POST" => client.post(url).json(&body.unwrap_or(Value::Null)),
-        _ => client.get(url),
+    let client = ApiClient::local(addr);
+    let result = match method {
+        "POST" => client.post(path, &body.unwrap_or(Value::Null)).await,
+        _ => client.get(path).await,
     };
-    match request.send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            (status, response.json().await.unwrap_or(Value::Null))
-        }
-        Err(_) => (0, Value::Null),
-    }
+    result.unwrap_or((0, Value::Null))
 }
 
 fn state(body: &Value) -> &str {
