@@ -26,6 +26,9 @@ pub enum Command {
     /// The aggregator service.
     #[command(subcommand)]
     Aggregator(AggregatorCommand),
+    /// A reference rollup's adapter: replays, proves and submits its blocks.
+    #[command(subcommand)]
+    Adapter(AdapterCommand),
     /// Show a running aggregator at a glance: health, rollups and the newest slots.
     Status(StatusArgs),
     /// Manage SRS files and circuit keys.
@@ -60,6 +63,42 @@ pub struct AggregatorRunArgs {
     /// Key folder (overrides `keys_dir`).
     #[arg(long, env = "LOCKSTEP_KEYS")]
     pub keys: Option<PathBuf>,
+}
+
+/// `lockstep adapter …`
+#[derive(Debug, Subcommand)]
+pub enum AdapterCommand {
+    /// Run a reference rollup's adapter against an aggregator: for every slot waiting for the
+    /// rollup's proof, fetch its block, replay it on the rollup's state (kept in the data
+    /// folder), prove it and submit the proof. Until SIGINT or SIGTERM.
+    Run(AdapterRunArgs),
+}
+
+/// Arguments of `lockstep adapter run`.
+#[derive(Debug, Clone, Args)]
+pub struct AdapterRunArgs {
+    /// The rollup's genesis (JSON: rollup_id, tree_depth, max_steps, accounts, apps).
+    #[arg(long)]
+    pub genesis: PathBuf,
+    /// The aggregator's HTTP API.
+    #[arg(
+        long,
+        env = "LOCKSTEP_AGGREGATOR",
+        default_value = "http://127.0.0.1:7420"
+    )]
+    pub aggregator: String,
+    /// Where the rollup's blocks are kept (default `adapter-data/rollup-<id>`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Key folder (SRS and proving keys).
+    #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
+    pub keys: PathBuf,
+    /// How often to ask for waiting slots, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub poll_ms: u64,
+    /// Prove what waits now, then exit.
+    #[arg(long)]
+    pub once: bool,
 }
 
 /// Arguments of `lockstep status`.

@@ -2,8 +2,8 @@
 
 use clap::Parser;
 use lockstep_aggregator::{
-    bench,
-    cli::{AggregatorCommand, BenchCommand, Cli, Command},
+    adapter, bench,
+    cli::{AdapterCommand, AggregatorCommand, BenchCommand, Cli, Command},
     demo, keys, service, status,
 };
 use tracing_subscriber::EnvFilter;
@@ -26,6 +26,7 @@ async fn main() -> eyre::Result<()> {
             // closed: leave now; the restart redoes that aggregation.
             std::process::exit(0)
         }
+        Command::Adapter(AdapterCommand::Run(args)) => adapter::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Keys(cmd) => keys::run(cmd),
         Command::Bench(BenchCommand::Aggregate(args)) => {

@@ -109,11 +109,49 @@ pub const PACKING: [&[(usize, u32)]; ENTRY_WORDS] = [
     &[(part::RETURN_LO, 0)],
 ];
 
-/// A 20-byte account address.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
+/// A 20-byte account address. In JSON and TOML it is `0x` and 40 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Address(pub [u8; 20]);
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl std::str::FromStr for Address {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits = s.strip_prefix("0x").unwrap_or(s);
+        let bytes = hex::decode(digits).map_err(|e| format!("address {s:?}: {e}"))?;
+        let bytes: [u8; 20] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| format!("address {s:?}: {} bytes, not 20", b.len()))?;
+        Ok(Self(bytes))
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            text.parse().map_err(serde::de::Error::custom)
+        } else {
+            <[u8; 20]>::deserialize(deserializer).map(Self)
+        }
+    }
+}
 
 /// What binds an entry to one deployment: the L1 chain and the registry contract on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

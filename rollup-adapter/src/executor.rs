@@ -198,6 +198,8 @@ pub struct Transition {
     pub sealed: SealedBlock,
     /// Every state access of the replay, with its key table opened at the pre root.
     pub memory: MemoryWitness,
+    /// The state after the block.
+    pub post_state: State,
 }
 
 /// Where a frame's value comes from.
@@ -337,7 +339,10 @@ impl ReferenceRollup {
         let pre_state = state.tree().clone();
         state.start_trace();
         let (rollup, sealed) = Self::replay_on(state, max_steps, domain, block)?;
-        let trace = rollup.with(|inner| inner.state.take_trace());
+        let (trace, post_state) = rollup.with(|inner| {
+            let trace = inner.state.take_trace();
+            (trace, inner.state.clone())
+        });
         let memory = MemoryWitness::new(&pre_state, &trace)?;
         let post_root = memory.post_root()?;
         if post_root != sealed.post_root {
@@ -351,7 +356,11 @@ impl ReferenceRollup {
                 ),
             });
         }
-        Ok(Transition { sealed, memory })
+        Ok(Transition {
+            sealed,
+            memory,
+            post_state,
+        })
     }
 
     fn replay_on(

@@ -6,6 +6,7 @@
 //! | `POST /v1/proofs` | submit a rollup proof for a slot |
 //! | `GET /v1/slots?limit=N` | the newest slots (default 20, at most 1,000), newest first, summarised |
 //! | `GET /v1/slots/{slot}` | a slot's state, rollups, proofs received and history |
+//! | `GET /v1/slots/{slot}/blocks/{id}` | a rollup's block in a slot: its data, pre root and DA commitment (what its adapter proves) |
 //! | `GET /v1/rollups/{id}` | a registered rollup: vk digest, slots waiting for its proof |
 //! | `GET /health` | liveness, and how many slots are unfinished |
 //! | `GET /metrics` | Prometheus metrics |
@@ -201,6 +202,7 @@ pub fn router<S: Store + Clone + 'static>(state: ApiState<S>, max_body_bytes: us
         )
         .route("/v1/proofs", post(submit_proof::<S>))
         .route("/v1/slots/{slot}", get(slot_status::<S>))
+        .route("/v1/slots/{slot}/blocks/{id}", get(slot_block::<S>))
         .route("/v1/rollups/{id}", get(rollup_status::<S>))
         .route("/health", get(health::<S>))
         .route("/metrics", get(render_metrics::<S>))
@@ -465,6 +467,35 @@ async fn list_slots<S: Store + Clone + 'static>(
     Ok(Json(json!({ "slots": summaries })))
 }
 
+async fn slot_block<S: Store + Clone + 'static>(
+    State(state): Shared<S>,
+    Path((slot, id)): Path<(u64, u32)>,
+) -> Result<Json<Value>, ApiError> {
+    let slots = Slots::new(state.store.clone());
+    let record = slots.get(slot)?.ok_or(SlotError::UnknownSlot(slot))?;
+    let rollup = record.rollups.get(&id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_in_slot",
+            SlotError::NotInSlot { slot, rollup: id },
+        )
+    })?;
+    let data = slots.blocks(slot)?.remove(&id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_block_data",
+            format!("slot {slot} was opened without block data for rollup {id}"),
+        )
+    })?;
+    Ok(Json(json!({
+        "slot": slot,
+        "rollup_id": id,
+        "pre_root": rollup.pre_root,
+        "da_commitment": rollup.da_commitment,
+        "data": format!("0x{}", hex::encode(data)),
+    })))
+}
+
 async fn rollup_status<S: Store + Clone + 'static>(
     State(state): Shared<S>,
     Path(id): Path<u32>,
@@ -500,6 +531,7 @@ async fn health<S: Store + Clone + 'static>(
         "status": "ok",
         "unfinished_slots": unfinished,
         "rollups": state.registry.rollups.keys().collect::<Vec<_>>(),
+        "domain": state.registry.domain,
     })))
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests of the aggregator: real proofs end to end.
 
+mod adapter;
 mod aggregate;
 mod api;
 mod pipeline;

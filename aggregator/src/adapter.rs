@@ -1,0 +1,456 @@
+//! `lockstep adapter run`: a reference rollup's adapter, as a daemon and as a library.
+//!
+//! An adapter holds its rollup's state. For every slot that waits for its proof it:
+//! 1. fetches its block from the aggregator (`GET /v1/slots/{slot}/blocks/{id}`), the block the
+//!    builder sealed and laid out in the slot's blob;
+//! 2. replays the block on its own state ([`ReferenceRollup::transition`]): the block must start
+//!    at the adapter's head root and re-execute to the post root it claims;
+//! 3. keeps the block in its data folder (`blocks/<slot>.lkb`), so its state survives restarts;
+//! 4. proves the block and submits the proof (`POST /v1/proofs`).
+//!
+//! **Crash safety.** A block is written to disk before its proof is submitted. A restart
+//! replays every kept block. A slot that still waits for a proof the adapter already applied
+//! (a crash between steps 3 and 4) is proven again from the state before it. A proof the
+//! aggregator already holds (`409 duplicate`) counts as submitted.
+//!
+//! **What it proves with.** The reference rollup's STF circuit is not built yet
+//! (`docs/reference-rollup.md`, "Status"). Until it is, the adapter proves the block's public
+//! inputs with the test-rollup circuit, which checks no state transition, and says so in
+//! every line it logs about a proof. Replay (step 2) is the check that the block is valid.
+//!
+//! **Not handled yet.** A slot that fails after the adapter applied its block leaves the
+//! adapter ahead of L1: the builder and the adapters then need to go back to the settled root,
+//! which is an operator's job today (stop the adapter, delete the blocks after the settled
+//! slot from its folder, restart).
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use eyre::{bail, ensure, eyre, Result, WrapErr};
+use halo2_base::{
+    gates::circuit::BaseCircuitParams,
+    halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG},
+};
+use lockstep_circuits::{
+    entry::Domain,
+    keys::{CircuitKey, KeyStore},
+    testing, Fr,
+};
+use lockstep_rollup_adapter::{
+    block::{fr_hex, parse_fr_hex, Block},
+    executor::Genesis,
+    state::State,
+    ReferenceRollup, SealedBlock,
+};
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use crate::{cli::AdapterRunArgs, client::ApiClient};
+
+/// Label of every proof made with the test-rollup circuit.
+pub const PROOF_LABEL: &str = "test-rollup circuit: public inputs only, STF not proven yet";
+
+/// Proves a rollup block's public inputs.
+#[derive(Clone)]
+pub struct BlockProver {
+    params: Arc<ParamsKZG<Bn256>>,
+    key: Arc<CircuitKey<BaseCircuitParams>>,
+}
+
+impl std::fmt::Debug for BlockProver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockProver").finish_non_exhaustive()
+    }
+}
+
+impl BlockProver {
+    /// The test-rollup circuit's prover with the SRS and key from `keys` (made and cached on
+    /// first use).
+    pub fn test_rollup(keys: &KeyStore) -> Result<Self> {
+        let (params, key) =
+            testing::test_rollup_key(keys).wrap_err("loading the test rollup's key")?;
+        Ok(Self::new(Arc::new(params), Arc::new(key)))
+    }
+
+    /// A prover over a loaded SRS and test-rollup key.
+    pub fn new(params: Arc<ParamsKZG<Bn256>>, key: Arc<CircuitKey<BaseCircuitParams>>) -> Self {
+        Self { params, key }
+    }
+
+    /// Proves `sealed`'s public inputs with its DA commitment; returns the `POST /v1/proofs`
+    /// body. Blocking (tens of seconds).
+    pub fn prove(&self, sealed: &SealedBlock, domain: Domain, da_commitment: Fr) -> Result<Value> {
+        let witness = sealed.witness(domain, da_commitment);
+        let snark = testing::prove_test_rollup(&self.params, &self.key, &witness)?;
+        Ok(json!({
+            "slot": sealed.slot,
+            "rollup_id": sealed.rollup_id,
+            "instances": snark.instances[0].iter().map(fr_hex).collect::<Vec<_>>(),
+            "proof": format!("0x{}", hex::encode(&snark.proof)),
+        }))
+    }
+}
+
+/// A slot's block, replayed and kept, ready to prove.
+#[derive(Debug, Clone)]
+pub struct PreparedSlot {
+    /// What the block produced.
+    pub sealed: SealedBlock,
+    /// The DA commitment its proof exposes.
+    pub da_commitment: Fr,
+    /// Steps in the block.
+    pub steps: usize,
+}
+
+/// What happened to one slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submitted {
+    /// The slot.
+    pub slot: u64,
+    /// `accepted` (202) or `duplicate` (the aggregator already had it).
+    pub outcome: &'static str,
+    /// The slot's state after the submission, as the aggregator reported it.
+    pub slot_state: String,
+    /// Proving time.
+    pub prove_seconds: f64,
+}
+
+/// One reference rollup's adapter.
+#[derive(Debug)]
+pub struct Adapter {
+    genesis: Genesis,
+    domain: Domain,
+    dir: PathBuf,
+    client: ApiClient,
+    prover: BlockProver,
+    /// The state after every kept block.
+    head: State,
+    /// The newest kept block's slot and the state before it.
+    previous: Option<(u64, State)>,
+}
+
+impl Adapter {
+    /// Opens the adapter of `genesis`'s rollup: reads the deployment domain from the
+    /// aggregator behind `client`, checks that the rollup is registered there, and replays the
+    /// blocks kept in `dir`.
+    pub async fn open(
+        genesis: Genesis,
+        client: ApiClient,
+        dir: impl Into<PathBuf>,
+        prover: BlockProver,
+    ) -> Result<Self> {
+        let dir = dir.into();
+        let (status, health) = client.get("/health").await?;
+        ensure!(
+            status == 200,
+            "{}/health answered {status}: {health}",
+            client.base()
+        );
+        let id = genesis.rollup_id;
+        let registered = health["rollups"]
+            .as_array()
+            .is_some_and(|ids| ids.iter().any(|v| v.as_u64() == Some(u64::from(id))));
+        ensure!(
+            registered,
+            "rollup {id} is not registered at the aggregator {} (it serves {})",
+            client.base(),
+            health["rollups"]
+        );
+        let domain: Domain = serde_json::from_value(health["domain"].clone())
+            .wrap_err_with(|| format!("the aggregator's domain in {health}"))?;
+        std::fs::create_dir_all(dir.join("blocks"))
+            .wrap_err_with(|| format!("creating {}", dir.display()))?;
+        let mut adapter = Self {
+            head: genesis.state()?,
+            genesis,
+            domain,
+            dir,
+            client,
+            prover,
+            previous: None,
+        };
+        let kept = adapter.kept_blocks()?;
+        let count = kept.len();
+        for (slot, block) in kept {
+            let state = adapter.head.clone();
+            let transition = adapter.replay(state.clone(), &block).wrap_err_with(|| {
+                format!(
+                    "replaying kept block {} (the data folder does not follow from the genesis)",
+                    adapter.block_path(slot).display()
+                )
+            })?;
+            adapter.previous = Some((slot, state));
+            adapter.head = transition.post_state;
+        }
+        info!(
+            rollup = id,
+            root = %fr_hex(&adapter.head.root()),
+            kept = count,
+            "adapter open"
+        );
+        Ok(adapter)
+    }
+
+    /// The rollup.
+    pub const fn rollup_id(&self) -> u32 {
+        self.genesis.rollup_id
+    }
+
+    /// The state root after every kept block.
+    pub fn head_root(&self) -> Fr {
+        self.head.root()
+    }
+
+    /// The state after every kept block.
+    pub const fn head(&self) -> &State {
+        &self.head
+    }
+
+    /// Proves and submits every slot waiting for this rollup's proof, oldest first; stops at
+    /// the first slot that fails (later ones build on it).
+    pub async fn step(&mut self) -> Result<Vec<Submitted>> {
+        let id = self.rollup_id();
+        let (status, rollup) = self.client.get(&format!("/v1/rollups/{id}")).await?;
+        ensure!(
+            status == 200,
+            "GET /v1/rollups/{id} answered {status}: {rollup}"
+        );
+        let waiting: Vec<u64> = rollup["slots_waiting_for_proof"]
+            .as_array()
+            .map(|slots| slots.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
+        let mut done = Vec::new();
+        for slot in waiting {
+            let prepared = self.prepare(slot).await?;
+            done.push(self.submit(&prepared).await?);
+        }
+        Ok(done)
+    }
+
+    /// Fetches `slot`'s block, replays it on the head state (or, if it is the newest kept
+    /// block, on the state before it) and keeps it on disk.
+    pub async fn prepare(&mut self, slot: u64) -> Result<PreparedSlot> {
+        let id = self.rollup_id();
+        let (status, body) = self
+            .client
+            .get(&format!("/v1/slots/{slot}/blocks/{id}"))
+            .await?;
+        ensure!(
+            status == 200,
+            "GET /v1/slots/{slot}/blocks/{id} answered {status}: {body}"
+        );
+        let field = |name: &str| -> Result<Fr> {
+            body[name]
+                .as_str()
+                .and_then(parse_fr_hex)
+                .ok_or_else(|| eyre!("slot {slot}'s block: bad {name} in {body}"))
+        };
+        let (pre_root, da_commitment) = (field("pre_root")?, field("da_commitment")?);
+        let data = body["data"]
+            .as_str()
+            .map(|d| hex::decode(d.trim_start_matches("0x")))
+            .transpose()?
+            .ok_or_else(|| eyre!("slot {slot}'s block has no data: {body}"))?;
+        let block = Block::decode(&data).wrap_err_with(|| format!("slot {slot}'s block"))?;
+        ensure!(
+            block.rollup_id == id && block.slot == slot && block.pre_root == pre_root,
+            "slot {slot}'s block is for rollup {} slot {} from root {}, not what the slot lists",
+            block.rollup_id,
+            block.slot,
+            fr_hex(&block.pre_root)
+        );
+        let again = match &self.previous {
+            Some((kept, before)) if *kept == slot && before.root() == pre_root => {
+                Some(before.clone())
+            }
+            _ => None,
+        };
+        let base = match again {
+            Some(before) => {
+                info!(
+                    rollup = id,
+                    slot, "block kept before a restart: proving it again"
+                );
+                before
+            }
+            None => {
+                if pre_root != self.head.root() {
+                    bail!(
+                        "slot {slot}'s block for rollup {id} starts at root {}, but this rollup \
+                         is at {} (is an earlier slot missing, or did one fail?)",
+                        fr_hex(&pre_root),
+                        fr_hex(&self.head.root())
+                    );
+                }
+                self.head.clone()
+            }
+        };
+        let transition = self.replay(base.clone(), &block)?;
+        if self.previous.as_ref().is_none_or(|(kept, _)| *kept != slot) {
+            self.keep(slot, &data)?;
+            self.previous = Some((slot, base));
+            self.head = transition.post_state;
+        }
+        Ok(PreparedSlot {
+            steps: block.steps.len(),
+            sealed: transition.sealed,
+            da_commitment,
+        })
+    }
+
+    /// Proves a prepared slot and submits the proof.
+    pub async fn submit(&self, prepared: &PreparedSlot) -> Result<Submitted> {
+        let (id, slot) = (self.rollup_id(), prepared.sealed.slot);
+        info!(
+            rollup = id,
+            slot,
+            steps = prepared.steps,
+            assumed = prepared.sealed.assumed.len(),
+            served = prepared.sealed.served.len(),
+            "block replayed; proving ({PROOF_LABEL})"
+        );
+        let started = Instant::now();
+        let prover = self.prover.clone();
+        let (sealed, domain, da) = (prepared.sealed.clone(), self.domain, prepared.da_commitment);
+        let body = tokio::task::spawn_blocking(move || prover.prove(&sealed, domain, da))
+            .await
+            .wrap_err("the proving thread")??;
+        let prove_seconds = started.elapsed().as_secs_f64();
+        let (status, answer) = self.client.post("/v1/proofs", &body).await?;
+        let outcome = match (status, answer["error"].as_str()) {
+            (202, _) => "accepted",
+            (409, Some("duplicate")) => "duplicate",
+            _ => bail!("slot {slot}: the proof of rollup {id} was refused: {status} {answer}"),
+        };
+        let slot_state = answer["state"].as_str().unwrap_or("proving").to_owned();
+        info!(
+            rollup = id,
+            slot,
+            seconds = format!("{prove_seconds:.1}"),
+            outcome,
+            "proof submitted ({PROOF_LABEL})"
+        );
+        Ok(Submitted {
+            slot,
+            outcome,
+            slot_state,
+            prove_seconds,
+        })
+    }
+
+    fn replay(&self, state: State, block: &Block) -> Result<lockstep_rollup_adapter::Transition> {
+        Ok(ReferenceRollup::transition(
+            state,
+            self.genesis.max_steps,
+            self.domain,
+            block,
+        )?)
+    }
+
+    fn block_path(&self, slot: u64) -> PathBuf {
+        self.dir.join("blocks").join(format!("{slot:020}.lkb"))
+    }
+
+    /// Writes a block file atomically (a temporary file, synced, then renamed).
+    fn keep(&self, slot: u64, data: &[u8]) -> Result<()> {
+        let path = self.block_path(slot);
+        let tmp = path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(data)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().wrap_err_with(|| format!("keeping {}", path.display()))
+    }
+
+    /// The kept blocks, by slot.
+    fn kept_blocks(&self) -> Result<BTreeMap<u64, Block>> {
+        let mut blocks = BTreeMap::new();
+        let folder = self.dir.join("blocks");
+        for entry in
+            std::fs::read_dir(&folder).wrap_err_with(|| format!("reading {}", folder.display()))?
+        {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("lkb") {
+                continue;
+            }
+            let slot: u64 = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| eyre!("{}: not a <slot>.lkb block file", path.display()))?;
+            let data =
+                std::fs::read(&path).wrap_err_with(|| format!("reading {}", path.display()))?;
+            let block = Block::decode(&data).wrap_err_with(|| format!("{}", path.display()))?;
+            blocks.insert(slot, block);
+        }
+        Ok(blocks)
+    }
+}
+
+/// Reads a genesis file (JSON, `lockstep_rollup_adapter::Genesis`).
+pub fn read_genesis(path: &Path) -> Result<Genesis> {
+    let text =
+        std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).wrap_err_with(|| format!("{} is not a genesis", path.display()))
+}
+
+/// Runs `lockstep adapter run`: opens the adapter (waiting for the aggregator to answer), then
+/// proves waiting slots every `--poll-ms` until SIGINT or SIGTERM (or once, with `--once`).
+pub async fn run(args: AdapterRunArgs) -> Result<()> {
+    let genesis = read_genesis(&args.genesis)?;
+    let id = genesis.rollup_id;
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("adapter-data/rollup-{id}")));
+    let keys = KeyStore::open(&args.keys)
+        .wrap_err_with(|| format!("opening key folder {}", args.keys.display()))?;
+    info!("loading the test rollup's key (made and cached on first use)");
+    let prover = tokio::task::spawn_blocking(move || BlockProver::test_rollup(&keys)).await??;
+    let client = ApiClient::new(&args.aggregator);
+    let poll = Duration::from_millis(args.poll_ms);
+    let mut adapter = loop {
+        match Adapter::open(genesis.clone(), client.clone(), &dir, prover.clone()).await {
+            Ok(adapter) => break adapter,
+            Err(err) if args.once => return Err(err),
+            Err(err) => {
+                warn!("{err:#}; retrying in 5 s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    };
+    println!(
+        "adapter of rollup {id}: state root {}, data in {}, aggregator {}; proofs: {PROOF_LABEL}",
+        fr_hex(&adapter.head_root()),
+        dir.display(),
+        client.base()
+    );
+    if args.once {
+        let done = adapter.step().await?;
+        println!("{} slot(s) proven and submitted", done.len());
+        return Ok(());
+    }
+    let shutdown = crate::shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            signal = &mut shutdown => {
+                info!(signal, "stopping the adapter");
+                return Ok(());
+            }
+            result = adapter.step() => {
+                if let Err(err) = result {
+                    warn!("{err:#}");
+                }
+            }
+        }
+        tokio::time::sleep(poll).await;
+    }
+}

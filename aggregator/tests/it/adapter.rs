@@ -1,0 +1,212 @@
+//! The adapter daemon's library against a running service: it replays the builder's blocks on
+//! its own state, proves and submits them; it keeps its blocks across restarts, proves a block
+//! again after a crash before submission, and refuses a block that does not start at its root.
+
+use std::{rc::Rc, sync::Arc};
+
+use lockstep_aggregator::{
+    adapter::{Adapter, BlockProver},
+    client::ApiClient,
+    service::{
+        api::{router, ApiState},
+        intake::{fr_hex, RegisteredRollup, Registry},
+        AggregatorService,
+    },
+};
+use lockstep_circuits::{
+    entry::{Address, Domain},
+    testing,
+};
+use lockstep_rollup_adapter::{
+    abi::{AppKind, CallData, Method},
+    block::Tx,
+    Cluster, Genesis, ReferenceRollup, SealedBlock,
+};
+use lockstep_storage::MemoryStore;
+use serde_json::{json, Value};
+
+const DOMAIN: Domain = Domain {
+    chain_id: 31_337,
+    registry: Address([0x5e; 20]),
+};
+const ALICE: Address = Address([0xa1; 20]);
+const COUNTER: Address = Address([0xc1; 20]);
+const PROXY: Address = Address([0xf2; 20]);
+
+fn geneses() -> [Genesis; 2] {
+    [
+        Genesis::new(1).with_app(COUNTER, AppKind::Counter, 0),
+        Genesis::new(2).with_account(ALICE, 1_000).with_app(
+            PROXY,
+            AppKind::Forwarder {
+                rollup: 1,
+                target: COUNTER,
+            },
+            0,
+        ),
+    ]
+}
+
+/// The builder: one cross-rollup increment per slot, sealed.
+fn build_slot(rollups: &[Rc<ReferenceRollup>], slot: u64, nonce: u64) -> Vec<SealedBlock> {
+    let mut cluster = Cluster::new(DOMAIN);
+    for rollup in rollups {
+        cluster.add(Box::new(rollup.clone())).unwrap();
+    }
+    cluster.begin_slot(slot).unwrap();
+    let tx = Tx {
+        from: ALICE,
+        nonce,
+        to: PROXY,
+        value: 0,
+        data: CallData::forward(Method::Increment, Method::Transfer, 0),
+    };
+    cluster.submit(2, &tx).unwrap();
+    cluster.seal().unwrap()
+}
+
+async fn open_slot(client: &ApiClient, slot: u64, blocks: &[SealedBlock]) -> Value {
+    let rollups: Vec<Value> = blocks
+        .iter()
+        .map(|b| {
+            json!({
+                "rollup_id": b.rollup_id,
+                "pre_root": fr_hex(&b.pre_root),
+                "data": format!("0x{}", hex::encode(&b.data)),
+            })
+        })
+        .collect();
+    let (status, body) = client
+        .post("/v1/slots", &json!({ "slot": slot, "rollups": rollups }))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adapters_replay_prove_and_survive_restarts() {
+    let keys = testing::persistent_key_store().unwrap();
+    let prover = BlockProver::test_rollup(&keys).unwrap();
+    let (params, key) = testing::test_rollup_key(&keys).unwrap();
+    let params = Arc::new(params);
+    let registry = Registry {
+        domain: DOMAIN,
+        rollups: [1, 2]
+            .map(|id| {
+                (
+                    id,
+                    RegisteredRollup::new(id, key.pk.get_vk().clone(), params.clone()),
+                )
+            })
+            .into(),
+    };
+    let store = Arc::new(MemoryStore::default());
+    let (service, handle) = AggregatorService::new(store.clone());
+    tokio::spawn(service.run());
+    let app = router(
+        ApiState {
+            store,
+            registry: Arc::new(registry),
+            handle,
+            metrics: None,
+        },
+        1 << 20,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = ApiClient::local(listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let [one, two] = geneses();
+    let builder: Vec<_> = geneses()
+        .iter()
+        .map(|g| Rc::new(ReferenceRollup::new(g).unwrap()))
+        .collect();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+
+    // An unregistered rollup is refused at open.
+    let err = Adapter::open(
+        Genesis::new(9),
+        client.clone(),
+        dirs[0].path(),
+        prover.clone(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("rollup 9 is not registered"),
+        "{err:#}"
+    );
+
+    // Slot 5: both adapters replay, prove and submit; the slot moves on.
+    let blocks = build_slot(&builder, 5, 0);
+    open_slot(&client, 5, &blocks).await;
+    let mut adapter_one =
+        Adapter::open(one.clone(), client.clone(), dirs[0].path(), prover.clone())
+            .await
+            .unwrap();
+    let mut adapter_two =
+        Adapter::open(two.clone(), client.clone(), dirs[1].path(), prover.clone())
+            .await
+            .unwrap();
+    let done = adapter_one.step().await.unwrap();
+    assert_eq!((done.len(), done[0].outcome), (1, "accepted"));
+    let done = adapter_two.step().await.unwrap();
+    assert_eq!(done[0].slot_state, "aggregating", "{done:?}");
+    assert_eq!(adapter_one.head_root(), blocks[0].post_root);
+    assert_eq!(adapter_two.head_root(), blocks[1].post_root);
+    // Nothing waits any more.
+    assert!(adapter_one.step().await.unwrap().is_empty());
+
+    // A restart replays the kept block.
+    drop(adapter_one);
+    let mut adapter_one =
+        Adapter::open(one.clone(), client.clone(), dirs[0].path(), prover.clone())
+            .await
+            .unwrap();
+    assert_eq!(adapter_one.head_root(), blocks[0].post_root);
+
+    // Slot 6: rollup 1's adapter keeps the block, then "crashes" before submitting; the
+    // restarted adapter proves it again from the state before it.
+    let blocks = build_slot(&builder, 6, 1);
+    open_slot(&client, 6, &blocks).await;
+    adapter_one.prepare(6).await.unwrap();
+    assert_eq!(adapter_one.head_root(), blocks[0].post_root);
+    drop(adapter_one);
+    let mut adapter_one =
+        Adapter::open(one.clone(), client.clone(), dirs[0].path(), prover.clone())
+            .await
+            .unwrap();
+    let done = adapter_one.step().await.unwrap();
+    assert_eq!((done[0].slot, done[0].outcome), (6, "accepted"));
+    assert_eq!(adapter_one.head_root(), blocks[0].post_root);
+
+    // Slot 7: a block that does not start at the adapter's root is refused and not proven.
+    let stale: Vec<_> = geneses()
+        .iter()
+        .map(|g| Rc::new(ReferenceRollup::new(g).unwrap()))
+        .collect();
+    let blocks = build_slot(&stale, 7, 0);
+    open_slot(&client, 7, &blocks).await;
+    let err = adapter_one.step().await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains("but this rollup is at"),
+        "{err:#}"
+    );
+    assert_eq!(
+        adapter_one.head_root(),
+        builder[0].root(),
+        "nothing applied"
+    );
+    let (_, rollup) = client.get("/v1/rollups/1").await.unwrap();
+    assert_eq!(rollup["slots_waiting_for_proof"], json!([7]));
+
+    // The block endpoint: unknown slot, rollup not in the slot.
+    let (status, body) = client.get("/v1/slots/99/blocks/1").await.unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_slot"))
+    );
+    let (status, body) = client.get("/v1/slots/5/blocks/3").await.unwrap();
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_in_slot")));
+}
