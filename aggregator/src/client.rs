@@ -37,7 +37,7 @@ impl ApiClient {
     }
 
     /// `POST path` with a JSON body: the status code and the JSON body.
-    pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
+    pub async fn post(&self, path: &str, body: &impl serde::Serialize) -> Result<(u16, Value)> {
         self.send(self.http.post(self.url(path)).json(body), "POST", path)
             .await
     }

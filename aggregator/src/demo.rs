@@ -8,8 +8,9 @@
 //!    the rollups' executors and seals one block per rollup (entries checked to balance);
 //! 2. **open**: the blocks go to the aggregator (`POST /v1/slots`), which lays them out in the
 //!    slot's blob and fixes each rollup's DA commitment;
-//! 3. **prove**: each rollup's adapter proves its block's public inputs and submits the proof
-//!    (`POST /v1/proofs`);
+//! 3. **prove**: each rollup's adapter ([`crate::adapter`], what `lockstep adapter run` runs)
+//!    fetches its block, replays it on its own copy of the rollup's state, proves the block's
+//!    public inputs and submits the proof (`POST /v1/proofs`);
 //! 4. **aggregate** and **post**: the aggregator's pipeline folds the proofs into one and settles
 //!    the slot on L1 in one type-3 transaction.
 //!
@@ -58,11 +59,13 @@ use serde_json::{json, Value};
 use tracing::info;
 
 use crate::{
+    adapter::{Adapter, BlockProver},
     cli::DemoArgs,
+    client::ApiClient,
     l1::{fr_to_u256, u256_to_fr},
     service::{
         self,
-        intake::{fr_hex, ProofSubmission, RegisteredRollup, Registry},
+        intake::{fr_hex, RegisteredRollup, Registry},
         pipeline::{AggregationProver, L1Poster},
         Parts,
     },
@@ -419,11 +422,42 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
         pause_at: None,
         metrics: None,
         max_body_bytes: service::api::DEFAULT_MAX_BODY_BYTES,
-    });
+        // The demo is the builder: it runs its own cluster and opens slots over HTTP.
+        builder: None,
+    })?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(async move { axum::serve(listener, launched.router).await });
     println!("aggregator  http://{addr} (data in {})", data_dir.display());
+
+    // One adapter per rollup, as `lockstep adapter run` runs it: its own copy of the rollup's
+    // state, its blocks kept in its own folder. The geneses are written out so that the same
+    // adapters can be run by hand.
+    let prover = BlockProver::new(rollup_params.clone(), Arc::new(rollup_key));
+    let mut adapters = BTreeMap::new();
+    for genesis in &geneses {
+        let id = genesis.rollup_id;
+        let genesis_path = out.join(format!("genesis-{id}.json"));
+        std::fs::write(&genesis_path, serde_json::to_vec_pretty(genesis)?)?;
+        let dir = out.join(format!("adapter-data/rollup-{id}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        let adapter = Adapter::open(
+            genesis.clone(),
+            ApiClient::local(addr),
+            &dir,
+            prover.clone(),
+        )
+        .await
+        .wrap_err_with(|| format!("opening rollup {id}'s adapter"))?;
+        adapters.insert(id, adapter);
+    }
+    println!(
+        "adapters    rollups {:?}: genesis files and kept blocks in {}",
+        adapters.keys().collect::<Vec<_>>(),
+        out.display()
+    );
 
     let mut reports = Vec::new();
     let mut previous: Option<u64> = None;
@@ -434,17 +468,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
             index + 1,
             slots.len()
         );
-        let report = run_slot(
-            slot,
-            members,
-            work,
-            &rollups,
-            domain,
-            addr,
-            &rollup_params,
-            &rollup_key,
-        )
-        .await?;
+        let report = run_slot(slot, members, work, &rollups, domain, addr, &mut adapters).await?;
         // L1 holds the new roots.
         for (id, root) in &report.post_roots {
             let (l1_root, eth) =
@@ -500,7 +524,6 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
 }
 
 /// Simulates, opens, proves and waits for one slot to settle.
-#[allow(clippy::too_many_arguments)]
 async fn run_slot(
     slot: u64,
     members: &[u32],
@@ -508,12 +531,7 @@ async fn run_slot(
     rollups: &[Rc<ReferenceRollup>],
     domain: Domain,
     addr: SocketAddr,
-    rollup_params: &Arc<
-        halo2_base::halo2_proofs::poly::kzg::commitment::ParamsKZG<
-            halo2_base::halo2_proofs::halo2curves::bn256::Bn256,
-        >,
-    >,
-    rollup_key: &lockstep_circuits::keys::CircuitKey<halo2_base::gates::circuit::BaseCircuitParams>,
+    adapters: &mut BTreeMap<u32, Adapter>,
 ) -> Result<SlotReport> {
     let started = Instant::now();
 
@@ -586,49 +604,39 @@ async fn run_slot(
         opened["versioned_hashes"].as_array().map_or(0, Vec::len)
     );
 
-    // 3. Every rollup's adapter proves its block and submits.
+    // 3. Every rollup's adapter replays its block on its own state, proves it and submits.
     let mut prove_seconds = BTreeMap::new();
     for block in &blocks {
         let id = block.rollup_id;
-        let da = opened["rollups"][id.to_string()]["da_commitment"]
-            .as_str()
-            .and_then(crate::service::intake::parse_fr)
-            .ok_or_else(|| eyre!("no DA commitment for rollup {id}: {opened}"))?;
-        let witness = block.witness(domain, da);
+        let adapter = adapters
+            .get_mut(&id)
+            .ok_or_else(|| eyre!("no adapter for rollup {id}"))?;
+        let submitted = adapter
+            .step()
+            .await
+            .wrap_err_with(|| format!("rollup {id}'s adapter"))?;
+        let done = submitted
+            .iter()
+            .find(|s| s.slot == slot)
+            .ok_or_else(|| eyre!("rollup {id}'s adapter did not prove slot {slot}"))?;
+        ensure!(
+            adapter.head_root() == block.post_root,
+            "rollup {id}'s adapter replayed to another root than the builder sealed"
+        );
         let steps = lockstep_rollup_adapter::block::Block::decode(&block.data)?
             .steps
             .len();
-        let t = Instant::now();
-        let snark = tokio::task::block_in_place(|| {
-            testing::prove_test_rollup(rollup_params, rollup_key, &witness)
-        })?;
-        let seconds = t.elapsed().as_secs_f64();
-        let submission = ProofSubmission {
-            slot,
-            rollup_id: id,
-            instances: snark.instances[0].iter().map(fr_hex).collect(),
-            proof: format!("0x{}", hex::encode(&snark.proof)),
-        };
-        let (status, body) = http(
-            addr,
-            "POST",
-            "/v1/proofs",
-            Some(serde_json::to_value(&submission)?),
-        )
-        .await?;
-        ensure!(
-            status == 202,
-            "rollup {id}'s proof refused: {status} {body}"
-        );
         println!(
-            "  prove     rollup {id}: block of {} step{}, {} assumed / {} served, proved in {seconds:.1} s, accepted ({})",
+            "  prove     rollup {id}: adapter replayed its block of {} step{} to the sealed root, {} assumed / {} served, proved in {:.1} s, {} ({})",
             steps,
             plural(steps),
             block.assumed.len(),
             block.served.len(),
-            body["state"].as_str().unwrap_or("?")
+            done.prove_seconds,
+            done.outcome,
+            done.slot_state
         );
-        prove_seconds.insert(id, seconds);
+        prove_seconds.insert(id, done.prove_seconds);
     }
 
     // 4. The pipeline aggregates and settles.

@@ -80,6 +80,7 @@ pub struct CallData {
     /// For forwarders whose target is a forwarder: the method that one calls.
     pub next: Method,
     /// The argument.
+    #[serde(with = "u128_text")]
     pub arg: u128,
 }
 
@@ -288,5 +289,51 @@ mod tests {
         let out = swap_output(u128::MAX, u128::MAX, MAX_VALUE);
         assert!(out < MAX_VALUE && out > MAX_VALUE - (1 << 65), "{out}");
         assert_eq!(swap_output(0, 0, 0), 0);
+    }
+}
+
+/// Serde of a `u128` as a decimal string in JSON and TOML (JSON numbers above 2^53 lose
+/// precision in many clients, and `serde_json::Value` cannot hold them above 2^64). Reading
+/// also takes a plain number.
+pub mod u128_text {
+    use serde::{de, Deserializer, Serializer};
+
+    /// Writes the value as a decimal string (human-readable formats) or as a `u128`.
+    pub fn serialize<S: Serializer>(value: &u128, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(value)
+        } else {
+            serializer.serialize_u128(*value)
+        }
+    }
+
+    /// Reads a decimal string or a number.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u128, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = u128;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an unsigned integer below 2^128, as a number or a decimal string")
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<u128, E> {
+                Ok(u128::from(v))
+            }
+
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<u128, E> {
+                Ok(v)
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<u128, E> {
+                v.parse()
+                    .map_err(|e| E::custom(format!("{v:?} is not a decimal u128: {e}")))
+            }
+        }
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(Visitor)
+        } else {
+            deserializer.deserialize_u128(Visitor)
+        }
     }
 }

@@ -47,6 +47,7 @@ pub struct Tx {
     /// Called app or receiving account.
     pub to: Address,
     /// Value sent, in wei.
+    #[serde(with = "crate::abi::u128_text")]
     pub value: u128,
     /// What to call.
     pub data: CallData,
@@ -64,6 +65,7 @@ pub struct IncomingCall {
     /// Called app (or account) here.
     pub target: Address,
     /// Value carried.
+    #[serde(with = "crate::abi::u128_text")]
     pub value: u128,
     /// What to call.
     pub data: CallData,

@@ -57,6 +57,7 @@ pub struct GenesisAccount {
     /// Its address.
     pub address: Address,
     /// Its balance in wei.
+    #[serde(with = "crate::abi::u128_text")]
     pub balance: u128,
 }
 
@@ -69,6 +70,7 @@ pub struct GenesisApp {
     pub app: AppKind,
     /// Its ETH balance.
     #[serde(default)]
+    #[serde(with = "crate::abi::u128_text")]
     pub balance: u128,
     /// Initial storage: (slot, value).
     #[serde(default)]

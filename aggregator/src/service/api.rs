@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `POST /v1/slots` | open a slot: the builder's sealed blocks, laid out in the slot's blobs |
 //! | `POST /v1/proofs` | submit a rollup proof for a slot |
+//! | `POST /v1/transactions` | submit a transaction to the service's builder |
+//! | `GET /v1/transactions/{id}` | a submitted transaction: pending, included (slot, outcome) or refused (why) |
 //! | `GET /v1/slots?limit=N` | the newest slots (default 20, at most 1,000), newest first, summarised |
 //! | `GET /v1/slots/{slot}` | a slot's state, rollups, proofs received and history |
 //! | `GET /v1/slots/{slot}/blocks/{id}` | a rollup's block in a slot: its data, pre root and DA commitment (what its adapter proves) |
@@ -11,7 +13,7 @@
 //! | `GET /health` | liveness, and how many slots are unfinished |
 //! | `GET /metrics` | Prometheus metrics |
 //!
-//! Every refusal is a 4xx with a JSON body `{"error": code, "message": text}` and changes
+//! Every refusal is a 4xx (or a 503 when the mempool is full) with a JSON body `{"error": code, "message": text}` and changes
 //! nothing; the codes are listed in [`ApiError`].
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
@@ -33,8 +35,9 @@ use serde_json::{json, Value};
 
 use super::{
     intake::{self, fr_hex, parse_fr, IntakeError, ProofSubmission, Registry},
+    mempool::{Mempool, TxSubmission},
     metrics, pipeline,
-    slots::{RollupSlot, SlotError, SlotRecord, SlotState, Slots},
+    slots::{SlotError, SlotState, Slots},
     AggregatorHandle, ServiceStopped,
 };
 
@@ -79,6 +82,17 @@ pub struct ApiState<S> {
     pub handle: AggregatorHandle,
     /// Renders `/metrics`; `None` when no recorder is installed.
     pub metrics: Option<PrometheusHandle>,
+    /// The service's builder, if it runs one: what `POST /v1/transactions` accepts.
+    pub builder: Option<BuilderInfo>,
+}
+
+/// What the API knows of the service's builder.
+#[derive(Debug, Clone)]
+pub struct BuilderInfo {
+    /// The rollups it builds.
+    pub rollups: std::collections::BTreeSet<u32>,
+    /// Most transactions waiting.
+    pub max_pending: usize,
 }
 
 impl<S> std::fmt::Debug for ApiState<S> {
@@ -95,7 +109,9 @@ impl<S> std::fmt::Debug for ApiState<S> {
 /// |---|---|---|
 /// | 400 | `malformed_json` | the body is not JSON of the expected shape |
 /// | 400 | `malformed` | bad hex, wrong instance count, a layout violation |
-/// | 404 | `unknown_rollup`, `unknown_slot` | no such rollup or slot |
+/// | 404 | `unknown_rollup`, `unknown_slot`, `unknown_transaction` | no such rollup, slot or transaction |
+/// | 404 | `not_in_slot`, `no_block_data` | reading a block the slot does not hold |
+/// | 404 | `no_builder` | a transaction, and the service runs no builder |
 /// | 409 | `exists` | a slot with this number was already opened |
 /// | 409 | `stale_slot` | the slot no longer takes proofs, or is older than one already opened |
 /// | 409 | `duplicate` | a proof from this rollup for this slot was already accepted |
@@ -104,6 +120,7 @@ impl<S> std::fmt::Debug for ApiState<S> {
 /// | 422 | `invalid_proof` | the proof does not verify against the registered key |
 /// | 422 | `not_in_slot` | the rollup has no block in the slot |
 /// | 500 | `internal` | storage failed (nothing was changed) |
+/// | 503 | `mempool_full` | too many transactions wait for the builder |
 /// | 503 | `unavailable` | the service is shutting down |
 #[derive(Debug)]
 pub struct ApiError {
@@ -201,6 +218,8 @@ pub fn router<S: Store + Clone + 'static>(state: ApiState<S>, max_body_bytes: us
                 .get(list_slots::<S>),
         )
         .route("/v1/proofs", post(submit_proof::<S>))
+        .route("/v1/transactions", post(submit_transaction::<S>))
+        .route("/v1/transactions/{id}", get(transaction_status::<S>))
         .route("/v1/slots/{slot}", get(slot_status::<S>))
         .route("/v1/slots/{slot}/blocks/{id}", get(slot_block::<S>))
         .route("/v1/rollups/{id}", get(rollup_status::<S>))
@@ -279,6 +298,79 @@ async fn accept<S: Store + Clone + 'static>(
     ))
 }
 
+async fn submit_transaction<S: Store + Clone + 'static>(
+    State(state): Shared<S>,
+    body: Result<Json<TxSubmission>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let result = take_transaction(&state, body).await;
+    if let Err(err) = &result {
+        tracing::info!(code = err.code, message = %err.message, "transaction refused");
+    }
+    result
+}
+
+async fn take_transaction<S: Store + Clone + 'static>(
+    state: &Arc<ApiState<S>>,
+    body: Result<Json<TxSubmission>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let builder = state.builder.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_builder",
+            "this aggregator runs no builder (configure [builder]); open slots with POST /v1/slots",
+        )
+    })?;
+    let Json(submission) = body?;
+    if !builder.rollups.contains(&submission.rollup_id) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_rollup",
+            format!(
+                "rollup {} is not built here (the builder runs {:?})",
+                submission.rollup_id, builder.rollups
+            ),
+        ));
+    }
+    if submission.tx.value > lockstep_rollup_adapter::abi::MAX_VALUE {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            format!(
+                "value {} is above the largest a transaction may carry (2^96 − 1)",
+                submission.tx.value
+            ),
+        ));
+    }
+    let record = state
+        .handle
+        .submit_tx(submission, builder.max_pending)
+        .await??
+        .map_err(|full| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "mempool_full", full))?;
+    tracing::info!(
+        id = record.id,
+        rollup = record.rollup_id,
+        "transaction accepted"
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": record.id, "state": "pending" })),
+    ))
+}
+
+async fn transaction_status<S: Store + Clone + 'static>(
+    State(state): Shared<S>,
+    Path(id): Path<u64>,
+) -> Result<Json<super::mempool::TxRecord>, ApiError> {
+    let record = Mempool::new(state.store.clone()).get(id)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_transaction",
+            format!("no transaction {id}"),
+        )
+    })?;
+    Ok(Json(record))
+}
+
 async fn open_slot<S: Store + Clone + 'static>(
     State(state): Shared<S>,
     body: Result<Json<SlotOpening>, JsonRejection>,
@@ -333,44 +425,13 @@ async fn open<S: Store + Clone + 'static>(
         }
     }
     let layout_blocks = blocks.clone();
-    // Versioned hashes depend only on the blobs' KZG commitments, not on the sidecar format:
-    // EIP-4844's one proof per blob is the cheaper way to get them (posting builds the sidecar
-    // the node wants).
-    let (refs, sidecar) = tokio::task::spawn_blocking(move || {
-        pipeline::blob_layout(
-            &layout_blocks,
-            lockstep_contracts::settlement::SidecarFormat::Eip4844,
-        )
+    let slot = opening.slot;
+    let record = tokio::task::spawn_blocking(move || {
+        pipeline::slot_record(slot, &layout_blocks, &pre_roots)
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?
     .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e))?;
-    let hashes = sidecar.versioned_hashes();
-    let rollups = refs
-        .iter()
-        .map(|(&id, at)| {
-            let da = lockstep_contracts::settlement::da_commitment(
-                hashes[usize::from(at.blob_index)],
-                at.offset,
-                at.length,
-            );
-            let da = crate::l1::u256_to_fr(da).expect("reduced modulo p");
-            let rollup = RollupSlot {
-                pre_root: fr_hex(&pre_roots[&id]),
-                blob_index: at.blob_index,
-                offset: at.offset,
-                length: at.length,
-                da_commitment: fr_hex(&da),
-            };
-            (id, rollup)
-        })
-        .collect();
-    let record = SlotRecord::new(
-        opening.slot,
-        SlotState::Proving,
-        rollups,
-        hashes.iter().map(|h| h.to_string()).collect(),
-    );
     state
         .handle
         .create_slot_with_blocks(record.clone(), blocks)
@@ -532,6 +593,10 @@ async fn health<S: Store + Clone + 'static>(
         "unfinished_slots": unfinished,
         "rollups": state.registry.rollups.keys().collect::<Vec<_>>(),
         "domain": state.registry.domain,
+        "builder": state.builder.as_ref().map(|b| json!({
+            "rollups": b.rollups,
+            "max_pending": b.max_pending,
+        })),
     })))
 }
 

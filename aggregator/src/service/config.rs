@@ -24,6 +24,12 @@
 //! sidecar = "eip7594"             # or "eip4844" (Cancun/Prague nodes)
 //! poll_ms = 500
 //! resend_after_secs = 60
+//!
+//! [builder]                       # without it, slots come only from POST /v1/slots
+//! geneses = ["genesis-1.json", "genesis-2.json"]
+//! slot_ms = 2000                  # seal a slot this often when transactions wait
+//! max_txs_per_slot = 64
+//! max_pending = 10000
 //! ```
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -118,6 +124,31 @@ impl Default for L1Config {
     }
 }
 
+/// The service's own builder (`POST /v1/transactions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BuilderConfig {
+    /// Genesis files (JSON) of the reference rollups it builds; each must be registered.
+    pub geneses: Vec<PathBuf>,
+    /// Milliseconds between slots when transactions wait.
+    pub slot_ms: u64,
+    /// Most transactions in one slot.
+    pub max_txs_per_slot: usize,
+    /// Most transactions waiting; more are refused with `503 mempool_full`.
+    pub max_pending: usize,
+}
+
+impl Default for BuilderConfig {
+    fn default() -> Self {
+        Self {
+            geneses: Vec::new(),
+            slot_ms: 2_000,
+            max_txs_per_slot: 64,
+            max_pending: 10_000,
+        }
+    }
+}
+
 /// The aggregator service's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -138,6 +169,8 @@ pub struct AggregatorConfig {
     pub aggregation: AggregationSection,
     /// L1 posting; `None` leaves slots in `posting`.
     pub l1: Option<L1Config>,
+    /// The service's builder; `None`: slots come only from `POST /v1/slots`.
+    pub builder: Option<BuilderConfig>,
 }
 
 impl Default for AggregatorConfig {
@@ -151,6 +184,7 @@ impl Default for AggregatorConfig {
             rollups: Vec::new(),
             aggregation: AggregationSection::default(),
             l1: None,
+            builder: None,
         }
     }
 }
@@ -193,6 +227,21 @@ impl AggregatorConfig {
             ensure!(
                 (18..=26).contains(&k),
                 "aggregation.k = {k} is outside 18..=26"
+            );
+        }
+        if let Some(builder) = &self.builder {
+            ensure!(
+                !builder.geneses.is_empty(),
+                "builder.geneses is empty: name the genesis file of every rollup it builds"
+            );
+            ensure!(
+                builder.slot_ms >= 100,
+                "builder.slot_ms = {} is below 100",
+                builder.slot_ms
+            );
+            ensure!(
+                builder.max_txs_per_slot >= 1 && builder.max_pending >= 1,
+                "builder.max_txs_per_slot and builder.max_pending must be positive"
             );
         }
         ensure!(
@@ -271,5 +320,26 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not an address"));
+
+        let built: AggregatorConfig =
+            toml::from_str("[builder]\ngeneses = [\"g1.json\"]\nslot_ms = 500\n").unwrap();
+        let builder = built.builder.clone().unwrap();
+        assert_eq!((builder.slot_ms, builder.max_txs_per_slot), (500, 64));
+        assert!(built.validate().is_ok());
+        for (text, named) in [
+            ("[builder]\n", "geneses is empty"),
+            (
+                "[builder]\ngeneses = [\"g.json\"]\nslot_ms = 5\n",
+                "slot_ms",
+            ),
+            (
+                "[builder]\ngeneses = [\"g.json\"]\nmax_pending = 0\n",
+                "positive",
+            ),
+        ] {
+            let config: AggregatorConfig = toml::from_str(text).unwrap();
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(named), "{text}: {err}");
+        }
     }
 }

@@ -7,8 +7,10 @@
 //! `aggregating` exactly once.
 
 pub mod api;
+pub mod builder;
 pub mod config;
 pub mod intake;
+pub mod mempool;
 pub mod metrics;
 pub mod pipeline;
 pub mod run;
@@ -23,8 +25,9 @@ use tokio::{
     task::JoinHandle,
 };
 
-use self::slots::{
-    PostedTx, SlotError, SlotRecord, SlotState, Slots, StoredAggregate, StoredProof,
+use self::{
+    mempool::{Mempool, MempoolFull, TxRecord, TxSubmission},
+    slots::{PostedTx, SlotError, SlotRecord, SlotState, Slots, StoredAggregate, StoredProof},
 };
 
 /// What one aggregator runs on.
@@ -44,6 +47,9 @@ pub struct Parts<S> {
     pub metrics: Option<PrometheusHandle>,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// The service's own builder (`POST /v1/transactions`); `None`: slots come only from
+    /// `POST /v1/slots`.
+    pub builder: Option<builder::BuilderParts>,
 }
 
 /// A started aggregator: its API (to serve) and its two tasks.
@@ -55,10 +61,13 @@ pub struct Launched {
     pub writer: JoinHandle<()>,
     /// The pipeline task; runs until aborted.
     pub pipeline: JoinHandle<()>,
+    /// The builder thread, if the service runs one.
+    pub builder: Option<builder::BuilderTask>,
 }
 
-/// Starts the writer and the pipeline over `parts` and builds the API that talks to them.
-pub fn launch<S: Store + Clone + Send + Sync + 'static>(parts: Parts<S>) -> Launched {
+/// Starts the writer, the pipeline and the builder (if any) over `parts` and builds the API
+/// that talks to them. Must be called inside a tokio runtime.
+pub fn launch<S: Store + Clone + Send + Sync + 'static>(parts: Parts<S>) -> eyre::Result<Launched> {
     let (ready_tx, ready_rx) = mpsc::unbounded_channel();
     let (service, handle) = AggregatorService::new(parts.store.clone());
     let writer = tokio::spawn(service.with_pipeline(ready_tx).run());
@@ -73,20 +82,39 @@ pub fn launch<S: Store + Clone + Send + Sync + 'static>(parts: Parts<S>) -> Laun
         .pause_at(parts.pause_at)
         .run(),
     );
+    let (builder, builder_info) = match parts.builder {
+        Some(builder_parts) => {
+            let info = api::BuilderInfo {
+                rollups: builder_parts.geneses.iter().map(|g| g.rollup_id).collect(),
+                max_pending: builder_parts.max_pending,
+            };
+            let task = builder::Builder::new(
+                parts.store.clone(),
+                handle.clone(),
+                parts.registry.domain,
+                builder_parts,
+            )
+            .spawn(tokio::runtime::Handle::current())?;
+            (Some(task), Some(info))
+        }
+        None => (None, None),
+    };
     let router = api::router(
         api::ApiState {
             store: parts.store,
             registry: parts.registry,
             handle,
             metrics: parts.metrics,
+            builder: builder_info,
         },
         parts.max_body_bytes,
     );
-    Launched {
+    Ok(Launched {
         router,
         writer,
         pipeline,
-    }
+        builder,
+    })
 }
 
 /// How many commands may wait for the service before senders wait too.
@@ -96,6 +124,16 @@ enum Command {
     Create {
         record: Box<SlotRecord>,
         blocks: BTreeMap<u32, Vec<u8>>,
+        outcomes: Vec<TxRecord>,
+        reply: oneshot::Sender<Result<(), SlotError>>,
+    },
+    SubmitTx {
+        submission: Box<TxSubmission>,
+        max_pending: usize,
+        reply: oneshot::Sender<Result<Result<TxRecord, MempoolFull>, SlotError>>,
+    },
+    Outcomes {
+        outcomes: Vec<TxRecord>,
         reply: oneshot::Sender<Result<(), SlotError>>,
     },
     FinishAggregation {
@@ -125,6 +163,7 @@ enum Command {
 #[derive(Debug)]
 pub struct AggregatorService<S> {
     slots: Slots<S>,
+    mempool: Mempool<S>,
     commands: mpsc::Receiver<Command>,
     /// Where slots that are ready for the pipeline (all proofs in) are announced.
     ready: Option<mpsc::UnboundedSender<u64>>,
@@ -141,12 +180,13 @@ pub struct AggregatorHandle {
 #[error("the aggregator service has stopped")]
 pub struct ServiceStopped;
 
-impl<S: Store + 'static> AggregatorService<S> {
+impl<S: Store + Clone + 'static> AggregatorService<S> {
     /// A service over `store` and the handle that drives it.
     pub fn new(store: S) -> (Self, AggregatorHandle) {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         (
             Self {
+                mempool: Mempool::new(store.clone()),
                 slots: Slots::new(store),
                 commands: rx,
                 ready: None,
@@ -168,13 +208,28 @@ impl<S: Store + 'static> AggregatorService<S> {
                 Command::Create {
                     record,
                     blocks,
+                    outcomes,
                     reply,
                 } => {
-                    let result = self.slots.create_with_blocks(&record, &blocks);
+                    let result = self.slots.create_built(&record, &blocks, &outcomes);
                     if result.is_ok() {
                         metrics::slot_entered(record.state.name());
                     }
                     let _ = reply.send(result);
+                }
+                Command::SubmitTx {
+                    submission,
+                    max_pending,
+                    reply,
+                } => {
+                    let _ = reply.send(self.mempool.submit(
+                        *submission,
+                        slots::now_ms(),
+                        max_pending,
+                    ));
+                }
+                Command::Outcomes { outcomes, reply } => {
+                    let _ = reply.send(self.mempool.write_outcomes(&outcomes));
                 }
                 Command::FinishAggregation {
                     slot,
@@ -247,12 +302,47 @@ impl AggregatorHandle {
         record: SlotRecord,
         blocks: BTreeMap<u32, Vec<u8>>,
     ) -> Result<Result<(), SlotError>, ServiceStopped> {
+        self.create_built_slot(record, blocks, Vec::new()).await
+    }
+
+    /// Records a slot the service's builder sealed, with its transactions' outcomes, in one
+    /// atomic write (see [`Slots::create_built`]).
+    pub async fn create_built_slot(
+        &self,
+        record: SlotRecord,
+        blocks: BTreeMap<u32, Vec<u8>>,
+        outcomes: Vec<TxRecord>,
+    ) -> Result<Result<(), SlotError>, ServiceStopped> {
         self.ask(|reply| Command::Create {
             record: Box::new(record),
             blocks,
+            outcomes,
             reply,
         })
         .await
+    }
+
+    /// Records a submitted transaction as pending (see [`Mempool::submit`]).
+    pub async fn submit_tx(
+        &self,
+        submission: TxSubmission,
+        max_pending: usize,
+    ) -> Result<Result<Result<TxRecord, MempoolFull>, SlotError>, ServiceStopped> {
+        self.ask(|reply| Command::SubmitTx {
+            submission: Box::new(submission),
+            max_pending,
+            reply,
+        })
+        .await
+    }
+
+    /// Records transaction outcomes with no slot (every transaction was refused).
+    pub async fn record_outcomes(
+        &self,
+        outcomes: Vec<TxRecord>,
+    ) -> Result<Result<(), SlotError>, ServiceStopped> {
+        self.ask(|reply| Command::Outcomes { outcomes, reply })
+            .await
     }
 
     /// Stores a slot's aggregation proof and moves it to `posting`.

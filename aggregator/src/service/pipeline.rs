@@ -707,6 +707,47 @@ fn parse_hash(hash: &str) -> Result<TxHash, String> {
         .map_err(|e| format!("stored transaction hash {hash:?}: {e}"))
 }
 
+/// A new slot in `proving` for `blocks` (by rollup id) starting at `pre_roots`: its blobs laid
+/// out ([`blob_layout`]) and each rollup's DA commitment computed from its blob's versioned
+/// hash, as L1 will. `POST /v1/slots` and the service's builder open slots with it. Blocking
+/// (KZG commitments); fails if the data does not fit a slot's blobs.
+pub fn slot_record(
+    slot: u64,
+    blocks: &BTreeMap<u32, Vec<u8>>,
+    pre_roots: &BTreeMap<u32, Fr>,
+) -> Result<SlotRecord, String> {
+    // Versioned hashes depend only on the blobs' KZG commitments, not on the sidecar format:
+    // EIP-4844's one proof per blob is the cheaper way to get them (posting builds the sidecar
+    // the node wants).
+    let (refs, sidecar) = blob_layout(blocks, SidecarFormat::Eip4844)?;
+    let hashes = sidecar.versioned_hashes();
+    let mut rollups = BTreeMap::new();
+    for (&id, at) in &refs {
+        let da =
+            settlement::da_commitment(hashes[usize::from(at.blob_index)], at.offset, at.length);
+        let da = l1::u256_to_fr(da).expect("reduced modulo p");
+        let pre_root = pre_roots
+            .get(&id)
+            .ok_or_else(|| format!("no pre root for rollup {id}"))?;
+        rollups.insert(
+            id,
+            super::slots::RollupSlot {
+                pre_root: fr_hex(pre_root),
+                blob_index: at.blob_index,
+                offset: at.offset,
+                length: at.length,
+                da_commitment: fr_hex(&da),
+            },
+        );
+    }
+    Ok(SlotRecord::new(
+        slot,
+        SlotState::Proving,
+        rollups,
+        hashes.iter().map(|h| h.to_string()).collect(),
+    ))
+}
+
 /// Lays out a slot's block data in its blobs, in rollup-id order: where each rollup's data
 /// sits, and the sidecar. The builder endpoint and the pipeline both use it, so the blobs L1
 /// gets are the ones the proofs committed to.

@@ -3,19 +3,21 @@
 
 use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
-use eyre::{Context, Result};
+use eyre::{ensure, Context, Result};
 use lockstep_circuits::{
     entry::{Address, Domain},
     keys::KeyStore,
     testing,
 };
+use lockstep_rollup_adapter::executor::Genesis;
 use lockstep_storage::RocksStore;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
 use tracing::info;
 
 use super::{
-    config::{AggregatorConfig, L1Config, RollupCircuit, SidecarConfig},
+    builder::{BuilderParts, SlotClock},
+    config::{AggregatorConfig, BuilderConfig, L1Config, RollupCircuit, SidecarConfig},
     intake::{fr_hex, RegisteredRollup, Registry},
     pipeline::{self, AggregationProver, L1Poster, PausePoint},
     slots::Slots,
@@ -123,6 +125,10 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
         registry.clone(),
         config.aggregation.k,
     ));
+    let builder = match &config.builder {
+        Some(section) => Some(builder_parts(section, &config, &registry, l1.as_ref())?),
+        None => None,
+    };
     let launched = super::launch(Parts {
         store,
         registry,
@@ -131,7 +137,8 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
         pause_at,
         metrics: Some(metrics),
         max_body_bytes: config.max_body_bytes,
-    });
+        builder,
+    })?;
     let listener = TcpListener::bind(config.listen)
         .await
         .wrap_err_with(|| format!("listening on {}", config.listen))?;
@@ -146,11 +153,67 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
     // The pipeline holds a handle: stop it (an aggregation in flight is redone after a
     // restart; a signed transaction is in the posts table). Then the router and the last
     // handle are gone, and the writer drains and stops.
+    if let Some(builder) = launched.builder {
+        tokio::task::spawn_blocking(move || builder.stop())
+            .await
+            .wrap_err("stopping the builder")?;
+    }
     launched.pipeline.abort();
     let _ = launched.pipeline.await;
     launched.writer.await.wrap_err("stopping the writer")?;
     println!("stopped");
     Ok(())
+}
+
+/// The builder's parts: its geneses (each a registered rollup), and L1's slot clock when
+/// there is an L1.
+fn builder_parts(
+    section: &BuilderConfig,
+    config: &AggregatorConfig,
+    registry: &Registry,
+    l1: Option<&L1Poster>,
+) -> Result<BuilderParts> {
+    let mut geneses = Vec::new();
+    for path in &section.geneses {
+        let genesis = crate::adapter::read_genesis(path)?;
+        ensure!(
+            registry.rollups.contains_key(&genesis.rollup_id),
+            "builder genesis {} is rollup {}, which is not in [[rollups]]",
+            path.display(),
+            genesis.rollup_id
+        );
+        ensure!(
+            !geneses
+                .iter()
+                .any(|g: &Genesis| g.rollup_id == genesis.rollup_id),
+            "builder.geneses names rollup {} twice",
+            genesis.rollup_id
+        );
+        println!(
+            "builder     rollup {} from {}: genesis root {}",
+            genesis.rollup_id,
+            path.display(),
+            fr_hex(&genesis.state()?.root())
+        );
+        geneses.push(genesis);
+    }
+    let clock = match l1 {
+        Some(l1) => SlotClock::L1 {
+            provider: l1.provider.clone(),
+            settlement: alloy::primitives::Address::from(config.registry_address()?),
+        },
+        None => {
+            println!("builder     no [l1]: slots are numbered from the newest opened one");
+            SlotClock::Next
+        }
+    };
+    Ok(BuilderParts {
+        geneses,
+        clock,
+        every: Duration::from_millis(section.slot_ms),
+        max_txs: section.max_txs_per_slot,
+        max_pending: section.max_pending,
+    })
 }
 
 /// The L1 side of the pipeline: a provider for `l1.rpc` and the signer from the environment.

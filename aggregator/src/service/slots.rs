@@ -271,6 +271,17 @@ impl<S: Store> Slots<S> {
         record: &SlotRecord,
         blocks: &BTreeMap<u32, Vec<u8>>,
     ) -> Result<(), SlotError> {
+        self.create_built(record, blocks, &[])
+    }
+
+    /// [`Self::create_with_blocks`] that also records the outcomes of the builder's
+    /// transactions (`super::mempool`), all in one atomic write.
+    pub fn create_built(
+        &self,
+        record: &SlotRecord,
+        blocks: &BTreeMap<u32, Vec<u8>>,
+        outcomes: &[super::mempool::TxRecord],
+    ) -> Result<(), SlotError> {
         if self.get(record.slot)?.is_some() {
             return Err(SlotError::Exists(record.slot));
         }
@@ -289,6 +300,7 @@ impl<S: Store> Slots<S> {
                 data.as_slice(),
             );
         }
+        super::mempool::Mempool::<S>::record_outcomes(&mut batch, outcomes)?;
         Ok(self.store.write(batch)?)
     }
 

@@ -9,43 +9,16 @@ use lockstep_aggregator::{
     client::ApiClient,
     service::{
         api::{router, ApiState},
-        intake::{fr_hex, RegisteredRollup, Registry},
+        intake::fr_hex,
         AggregatorService,
     },
 };
-use lockstep_circuits::{
-    entry::{Address, Domain},
-    testing,
-};
-use lockstep_rollup_adapter::{
-    abi::{AppKind, CallData, Method},
-    block::Tx,
-    Cluster, Genesis, ReferenceRollup, SealedBlock,
-};
+use lockstep_circuits::testing;
+use lockstep_rollup_adapter::{Cluster, Genesis, ReferenceRollup, SealedBlock};
 use lockstep_storage::MemoryStore;
 use serde_json::{json, Value};
 
-const DOMAIN: Domain = Domain {
-    chain_id: 31_337,
-    registry: Address([0x5e; 20]),
-};
-const ALICE: Address = Address([0xa1; 20]);
-const COUNTER: Address = Address([0xc1; 20]);
-const PROXY: Address = Address([0xf2; 20]);
-
-fn geneses() -> [Genesis; 2] {
-    [
-        Genesis::new(1).with_app(COUNTER, AppKind::Counter, 0),
-        Genesis::new(2).with_account(ALICE, 1_000).with_app(
-            PROXY,
-            AppKind::Forwarder {
-                rollup: 1,
-                target: COUNTER,
-            },
-            0,
-        ),
-    ]
-}
+use crate::cluster::*;
 
 /// The builder: one cross-rollup increment per slot, sealed.
 fn build_slot(rollups: &[Rc<ReferenceRollup>], slot: u64, nonce: u64) -> Vec<SealedBlock> {
@@ -54,14 +27,7 @@ fn build_slot(rollups: &[Rc<ReferenceRollup>], slot: u64, nonce: u64) -> Vec<Sea
         cluster.add(Box::new(rollup.clone())).unwrap();
     }
     cluster.begin_slot(slot).unwrap();
-    let tx = Tx {
-        from: ALICE,
-        nonce,
-        to: PROXY,
-        value: 0,
-        data: CallData::forward(Method::Increment, Method::Transfer, 0),
-    };
-    cluster.submit(2, &tx).unwrap();
+    cluster.submit(2, &increment(nonce)).unwrap();
     cluster.seal().unwrap()
 }
 
@@ -88,19 +54,7 @@ async fn open_slot(client: &ApiClient, slot: u64, blocks: &[SealedBlock]) -> Val
 async fn adapters_replay_prove_and_survive_restarts() {
     let keys = testing::persistent_key_store().unwrap();
     let prover = BlockProver::test_rollup(&keys).unwrap();
-    let (params, key) = testing::test_rollup_key(&keys).unwrap();
-    let params = Arc::new(params);
-    let registry = Registry {
-        domain: DOMAIN,
-        rollups: [1, 2]
-            .map(|id| {
-                (
-                    id,
-                    RegisteredRollup::new(id, key.pk.get_vk().clone(), params.clone()),
-                )
-            })
-            .into(),
-    };
+    let registry = registry(&keys);
     let store = Arc::new(MemoryStore::default());
     let (service, handle) = AggregatorService::new(store.clone());
     tokio::spawn(service.run());
@@ -110,6 +64,7 @@ async fn adapters_replay_prove_and_survive_restarts() {
             registry: Arc::new(registry),
             handle,
             metrics: None,
+            builder: None,
         },
         1 << 20,
     );

@@ -105,6 +105,7 @@ async fn start(
             registry: Arc::new(registry),
             handle,
             metrics: None,
+            builder: None,
         },
         max_body_bytes,
     );
@@ -462,6 +463,7 @@ async fn slot_openings_lay_out_blobs_and_bad_ones_change_nothing() {
             registry: Arc::new(registry),
             handle,
             metrics: None,
+            builder: None,
         },
         64 * 1024,
     );
@@ -605,6 +607,14 @@ async fn status_reads_a_running_service() {
     let w = testing::sample_rollup(DOMAIN, 7, 3, vec![], vec![], 0);
     let slots = [7, 8].map(|slot| (slot, BTreeMap::from([(3, rollup_slot(&w))])));
     let (_store, app) = start(registry, slots, 64 * 1024).await;
+
+    // No builder here: transactions are refused with a pointer to POST /v1/slots.
+    let (status, body) = send(&app, "POST", "/v1/transactions", Body::from("{}")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no_builder")),
+        "{body}"
+    );
 
     let (status, listed) = send(&app, "GET", "/v1/slots?limit=1", Body::empty()).await;
     assert_eq!(status, StatusCode::OK, "{listed}");

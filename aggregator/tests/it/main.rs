@@ -3,4 +3,6 @@
 mod adapter;
 mod aggregate;
 mod api;
+mod builder;
+mod cluster;
 mod pipeline;

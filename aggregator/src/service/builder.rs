@@ -1,0 +1,394 @@
+//! The service's builder: it runs the transactions users submit (`POST /v1/transactions`) on
+//! the reference rollups it holds, slot by slot, and opens each slot with the blocks it sealed,
+//! as an outside builder would with `POST /v1/slots`.
+//!
+//! Every `slot_ms` (when transactions wait) it:
+//! 1. takes the oldest pending transactions (at most `max_txs_per_slot`);
+//! 2. picks the slot: L1's current slot (`currentSlot()` of the settlement contract) when it
+//!    is newer than every opened slot, or, without L1, the next number;
+//! 3. runs them in arrival order on a [`Cluster`] of its rollups: calls across rollups run at
+//!    once and return their results (`lockstep_rollup_adapter::sync`). A transaction the rules
+//!    refuse (a wrong nonce, a value above the balance, an unknown rollup) is refused and leaves
+//!    no trace;
+//! 4. seals the blocks, lays out the slot's blobs and records the slot, its blocks and every
+//!    transaction's outcome in **one atomic write**. A rollup with no transaction in the slot
+//!    has no block in it.
+//!
+//! **State.** The builder's rollup states are the geneses with every opened slot's blocks
+//! applied in slot order, its own and any an outside builder opened. On start it replays them
+//! from the store. A slot that fails after its blocks were applied makes the builder replay
+//! from the geneses again, skipping failed slots. Blocks that do not start at the rollup's
+//! state then are skipped with a warning; L1 will refuse their slots too.
+//!
+//! The rollups live on one thread (`ReferenceRollup` is single-threaded, like the EVM it
+//! stands for), which talks to the async service through its handle.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    rc::Rc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use alloy::providers::DynProvider;
+use eyre::{eyre, Result, WrapErr};
+use lockstep_circuits::{entry::Domain, Fr};
+use lockstep_contracts::bindings::LockstepSettlement;
+use lockstep_rollup_adapter::{
+    block::{fr_hex, Block},
+    executor::Genesis,
+    state::State,
+    Cluster, ReferenceRollup,
+};
+use lockstep_storage::Store;
+use tracing::{info, warn};
+
+use super::{
+    mempool::{Mempool, TxRecord},
+    pipeline,
+    slots::{SlotState, Slots},
+    AggregatorHandle,
+};
+
+/// Where slot numbers come from.
+#[derive(Debug, Clone)]
+pub enum SlotClock {
+    /// L1's current slot, from the settlement contract.
+    L1 {
+        /// An L1 node.
+        provider: DynProvider,
+        /// The settlement contract.
+        settlement: alloy::primitives::Address,
+    },
+    /// One more than the newest opened slot (no L1: tests and dry runs).
+    Next,
+}
+
+/// What the builder needs.
+#[derive(Debug, Clone)]
+pub struct BuilderParts {
+    /// The rollups it runs, from their geneses.
+    pub geneses: Vec<Genesis>,
+    /// Where slot numbers come from.
+    pub clock: SlotClock,
+    /// How often to seal a slot when transactions wait.
+    pub every: Duration,
+    /// Most transactions in one slot.
+    pub max_txs: usize,
+    /// Most transactions waiting (`POST /v1/transactions` refuses more).
+    pub max_pending: usize,
+}
+
+/// A running builder thread.
+#[derive(Debug)]
+pub struct BuilderTask {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BuilderTask {
+    /// Asks the builder to stop after its current slot and waits for it.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The builder over a store, the writer's handle and its parts.
+#[derive(Debug)]
+pub struct Builder<S> {
+    store: S,
+    handle: AggregatorHandle,
+    domain: Domain,
+    parts: BuilderParts,
+}
+
+/// The rollups' states and which opened slots they include.
+#[derive(Debug)]
+struct Applied {
+    states: BTreeMap<u32, State>,
+    /// Newest slot whose blocks were considered.
+    up_to: Option<u64>,
+    /// Applied slots not settled yet: if one fails, the states are rebuilt.
+    unsettled: BTreeSet<u64>,
+}
+
+impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
+    /// A builder for `domain`.
+    pub const fn new(
+        store: S,
+        handle: AggregatorHandle,
+        domain: Domain,
+        parts: BuilderParts,
+    ) -> Self {
+        Self {
+            store,
+            handle,
+            domain,
+            parts,
+        }
+    }
+
+    /// Starts the builder on its own thread; it calls into the service through `runtime`.
+    pub fn spawn(self, runtime: tokio::runtime::Handle) -> Result<BuilderTask> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("lockstep-builder".into())
+            .spawn(move || self.run(&runtime, &flag))
+            .wrap_err("starting the builder thread")?;
+        Ok(BuilderTask {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn run(self, runtime: &tokio::runtime::Handle, stop: &AtomicBool) {
+        let mut applied = match self.replay() {
+            Ok(applied) => applied,
+            Err(err) => {
+                warn!("builder stopped: replaying the opened slots failed: {err:#}");
+                return;
+            }
+        };
+        info!(
+            rollups = ?applied.states.keys().collect::<Vec<_>>(),
+            up_to = ?applied.up_to,
+            "builder ready"
+        );
+        while !stop.load(Ordering::SeqCst) {
+            sleep_unless(stop, self.parts.every);
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            match self.build_once(runtime, &mut applied) {
+                Ok(Some(slot)) => info!(slot, "builder opened a slot"),
+                Ok(None) => {}
+                Err(err) => warn!("builder: {err:#}; trying again next round"),
+            }
+        }
+        info!("builder stopped");
+    }
+
+    /// The geneses with every opened, non-failed slot's blocks applied.
+    fn replay(&self) -> Result<Applied> {
+        let mut states = BTreeMap::new();
+        for genesis in &self.parts.geneses {
+            states.insert(genesis.rollup_id, genesis.state()?);
+        }
+        let mut applied = Applied {
+            states,
+            up_to: None,
+            unsettled: BTreeSet::new(),
+        };
+        self.catch_up(&mut applied)?;
+        Ok(applied)
+    }
+
+    /// Applies the blocks of slots opened since `applied.up_to`; rebuilds from the geneses if
+    /// an applied slot failed.
+    fn catch_up(&self, applied: &mut Applied) -> Result<()> {
+        let slots = Slots::new(self.store.clone());
+        let mut failed = false;
+        let unsettled: Vec<u64> = applied.unsettled.iter().copied().collect();
+        for slot in unsettled {
+            match slots.get(slot)?.map(|r| r.state) {
+                Some(SlotState::Settled { .. }) => {
+                    applied.unsettled.remove(&slot);
+                }
+                Some(SlotState::Failed { .. }) => failed = true,
+                _ => {}
+            }
+        }
+        if failed {
+            warn!("a slot the builder applied failed: replaying from the geneses, skipping failed slots");
+            *applied = self.replay()?;
+            return Ok(());
+        }
+        let after = applied.up_to.map_or(0, |s| s + 1);
+        for record in slots.recent(usize::MAX)?.into_iter().rev() {
+            if record.slot < after {
+                continue;
+            }
+            applied.up_to = Some(record.slot);
+            if matches!(record.state, SlotState::Failed { .. }) {
+                continue;
+            }
+            let mut used = false;
+            for (id, data) in slots.blocks(record.slot)? {
+                let Some(state) = applied.states.get(&id) else {
+                    continue;
+                };
+                let genesis = self.genesis(id)?;
+                let block = Block::decode(&data)?;
+                if block.pre_root != state.root() {
+                    warn!(
+                        slot = record.slot,
+                        rollup = id,
+                        "skipping a block that starts at {} while the rollup is at {}",
+                        fr_hex(&block.pre_root),
+                        fr_hex(&state.root())
+                    );
+                    continue;
+                }
+                let transition = ReferenceRollup::transition(
+                    state.clone(),
+                    genesis.max_steps,
+                    self.domain,
+                    &block,
+                )
+                .wrap_err_with(|| {
+                    format!("replaying rollup {id}'s block of slot {}", record.slot)
+                })?;
+                applied.states.insert(id, transition.post_state);
+                used = true;
+            }
+            if used && !record.state.is_final() {
+                applied.unsettled.insert(record.slot);
+            }
+        }
+        Ok(())
+    }
+
+    fn genesis(&self, id: u32) -> Result<&Genesis> {
+        self.parts
+            .geneses
+            .iter()
+            .find(|g| g.rollup_id == id)
+            .ok_or_else(|| eyre!("no genesis for rollup {id}"))
+    }
+
+    /// Runs the oldest pending transactions in a new slot; returns the slot it opened.
+    fn build_once(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        applied: &mut Applied,
+    ) -> Result<Option<u64>> {
+        let pending = Mempool::new(self.store.clone()).pending(self.parts.max_txs)?;
+        if pending.is_empty() {
+            return Ok(None);
+        }
+        self.catch_up(applied)?;
+        let slots = Slots::new(self.store.clone());
+        let latest = slots.latest()?;
+        let slot = match &self.parts.clock {
+            SlotClock::Next => latest.map_or(1, |s| s + 1),
+            SlotClock::L1 {
+                provider,
+                settlement,
+            } => {
+                let contract = LockstepSettlement::new(*settlement, provider.clone());
+                let current = runtime
+                    .block_on(async { contract.currentSlot().call().await })
+                    .wrap_err("reading L1's current slot")?;
+                if latest.is_some_and(|l| current <= l) {
+                    // L1 has not moved past the newest opened slot yet.
+                    return Ok(None);
+                }
+                current
+            }
+        };
+
+        let rollups: BTreeMap<u32, Rc<ReferenceRollup>> = applied
+            .states
+            .iter()
+            .map(|(&id, state)| {
+                let genesis = self.genesis(id)?;
+                Ok((
+                    id,
+                    Rc::new(ReferenceRollup::from_state(
+                        id,
+                        genesis.max_steps,
+                        state.clone(),
+                    )),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let mut cluster = Cluster::new(self.domain);
+        for rollup in rollups.values() {
+            cluster.add(Box::new(rollup.clone()))?;
+        }
+        cluster.begin_slot(slot)?;
+        let mut outcomes: Vec<TxRecord> = Vec::with_capacity(pending.len());
+        for record in &pending {
+            let outcome = if rollups.contains_key(&record.rollup_id) {
+                match cluster.submit(record.rollup_id, &record.tx) {
+                    Ok(receipt) => record.included(slot, &receipt.outcome, receipt.cross_calls),
+                    Err(err) => record.refused(slot, err.to_string()),
+                }
+            } else {
+                record.refused(
+                    slot,
+                    format!(
+                        "rollup {} is not built by this aggregator",
+                        record.rollup_id
+                    ),
+                )
+            };
+            outcomes.push(outcome);
+        }
+        let sealed = cluster.seal()?;
+        let mut blocks = BTreeMap::new();
+        let mut pre_roots: BTreeMap<u32, Fr> = BTreeMap::new();
+        for block in &sealed {
+            if Block::decode(&block.data)?.steps.is_empty() {
+                continue;
+            }
+            blocks.insert(block.rollup_id, block.data.clone());
+            pre_roots.insert(block.rollup_id, block.pre_root);
+        }
+        let included = outcomes
+            .iter()
+            .filter(|o| matches!(o.state, super::mempool::TxState::Included { .. }))
+            .count();
+        if blocks.is_empty() {
+            runtime
+                .block_on(self.handle.record_outcomes(outcomes))
+                .map_err(|e| eyre!(e))??;
+            info!(
+                slot,
+                refused = pending.len(),
+                "builder: every waiting transaction was refused"
+            );
+            return Ok(None);
+        }
+        let record = pipeline::slot_record(slot, &blocks, &pre_roots).map_err(|e| eyre!(e))?;
+        runtime
+            .block_on(
+                self.handle
+                    .create_built_slot(record, blocks.clone(), outcomes),
+            )
+            .map_err(|e| eyre!(e))?
+            .wrap_err_with(|| format!("opening slot {slot}"))?;
+        for id in blocks.keys() {
+            applied.states.insert(*id, rollups[id].state());
+        }
+        applied.up_to = Some(slot);
+        applied.unsettled.insert(slot);
+        info!(
+            slot,
+            included,
+            refused = pending.len() - included,
+            rollups = ?blocks.keys().collect::<Vec<_>>(),
+            "builder sealed a slot"
+        );
+        Ok(Some(slot))
+    }
+}
+
+/// Sleeps for `total`, waking early when `stop` is set.
+fn sleep_unless(stop: &AtomicBool, total: Duration) {
+    let step = Duration::from_millis(50);
+    let mut left = total;
+    while !left.is_zero() && !stop.load(Ordering::SeqCst) {
+        let nap = left.min(step);
+        std::thread::sleep(nap);
+        left -= nap;
+    }
+}

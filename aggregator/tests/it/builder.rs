@@ -1,0 +1,195 @@
+//! The service's builder: transactions submitted over HTTP run across rollups in a slot the
+//! builder opens, with each transaction's outcome recorded in the same write; bad submissions
+//! get a clear 4xx; a restarted builder replays the opened slots and carries on from there.
+
+use std::{sync::Arc, time::Duration};
+
+use lockstep_aggregator::{
+    client::ApiClient,
+    service::{
+        self,
+        builder::{BuilderParts, SlotClock},
+        pipeline::AggregationProver,
+        Launched, Parts,
+    },
+};
+use lockstep_circuits::{keys::KeyStore, testing};
+use lockstep_rollup_adapter::block::{parse_fr_hex, Block, Step};
+use lockstep_storage::MemoryStore;
+use serde_json::{json, Value};
+
+use crate::cluster::*;
+
+/// A service with a builder over `store`, served on loopback.
+async fn start(store: Arc<MemoryStore>, keys: &KeyStore, every_ms: u64) -> (Launched, ApiClient) {
+    let registry = Arc::new(registry(keys));
+    let mut launched = service::launch(Parts {
+        store,
+        registry: registry.clone(),
+        prover: Arc::new(AggregationProver::new(
+            KeyStore::open(keys.root()).unwrap(),
+            registry,
+            None,
+        )),
+        l1: None,
+        pause_at: None,
+        metrics: None,
+        max_body_bytes: 64 * 1024,
+        builder: Some(BuilderParts {
+            geneses: geneses().to_vec(),
+            clock: SlotClock::Next,
+            every: Duration::from_millis(every_ms),
+            max_txs: 8,
+            max_pending: 2,
+        }),
+    })
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = ApiClient::local(listener.local_addr().unwrap());
+    let router = std::mem::replace(&mut launched.router, axum::Router::new());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (launched, client)
+}
+
+fn submission(rollup_id: u32, nonce: u64) -> Value {
+    json!({ "rollup_id": rollup_id, "tx": increment(nonce) })
+}
+
+/// Waits until transaction `id` leaves `pending`.
+async fn settled_tx(client: &ApiClient, id: u64) -> Value {
+    for _ in 0..300 {
+        let (status, body) = client.get(&format!("/v1/transactions/{id}")).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        if body["state"] != "pending" {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("transaction {id} still pending after 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submitted_transactions_run_in_a_slot_the_builder_opens() {
+    let keys = testing::persistent_key_store().unwrap();
+    let store = Arc::new(MemoryStore::default());
+    // A slow first round, so the mempool fills before the builder takes anything.
+    let (launched, client) = start(store.clone(), &keys, 1_500).await;
+
+    // Alice increments rollup 1's counter from rollup 2; then a transaction with a nonce she
+    // has not reached; the third finds the mempool full (max_pending = 2).
+    let (status, body) = client
+        .post("/v1/transactions", &submission(2, 0))
+        .await
+        .unwrap();
+    assert_eq!((status, body["id"].as_u64()), (202, Some(1)), "{body}");
+    let (status, body) = client
+        .post("/v1/transactions", &submission(2, 5))
+        .await
+        .unwrap();
+    assert_eq!((status, body["id"].as_u64()), (202, Some(2)), "{body}");
+    let (status, body) = client
+        .post("/v1/transactions", &submission(2, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("mempool_full")),
+        "{body}"
+    );
+
+    // Refused at the door: nothing recorded.
+    let mut big = increment(1);
+    big.value = 1 << 96;
+    let too_much = json!({ "rollup_id": 2, "tx": big });
+    for (what, body, code) in [
+        ("unknown rollup", submission(9, 0), (404, "unknown_rollup")),
+        (
+            "not a transaction",
+            json!({ "rollup_id": 2, "tx": 7 }),
+            (400, "malformed_json"),
+        ),
+        (
+            "unknown field",
+            json!({ "rollup_id": 2, "tx": increment(0), "fee": 1 }),
+            (400, "malformed_json"),
+        ),
+        ("value too large", too_much, (400, "malformed")),
+    ] {
+        let (status, answer) = client.post("/v1/transactions", &body).await.unwrap();
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (code.0, Some(code.1)),
+            "{what}: {answer}"
+        );
+    }
+    let (status, body) = client.get("/v1/transactions/3").await.unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_transaction"))
+    );
+
+    // The builder runs both in one slot: the first is included, the second refused.
+    let first = settled_tx(&client, 1).await;
+    assert_eq!(first["state"], "included", "{first}");
+    assert_eq!(
+        (first["success"].as_bool(), first["word"].as_str()),
+        (Some(true), Some("1"))
+    );
+    assert_eq!(first["cross_calls"], 1);
+    let slot = first["slot"].as_u64().unwrap();
+    let second = settled_tx(&client, 2).await;
+    assert_eq!(
+        (second["state"].as_str(), second["slot"].as_u64()),
+        (Some("refused"), Some(slot))
+    );
+    assert!(
+        second["reason"].as_str().unwrap().contains("nonce"),
+        "{second}"
+    );
+
+    // The slot holds both rollups' blocks, laid out and waiting for proofs.
+    let (status, record) = client.get(&format!("/v1/slots/{slot}")).await.unwrap();
+    assert_eq!(
+        (status, record["state"].as_str()),
+        (200, Some("proving")),
+        "{record}"
+    );
+    assert_eq!(record["rollups"].as_object().unwrap().len(), 2);
+    let (_, block) = client
+        .get(&format!("/v1/slots/{slot}/blocks/2"))
+        .await
+        .unwrap();
+    let data = hex::decode(block["data"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let block = Block::decode(&data).unwrap();
+    assert!(matches!(block.steps.as_slice(), [Step::Tx(tx), ..] if *tx == increment(0)));
+    let (_, one) = client
+        .get(&format!("/v1/slots/{slot}/blocks/1"))
+        .await
+        .unwrap();
+    let one_post = Block::decode(
+        &hex::decode(one["data"].as_str().unwrap().trim_start_matches("0x")).unwrap(),
+    )
+    .unwrap()
+    .post_root;
+
+    // Restart: the new builder replays the slot, so Alice's next nonce is 1 and rollup 1's
+    // next block starts where the first one ended.
+    launched.builder.unwrap().stop();
+    launched.pipeline.abort();
+    let (launched, client) = start(store, &keys, 100).await;
+    let (status, body) = client
+        .post("/v1/transactions", &submission(2, 1))
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let third = settled_tx(&client, body["id"].as_u64().unwrap()).await;
+    assert_eq!(third["state"], "included", "{third}");
+    assert_eq!(third["word"], "2", "the counter carried on from 1");
+    let next = third["slot"].as_u64().unwrap();
+    assert!(next > slot);
+    let (_, record) = client.get(&format!("/v1/slots/{next}")).await.unwrap();
+    let pre = parse_fr_hex(record["rollups"]["1"]["pre_root"].as_str().unwrap()).unwrap();
+    assert_eq!(pre, one_post);
+    launched.builder.unwrap().stop();
+    launched.pipeline.abort();
+}

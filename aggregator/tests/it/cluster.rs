@@ -1,0 +1,66 @@
+//! A two-rollup cluster for the adapter and builder tests: a counter on rollup 1, and on
+//! rollup 2 a funded account and a forwarder to that counter (the CounterAndProxy pattern).
+
+use std::sync::Arc;
+
+use lockstep_aggregator::service::intake::{RegisteredRollup, Registry};
+use lockstep_circuits::{
+    entry::{Address, Domain},
+    keys::KeyStore,
+    testing,
+};
+use lockstep_rollup_adapter::{
+    abi::{AppKind, CallData, Method},
+    block::Tx,
+    Genesis,
+};
+
+pub(crate) const DOMAIN: Domain = Domain {
+    chain_id: 31_337,
+    registry: Address([0x5e; 20]),
+};
+pub(crate) const ALICE: Address = Address([0xa1; 20]);
+pub(crate) const COUNTER: Address = Address([0xc1; 20]);
+pub(crate) const PROXY: Address = Address([0xf2; 20]);
+
+pub(crate) fn geneses() -> [Genesis; 2] {
+    [
+        Genesis::new(1).with_app(COUNTER, AppKind::Counter, 0),
+        Genesis::new(2).with_account(ALICE, 1_000).with_app(
+            PROXY,
+            AppKind::Forwarder {
+                rollup: 1,
+                target: COUNTER,
+            },
+            0,
+        ),
+    ]
+}
+
+/// Alice, on rollup 2, increments rollup 1's counter through the proxy.
+pub(crate) fn increment(nonce: u64) -> Tx {
+    Tx {
+        from: ALICE,
+        nonce,
+        to: PROXY,
+        value: 0,
+        data: CallData::forward(Method::Increment, Method::Transfer, 0),
+    }
+}
+
+/// Rollups 1 and 2, both proven with the test-rollup circuit.
+pub(crate) fn registry(keys: &KeyStore) -> Registry {
+    let (params, key) = testing::test_rollup_key(keys).unwrap();
+    let params = Arc::new(params);
+    Registry {
+        domain: DOMAIN,
+        rollups: [1, 2]
+            .map(|id| {
+                (
+                    id,
+                    RegisteredRollup::new(id, key.pk.get_vk().clone(), params.clone()),
+                )
+            })
+            .into(),
+    }
+}
