@@ -8,6 +8,10 @@
 //! 3. keeps the block in its data folder (`blocks/<slot>.lkb`), so its state survives restarts;
 //! 4. proves the block and submits the proof (`POST /v1/proofs`).
 //!
+//! **Joining late.** An adapter whose head is behind the slot it is asked for (a fresh data
+//! folder, or lost blocks) first fetches, replays and keeps the rollup's earlier blocks from the
+//! aggregator ([`Adapter::catch_up`]).
+//!
 //! **Crash safety.** A block is written to disk before its proof is submitted. A restart
 //! replays every kept block. A slot that still waits for a proof the adapter already applied
 //! (a crash between steps 3 and 4) is proven again from the state before it. A proof the
@@ -50,6 +54,9 @@ use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use crate::{cli::AdapterRunArgs, client::ApiClient};
+
+/// Wait after a failed round of `lockstep adapter run`.
+const RETRY: Duration = Duration::from_secs(10);
 
 /// Label of every proof made with the test-rollup circuit.
 pub const PROOF_LABEL: &str = "test-rollup circuit: public inputs only, STF not proven yet";
@@ -235,14 +242,7 @@ impl Adapter {
     /// block, on the state before it) and keeps it on disk.
     pub async fn prepare(&mut self, slot: u64) -> Result<PreparedSlot> {
         let id = self.rollup_id();
-        let (status, body) = self
-            .client
-            .get(&format!("/v1/slots/{slot}/blocks/{id}"))
-            .await?;
-        ensure!(
-            status == 200,
-            "GET /v1/slots/{slot}/blocks/{id} answered {status}: {body}"
-        );
+        let (body, data) = self.fetch_block(slot).await?;
         let field = |name: &str| -> Result<Fr> {
             body[name]
                 .as_str()
@@ -250,11 +250,6 @@ impl Adapter {
                 .ok_or_else(|| eyre!("slot {slot}'s block: bad {name} in {body}"))
         };
         let (pre_root, da_commitment) = (field("pre_root")?, field("da_commitment")?);
-        let data = body["data"]
-            .as_str()
-            .map(|d| hex::decode(d.trim_start_matches("0x")))
-            .transpose()?
-            .ok_or_else(|| eyre!("slot {slot}'s block has no data: {body}"))?;
         let block = Block::decode(&data).wrap_err_with(|| format!("slot {slot}'s block"))?;
         ensure!(
             block.rollup_id == id && block.slot == slot && block.pre_root == pre_root,
@@ -269,6 +264,10 @@ impl Adapter {
             }
             _ => None,
         };
+        if again.is_none() && pre_root != self.head.root() {
+            // A fresh data folder, or blocks lost: take the earlier blocks from the aggregator.
+            self.catch_up(slot).await?;
+        }
         let base = match again {
             Some(before) => {
                 info!(
@@ -300,6 +299,72 @@ impl Adapter {
             sealed: transition.sealed,
             da_commitment,
         })
+    }
+
+    /// Brings the adapter up to just before `slot`: fetches, replays and keeps the blocks of
+    /// the earlier slots that hold this rollup, that have not failed and that are newer than
+    /// its newest kept block (among the aggregator's newest 1,000 slots). What a fresh data
+    /// folder needs to join a rollup that already has blocks. Returns how many it applied.
+    pub async fn catch_up(&mut self, slot: u64) -> Result<usize> {
+        let id = self.rollup_id();
+        let (status, listed) = self.client.get("/v1/slots?limit=1000").await?;
+        ensure!(status == 200, "GET /v1/slots answered {status}: {listed}");
+        let after = self.previous.as_ref().map(|(kept, _)| *kept);
+        let mut earlier: Vec<u64> = listed["slots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["state"] != "failed")
+            .filter(|s| {
+                s["rollups"]
+                    .as_array()
+                    .is_some_and(|ids| ids.iter().any(|v| v.as_u64() == Some(u64::from(id))))
+            })
+            .filter_map(|s| s["slot"].as_u64())
+            .filter(|&s| s < slot && after.is_none_or(|kept| s > kept))
+            .collect();
+        earlier.sort_unstable();
+        for &earlier_slot in &earlier {
+            let (_, data) = self.fetch_block(earlier_slot).await?;
+            let block = Block::decode(&data)?;
+            ensure!(
+                block.pre_root == self.head.root(),
+                "catching up: slot {earlier_slot}'s block for rollup {id} starts at {}, but this \
+                 rollup is at {}",
+                fr_hex(&block.pre_root),
+                fr_hex(&self.head.root())
+            );
+            let base = self.head.clone();
+            let transition = self.replay(base.clone(), &block)?;
+            self.keep(earlier_slot, &data)?;
+            self.previous = Some((earlier_slot, base));
+            self.head = transition.post_state;
+            info!(
+                rollup = id,
+                slot = earlier_slot,
+                "caught up: replayed and kept an earlier block"
+            );
+        }
+        Ok(earlier.len())
+    }
+
+    /// `slot`'s block for this rollup: the aggregator's answer and the block's bytes.
+    async fn fetch_block(&self, slot: u64) -> Result<(Value, Vec<u8>)> {
+        let id = self.rollup_id();
+        let (status, body) = self
+            .client
+            .get(&format!("/v1/slots/{slot}/blocks/{id}"))
+            .await?;
+        ensure!(
+            status == 200,
+            "GET /v1/slots/{slot}/blocks/{id} answered {status}: {body}"
+        );
+        let data = body["data"]
+            .as_str()
+            .map(|d| hex::decode(d.trim_start_matches("0x")))
+            .transpose()?
+            .ok_or_else(|| eyre!("slot {slot}'s block has no data: {body}"))?;
+        Ok((body, data))
     }
 
     /// Proves a prepared slot and submits the proof.
@@ -440,17 +505,21 @@ pub async fn run(args: AdapterRunArgs) -> Result<()> {
     let shutdown = crate::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
+        // After a failure (a block that does not follow, the aggregator away), wait longer
+        // before the next try, so one bad slot does not fill the log.
+        let wait = tokio::select! {
             signal = &mut shutdown => {
                 info!(signal, "stopping the adapter");
                 return Ok(());
             }
-            result = adapter.step() => {
-                if let Err(err) = result {
-                    warn!("{err:#}");
+            result = adapter.step() => match result {
+                Ok(_) => poll,
+                Err(err) => {
+                    warn!("{err:#}; trying again in {} s", RETRY.as_secs());
+                    RETRY.max(poll)
                 }
-            }
-        }
-        tokio::time::sleep(poll).await;
+            },
+        };
+        tokio::time::sleep(wait).await;
     }
 }

@@ -42,6 +42,30 @@ impl ApiClient {
             .await
     }
 
+    /// Opens `slot` with the builder's sealed `blocks` (`POST /v1/slots`): the status code and
+    /// the slot's record.
+    pub async fn open_slot(
+        &self,
+        slot: u64,
+        blocks: &[lockstep_rollup_adapter::SealedBlock],
+    ) -> Result<(u16, Value)> {
+        let rollups: Vec<Value> = blocks
+            .iter()
+            .map(|b| {
+                serde_json::json!({
+                    "rollup_id": b.rollup_id,
+                    "pre_root": lockstep_rollup_adapter::block::fr_hex(&b.pre_root),
+                    "data": format!("0x{}", hex::encode(&b.data)),
+                })
+            })
+            .collect();
+        self.post(
+            "/v1/slots",
+            &serde_json::json!({ "slot": slot, "rollups": rollups }),
+        )
+        .await
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

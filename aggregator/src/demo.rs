@@ -36,7 +36,6 @@ use alloy::{
 };
 use eyre::{bail, ensure, eyre, Context, Result};
 use lockstep_circuits::{
-    aggregation::{aggregation_key, evm_verifier_source, AggregationKind},
     entry::{Address, Domain},
     keys::KeyStore,
     testing,
@@ -46,7 +45,6 @@ use lockstep_contracts::{
     deploy::{deploy_all, DeployConfig},
     devnet::{Devnet, DevnetConfig, DEV_PRIVATE_KEY},
     settlement::{self, SidecarFormat},
-    verifier,
 };
 use lockstep_rollup_adapter::{
     abi::{AppKind, CallData, Method},
@@ -55,7 +53,7 @@ use lockstep_rollup_adapter::{
 };
 use lockstep_storage::RocksStore;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tracing::info;
 
 use crate::{
@@ -66,7 +64,7 @@ use crate::{
     service::{
         self,
         intake::{fr_hex, RegisteredRollup, Registry},
-        pipeline::{AggregationProver, L1Poster},
+        pipeline::{aggregation_verifier_code, AggregationProver, L1Poster},
         Parts,
     },
 };
@@ -311,16 +309,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
         let t = Instant::now();
         let code = tokio::task::block_in_place(|| -> Result<Vec<u8>> {
             let params = keys.load_or_generate_unsafe_test_srs(config.k)?;
-            let key = aggregation_key(
-                &keys,
-                &params,
-                &config,
-                AggregationKind::Lockstep,
-                &rollup_params,
-                &vk,
-            )?;
-            let source = evm_verifier_source(&params, key.pk.get_vk(), config.num_instances());
-            Ok(verifier::compile(&source, &verifier::default_solc())?)
+            aggregation_verifier_code(&keys, &params, &config, &rollup_params, &vk)
         })?;
         println!(
             "            ready in {:.1} s; verifier {} bytes of creation code",
@@ -579,23 +568,7 @@ async fn run_slot(
 
     // 2. Open the slot: the aggregator lays the blocks out in the blob.
     let t = Instant::now();
-    let rollups_json: Vec<Value> = blocks
-        .iter()
-        .map(|b| {
-            json!({
-                "rollup_id": b.rollup_id,
-                "pre_root": fr_hex(&b.pre_root),
-                "data": format!("0x{}", hex::encode(&b.data)),
-            })
-        })
-        .collect();
-    let (status, opened) = http(
-        addr,
-        "POST",
-        "/v1/slots",
-        Some(json!({ "slot": slot, "rollups": rollups_json })),
-    )
-    .await?;
+    let (status, opened) = ApiClient::local(addr).open_slot(slot, &blocks).await?;
     ensure!(status == 201, "opening slot {slot}: {status} {opened}");
     let open_seconds = t.elapsed().as_secs_f64();
     let bytes: usize = blocks.iter().map(|b| b.data.len()).sum();

@@ -509,11 +509,7 @@ pub fn circuit(
     capacity: MemoryCapacity,
     witness: &MemoryWitness,
 ) -> Result<BaseCircuitBuilder<Fr>> {
-    let params = shape::rollup_params(k)?;
-    let mut builder = match (stage, break_points) {
-        (CircuitBuilderStage::Prover, Some(bp)) => BaseCircuitBuilder::prover(params, bp),
-        (stage, _) => BaseCircuitBuilder::from_stage(stage).use_params(params),
-    };
+    let mut builder = shape::builder(stage, k, break_points)?;
     let range = builder.range_chip();
     let ctx = builder.main(0);
     let hasher = poseidon::hasher(ctx, range.gate());

@@ -10,7 +10,10 @@
 //! verifier behind it, grow with the number of columns of the circuits it verifies (DESIGN
 //! decision 6). A rollup that needs more cells raises `k`, not the column count.
 
-use halo2_base::gates::circuit::{builder::BaseCircuitBuilder, BaseCircuitParams};
+use halo2_base::gates::{
+    circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
+    flex_gate::MultiPhaseThreadBreakPoints,
+};
 
 use crate::{Error, Fr, Result};
 
@@ -45,6 +48,20 @@ pub fn rollup_params(k: u32) -> Result<BaseCircuitParams> {
         num_lookup_advice_per_phase: vec![NUM_LOOKUP_ADVICE],
         lookup_bits: Some(LOOKUP_BITS),
         num_instance_columns: 1,
+    })
+}
+
+/// An empty builder of the common shape at `k` for `stage`: `Mock` or `Keygen` (then
+/// `break_points` is `None`), or `Prover` with the break points recorded at keygen.
+pub fn builder(
+    stage: CircuitBuilderStage,
+    k: u32,
+    break_points: Option<MultiPhaseThreadBreakPoints>,
+) -> Result<BaseCircuitBuilder<Fr>> {
+    let params = rollup_params(k)?;
+    Ok(match (stage, break_points) {
+        (CircuitBuilderStage::Prover, Some(bp)) => BaseCircuitBuilder::prover(params, bp),
+        (stage, _) => BaseCircuitBuilder::from_stage(stage).use_params(params),
     })
 }
 

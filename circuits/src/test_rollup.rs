@@ -25,11 +25,7 @@ pub fn build(
     break_points: Option<MultiPhaseThreadBreakPoints>,
     witness: &PublicInputsWitness,
 ) -> Result<BaseCircuitBuilder<Fr>> {
-    let params = shape::rollup_params(k)?;
-    let mut builder = match (stage, break_points) {
-        (CircuitBuilderStage::Prover, Some(bp)) => BaseCircuitBuilder::prover(params, bp),
-        (stage, _) => BaseCircuitBuilder::from_stage(stage).use_params(params),
-    };
+    let mut builder = shape::builder(stage, k, break_points)?;
     let range = builder.range_chip();
     let exposed = witness.assign_and_expose(&range, builder.main(0));
     builder.assigned_instances[0].extend(exposed);

@@ -707,6 +707,34 @@ fn parse_hash(hash: &str) -> Result<TxHash, String> {
         .map_err(|e| format!("stored transaction hash {hash:?}: {e}"))
 }
 
+/// The creation code of the L1 verifier of the aggregation `config` over proofs of the rollup
+/// circuit with `inner_params` and `inner_vk`: the aggregation key from `keys` (made and
+/// cached on first use: minutes), its EVM verifier, compiled. Deployments, the demo and the
+/// end-to-end tests make their verifiers with it. Blocking.
+pub fn aggregation_verifier_code(
+    keys: &KeyStore,
+    params: &ParamsKZG<Bn256>,
+    config: &AggregationConfig,
+    inner_params: &ParamsKZG<Bn256>,
+    inner_vk: &halo2_base::halo2_proofs::plonk::VerifyingKey<
+        halo2_base::halo2_proofs::halo2curves::bn256::G1Affine,
+    >,
+) -> Result<Vec<u8>> {
+    let key = aggregation::aggregation_key(
+        keys,
+        params,
+        config,
+        AggregationKind::Lockstep,
+        inner_params,
+        inner_vk,
+    )?;
+    let source = aggregation::evm_verifier_source(params, key.pk.get_vk(), config.num_instances());
+    Ok(lockstep_contracts::verifier::compile(
+        &source,
+        &lockstep_contracts::verifier::default_solc(),
+    )?)
+}
+
 /// A new slot in `proving` for `blocks` (by rollup id) starting at `pre_roots`: its blobs laid
 /// out ([`blob_layout`]) and each rollup's DA commitment computed from its blob's versioned
 /// hash, as L1 will. `POST /v1/slots` and the service's builder open slots with it. Blocking

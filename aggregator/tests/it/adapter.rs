@@ -9,7 +9,6 @@ use lockstep_aggregator::{
     client::ApiClient,
     service::{
         api::{router, ApiState},
-        intake::fr_hex,
         AggregatorService,
     },
 };
@@ -32,20 +31,7 @@ fn build_slot(rollups: &[Rc<ReferenceRollup>], slot: u64, nonce: u64) -> Vec<Sea
 }
 
 async fn open_slot(client: &ApiClient, slot: u64, blocks: &[SealedBlock]) -> Value {
-    let rollups: Vec<Value> = blocks
-        .iter()
-        .map(|b| {
-            json!({
-                "rollup_id": b.rollup_id,
-                "pre_root": fr_hex(&b.pre_root),
-                "data": format!("0x{}", hex::encode(&b.data)),
-            })
-        })
-        .collect();
-    let (status, body) = client
-        .post("/v1/slots", &json!({ "slot": slot, "rollups": rollups }))
-        .await
-        .unwrap();
+    let (status, body) = client.open_slot(slot, blocks).await.unwrap();
     assert_eq!(status, 201, "{body}");
     body
 }
@@ -135,6 +121,24 @@ async fn adapters_replay_prove_and_survive_restarts() {
     let done = adapter_one.step().await.unwrap();
     assert_eq!((done[0].slot, done[0].outcome), (6, "accepted"));
     assert_eq!(adapter_one.head_root(), blocks[0].post_root);
+
+    // A fresh data folder joins late: it takes slots 5 and 6 from the aggregator.
+    let late_dir = tempfile::tempdir().unwrap();
+    let mut late = Adapter::open(one.clone(), client.clone(), late_dir.path(), prover.clone())
+        .await
+        .unwrap();
+    assert_eq!(late.catch_up(7).await.unwrap(), 2);
+    assert_eq!(late.head_root(), adapter_one.head_root());
+    assert_eq!(late.catch_up(7).await.unwrap(), 0, "nothing twice");
+    drop(late);
+    let late = Adapter::open(one.clone(), client.clone(), late_dir.path(), prover.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        late.head_root(),
+        adapter_one.head_root(),
+        "what it took is kept"
+    );
 
     // Slot 7: a block that does not start at the adapter's root is refused and not proven.
     let stale: Vec<_> = geneses()

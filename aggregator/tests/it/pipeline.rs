@@ -26,10 +26,13 @@ use alloy::{
 use lockstep_aggregator::{
     client::ApiClient,
     l1::fr_to_u256,
-    service::intake::{fr_hex, parse_fr, ProofSubmission, RegisteredRollup},
+    service::{
+        intake::{fr_hex, parse_fr, ProofSubmission, RegisteredRollup},
+        pipeline::aggregation_verifier_code,
+    },
 };
 use lockstep_circuits::{
-    aggregation::{aggregation_key, evm_verifier_source, AggregationConfig, AggregationKind},
+    aggregation::AggregationConfig,
     entry::{Address, Domain},
     testing, Fr,
 };
@@ -37,7 +40,7 @@ use lockstep_contracts::{
     bindings::LockstepSettlement,
     deploy::{deploy_all, DeployConfig},
     devnet::{Devnet, DevnetConfig, DEV_PRIVATE_KEY},
-    settlement, verifier,
+    settlement,
 };
 use serde_json::{json, Value};
 
@@ -171,18 +174,9 @@ async fn slots_settle_exactly_once_when_the_aggregator_is_killed_at_every_stage(
     // verifier, deployed with the settlement contract.
     let params = keys.load_or_generate_unsafe_test_srs(AGG_K).unwrap();
     let config = AggregationConfig::new(1, AGG_K);
-    let key = aggregation_key(
-        &keys,
-        &params,
-        &config,
-        AggregationKind::Lockstep,
-        &inner_params,
-        inner.pk.get_vk(),
-    )
-    .unwrap();
-    let source = evm_verifier_source(&params, key.pk.get_vk(), config.num_instances());
-    let code = verifier::compile(&source, &verifier::default_solc()).unwrap();
-    drop((key, params));
+    let code = aggregation_verifier_code(&keys, &params, &config, &inner_params, inner.pk.get_vk())
+        .unwrap();
+    drop(params);
 
     let devnet = Devnet::spawn(DevnetConfig::default()).await.unwrap();
     let provider = devnet.provider();

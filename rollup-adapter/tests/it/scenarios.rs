@@ -158,17 +158,7 @@ fn caller_reverts_after_the_callee_served_its_call() {
     let mut world = World::new(15);
     let two_before = world.rollup(2).root();
     let receipt = world
-        .send(
-            1,
-            TO_COUNTER_2,
-            7,
-            CallData {
-                method: Method::ForwardThenRevert,
-                inner: Method::Increment,
-                next: Method::Transfer,
-                arg: 0,
-            },
-        )
+        .send(1, TO_COUNTER_2, 7, forward_then_revert(Method::Increment))
         .unwrap();
     // The forwarder got 1 from the counter, then reverted with it.
     assert_eq!(

@@ -39,17 +39,7 @@ fn slot() -> Vec<Transition> {
         )
         .unwrap();
     world
-        .send(
-            1,
-            TO_COUNTER_2,
-            7,
-            CallData {
-                method: Method::ForwardThenRevert,
-                inner: Method::Increment,
-                next: Method::Transfer,
-                arg: 0,
-            },
-        )
+        .send(1, TO_COUNTER_2, 7, forward_then_revert(Method::Increment))
         .unwrap();
     world
         .send(1, TO_AMM_2, 3 * ETH, forward(Method::Swap))
@@ -86,17 +76,7 @@ fn scenario_traces_prove_to_their_post_roots() {
 fn a_discarded_frame_is_undone_in_the_trace() {
     let mut world = World::with_depth(41, DEPTH);
     world
-        .send(
-            1,
-            TO_COUNTER_2,
-            0,
-            CallData {
-                method: Method::ForwardThenRevert,
-                inner: Method::Increment,
-                next: Method::Transfer,
-                arg: 0,
-            },
-        )
+        .send(1, TO_COUNTER_2, 0, forward_then_revert(Method::Increment))
         .unwrap();
     world.seal();
     let two = &world.transitions[1];

@@ -183,3 +183,13 @@ impl World {
 pub(crate) fn forward(inner: Method) -> CallData {
     CallData::forward(inner, Method::Transfer, 0)
 }
+
+/// A forwarder call that runs `inner` on the target, then reverts with its result.
+pub(crate) fn forward_then_revert(inner: Method) -> CallData {
+    CallData {
+        method: Method::ForwardThenRevert,
+        inner,
+        next: Method::Transfer,
+        arg: 0,
+    }
+}
