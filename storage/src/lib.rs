@@ -44,7 +44,7 @@ pub enum Table {
     Proofs,
     /// Settlement transactions posted (or about to be), keyed by slot.
     Posts,
-    /// Transactions submitted by users and not yet in a slot.
+    /// Transactions submitted to the service's builder, by id, with their outcomes.
     Mempool,
     /// Every rollup's block data for a slot (what the slot's blobs carry), keyed by
     /// slot ‖ rollup id.
