@@ -128,15 +128,6 @@ impl<S: Store> Mempool<S> {
             .collect())
     }
 
-    /// How many transactions are pending.
-    pub fn pending_count(&self) -> Result<usize, SlotError> {
-        Ok(self
-            .all()?
-            .iter()
-            .filter(|r| r.state == TxState::Pending)
-            .count())
-    }
-
     /// Records a new pending transaction with the next id; refuses when `max_pending` wait.
     /// Only the service's writer task calls this.
     pub fn submit(

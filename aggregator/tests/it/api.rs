@@ -441,19 +441,9 @@ async fn raw_http(addr: std::net::SocketAddr, method: &str, path: &str, body: &s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slot_openings_lay_out_blobs_and_bad_ones_change_nothing() {
     let keys = testing::persistent_key_store().unwrap();
-    let (params, key) = testing::test_rollup_key(&keys).unwrap();
-    let params = Arc::new(params);
-    let registry = Registry {
-        domain: DOMAIN,
-        rollups: [1, 2]
-            .map(|id| {
-                (
-                    id,
-                    RegisteredRollup::new(id, key.pk.get_vk().clone(), params.clone()),
-                )
-            })
-            .into(),
-    };
+    // Rollups 1 and 2 of the test rollup, in this file's domain.
+    let registry = crate::cluster::registry(&keys);
+    assert_eq!(registry.domain, DOMAIN);
     let store = Arc::new(MemoryStore::default());
     let (service, handle) = AggregatorService::new(store.clone());
     tokio::spawn(service.run());
