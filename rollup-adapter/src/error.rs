@@ -80,6 +80,14 @@ pub enum Error {
         /// What was expected and found.
         reason: String,
     },
+    /// The STF step machine's rows do not follow the block (see [`crate::machine`]).
+    #[error("step machine, row {row}: {reason}")]
+    Machine {
+        /// Index of the offending row (or the row count when the rows end early).
+        row: usize,
+        /// What the row should have been.
+        reason: String,
+    },
     /// A transaction's cross-rollup calls cannot be given consistent committed flags: its
     /// execution depends on state changes that a revert elsewhere discards.
     #[error("transaction refused: {0}")]

@@ -10,6 +10,8 @@
 //!   forwarder, AMM, reverter, ETH with value moving across rollups), and block replay.
 //! - [`state`] and [`smt`]: its state, typed keys over a Poseidon sparse Merkle tree, and the
 //!   trace of state accesses a block's proof checks ([`ReferenceRollup::transition`]).
+//! - [`machine`]: the STF step machine, the block's execution as rows of micro-steps: the
+//!   layout the STF circuit proves, run from the tape and checked from the rows alone.
 //! - [`block`]: the versioned binary block encoding that goes into the blob.
 //! - [`abi`]: the apps' compact call ABI.
 //!
@@ -48,6 +50,7 @@ pub mod abi;
 pub mod block;
 mod error;
 pub mod executor;
+pub mod machine;
 pub mod smt;
 pub mod state;
 pub mod sync;

@@ -187,6 +187,11 @@ impl State {
         Ok(value)
     }
 
+    /// The value under a raw key (`0` if never written), without tracing it.
+    pub fn value(&self, key: &Fr) -> Result<Fr> {
+        self.value_of(*key)
+    }
+
     fn value_of(&self, key: Fr) -> Result<Fr> {
         let index = self.tree.index_of(&key);
         match self.leaves.get(&index) {

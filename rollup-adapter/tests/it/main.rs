@@ -2,6 +2,7 @@
 //! encoding, and property tests over random workloads.
 
 mod block;
+mod machine;
 mod props;
 mod scenarios;
 mod state_trace;

@@ -7,6 +7,7 @@ use lockstep_rollup_adapter::{
     abi::{AppKind, CallData, Method},
     block::{Block, Tx},
     executor::DEFAULT_MAX_STEPS,
+    machine::{self, Outputs},
     state::State,
     Cluster, Genesis, ReferenceRollup, Result, SealedBlock, Transition,
 };
@@ -166,6 +167,17 @@ impl World {
             );
             assert_eq!(transition.memory.pre_root, block.pre_root);
             assert_eq!(transition.memory.post_root().unwrap(), block.post_root);
+            // The step machine, the STF circuit's native twin, agrees with the executor, and
+            // its rows check on their own.
+            let run = machine::run(pre, domain(), &decoded).unwrap();
+            assert_eq!(
+                run.outputs,
+                machine_outputs(block),
+                "rollup {}",
+                block.rollup_id
+            );
+            let checked = machine::check(pre, domain(), &decoded, &run.rows).unwrap();
+            assert_eq!(checked, run.outputs);
             self.transitions.push(transition);
         }
         sealed
@@ -191,5 +203,15 @@ pub(crate) fn forward_then_revert(inner: Method) -> CallData {
         inner,
         next: Method::Transfer,
         arg: 0,
+    }
+}
+
+/// What the step machine must produce for a sealed block.
+pub(crate) fn machine_outputs(block: &SealedBlock) -> Outputs {
+    Outputs {
+        post_root: block.post_root,
+        eth_delta: block.eth_delta,
+        assumed: block.assumed.clone(),
+        served: block.served.clone(),
     }
 }
