@@ -1,5 +1,5 @@
-//! Advice cells of the memory check (`MemoryChip`): per op and per distinct key, at tree depths
-//! 16 and 32, from the difference between capacities. The numbers in `docs/benchmarks.md`.
+//! Advice cells of the memory check (`MemoryChip`): per op, per distinct key and per scratch
+//! cell, at tree depths 16 and 32, from the difference between capacities. The numbers in `docs/benchmarks.md`.
 //!
 //! ```text
 //! cargo run -p lockstep-circuits --example memory_cost
@@ -36,21 +36,25 @@ fn cells(depth: usize, capacity: MemoryCapacity) -> lockstep_circuits::Result<us
     let chip = MemoryChip::new(&range, depth, capacity)?;
     let ops = chip.load_ops(ctx, &witness)?;
     let keys = chip.load_keys(ctx, &witness)?;
+    let scratch = chip.load_scratch(ctx, &witness)?;
     let pre_root = ctx.load_witness(witness.pre_root);
-    chip.check(ctx, &hasher, pre_root, &ops, &keys)?;
+    chip.check(ctx, &hasher, pre_root, &ops, &keys, &scratch)?;
     Ok(ctx.advice.len() - start)
 }
 
 fn main() -> lockstep_circuits::Result<()> {
     for depth in [16, 32] {
-        let base = cells(depth, MemoryCapacity { ops: 64, keys: 8 })?;
-        let more_ops = cells(depth, MemoryCapacity { ops: 128, keys: 8 })?;
-        let more_keys = cells(depth, MemoryCapacity { ops: 64, keys: 16 })?;
+        let capacity = |ops, keys, scratch| MemoryCapacity { ops, keys, scratch };
+        let base = cells(depth, capacity(64, 8, 64))?;
+        let more_ops = cells(depth, capacity(128, 8, 64))?;
+        let more_keys = cells(depth, capacity(64, 16, 64))?;
+        let more_scratch = cells(depth, capacity(64, 8, 128))?;
         let per_op = (more_ops - base) as f64 / 64.0;
         let per_key = (more_keys - base) as f64 / 8.0;
+        let per_cell = (more_scratch - base) as f64 / 64.0;
         println!(
-            "depth {depth}: {base} cells for 64 ops and 8 keys; {per_op:.0} per op; \
-             {per_key:.0} per key"
+            "depth {depth}: {base} cells for 64 ops, 8 keys and 64 scratch cells; \
+             {per_op:.0} per op; {per_key:.0} per key; {per_cell:.0} per scratch cell"
         );
     }
     Ok(())

@@ -31,6 +31,15 @@
 //! has nothing to read. So every read returns the latest value, and the post root holds every
 //! key's last value.
 //!
+//! # Scratch
+//! A step machine also needs working memory that is not state: a stack, a journal, entry
+//! lists. Scratch cells are a second space of the same memory. A scratch address is an integer
+//! below `2^SCRATCH_BITS`; every scratch cell starts at `0`, has no Merkle leaf, and takes part
+//! in the same multisets with a space term: tuples are `key + γ·value + γ²·time + γ³·space`,
+//! `space` 0 for state and 1 for scratch, so a scratch op can never read a state tuple or the
+//! other way round. The scratch table lists the cells used, by strictly increasing address,
+//! with each one's `last` value and `t_last`; its initial tuples are `(address, 0, 0)`.
+//!
 //! # Padding
 //! A circuit has a fixed [`MemoryCapacity`]. Unused ops and key rows carry `used = 0` and take
 //! no part in either product; used ones form a prefix.
@@ -58,6 +67,43 @@ use crate::{
 
 /// Bits of an op's time: a trace holds fewer than `2^TIME_BITS` ops.
 pub const TIME_BITS: usize = 20;
+/// Bits of a scratch address.
+pub const SCRATCH_BITS: usize = 48;
+
+/// Which memory an access is to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Space {
+    /// The rollup's state: keys opened at the pre root.
+    #[default]
+    State,
+    /// Working memory that starts at `0`: addresses below `2^SCRATCH_BITS`.
+    Scratch,
+}
+
+/// One access to state or scratch, in execution order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// The space.
+    pub space: Space,
+    /// The state key, or the scratch address as a field element.
+    pub key: Fr,
+    /// The value before the access.
+    pub before: Fr,
+    /// The value after it.
+    pub after: Fr,
+}
+
+impl From<StateAccess> for Access {
+    fn from(access: StateAccess) -> Self {
+        Self {
+            space: Space::State,
+            key: access.key,
+            before: access.before,
+            after: access.after,
+        }
+    }
+}
 
 /// One access to the state, in execution order: the value `key` held before and after it
 /// (equal for a read).
@@ -82,6 +128,20 @@ pub struct MemoryOp {
     pub after: Fr,
     /// Time of the previous op on `key` (`0`: none in this trace; op `i` happens at `i + 1`).
     pub t_prev: u32,
+    /// Whether `key` is a scratch address.
+    #[serde(default)]
+    pub scratch: bool,
+}
+
+/// A scratch cell of the trace: it starts at `0` and ends at `last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScratchCell {
+    /// Its address (below `2^SCRATCH_BITS`).
+    pub address: u64,
+    /// Its value after the trace.
+    pub last: Fr,
+    /// Time of the last op on it.
+    pub t_last: u32,
 }
 
 /// A distinct key of the trace: opened at the pre root and closed toward the post root.
@@ -111,6 +171,9 @@ pub struct MemoryWitness {
     pub ops: Vec<MemoryOp>,
     /// The distinct keys, by strictly increasing leaf index.
     pub keys: Vec<KeyOpening>,
+    /// The scratch cells, by strictly increasing address.
+    #[serde(default)]
+    pub scratch: Vec<ScratchCell>,
 }
 
 impl MemoryWitness {
@@ -120,6 +183,14 @@ impl MemoryWitness {
     /// access to a key is checked against its leaf in `tree`), if two keys share a leaf, or if
     /// the trace is longer than [`TIME_BITS`] allows.
     pub fn new(tree: &SparseMerkleTree, trace: &[StateAccess]) -> Result<Self> {
+        let trace: Vec<Access> = trace.iter().copied().map(Access::from).collect();
+        Self::with_scratch(tree, &trace)
+    }
+
+    /// The witness of a trace over state and scratch. As [`Self::new`]; besides, the first
+    /// access to a scratch cell must read `0`, and a scratch address must be below
+    /// `2^SCRATCH_BITS`.
+    pub fn with_scratch(tree: &SparseMerkleTree, trace: &[Access]) -> Result<Self> {
         if trace.len() >= 1 << TIME_BITS {
             return Err(Error::OutOfRange {
                 what: "trace length",
@@ -128,8 +199,8 @@ impl MemoryWitness {
             });
         }
         let depth = tree.depth();
-        // Per key: (initial, current, time of last op).
-        let mut seen: HashMap<[u8; 32], (Fr, Fr, u32)> = HashMap::new();
+        // Per (space, key): (initial, current, time of last op).
+        let mut seen: HashMap<(Space, [u8; 32]), (Fr, Fr, u32)> = HashMap::new();
         let mut by_index: BTreeMap<u64, Fr> = BTreeMap::new();
         let mut ops = Vec::with_capacity(trace.len());
         for (i, access) in trace.iter().enumerate() {
@@ -139,7 +210,7 @@ impl MemoryWitness {
                 index: i,
                 reason,
             };
-            let id = access.key.to_bytes();
+            let id = (access.space, access.key.to_bytes());
             let t_prev = match seen.get_mut(&id) {
                 Some((_, current, last)) => {
                     if *current != access.before {
@@ -150,6 +221,22 @@ impl MemoryWitness {
                     }
                     *current = access.after;
                     std::mem::replace(last, time)
+                }
+                None if access.space == Space::Scratch => {
+                    if scratch_address(&access.key).is_none() {
+                        return Err(bad(format!(
+                            "scratch address {:?} is not below 2^{SCRATCH_BITS}",
+                            access.key
+                        )));
+                    }
+                    if access.before != Fr::zero() {
+                        return Err(bad(format!(
+                            "it reads {:?} from a scratch cell never written, which holds 0",
+                            access.before
+                        )));
+                    }
+                    seen.insert(id, (access.before, access.after, time));
+                    0
                 }
                 None => {
                     let index = tree.index_of(&access.key);
@@ -173,6 +260,7 @@ impl MemoryWitness {
                 before: access.before,
                 after: access.after,
                 t_prev,
+                scratch: access.space == Space::Scratch,
             });
         }
         let pre_root = tree.root();
@@ -180,7 +268,7 @@ impl MemoryWitness {
         let keys = by_index
             .into_iter()
             .map(|(index, key)| {
-                let (initial, last, t_last) = seen[&key.to_bytes()];
+                let (initial, last, t_last) = seen[&(Space::State, key.to_bytes())];
                 let siblings = tree.path(index);
                 tree.set(index, merkle::leaf(key, last));
                 KeyOpening {
@@ -192,11 +280,23 @@ impl MemoryWitness {
                 }
             })
             .collect();
+        let mut scratch: Vec<ScratchCell> = seen
+            .iter()
+            .filter(|((space, _), _)| *space == Space::Scratch)
+            .map(|((_, key), &(_, last, t_last))| ScratchCell {
+                address: scratch_address(&Fr::from_bytes(key).expect("a field element's bytes"))
+                    .expect("checked when first accessed"),
+                last,
+                t_last,
+            })
+            .collect();
+        scratch.sort_by_key(|cell| cell.address);
         Ok(Self {
             depth,
             pre_root,
             ops,
             keys,
+            scratch,
         })
     }
 
@@ -227,13 +327,26 @@ impl MemoryWitness {
     }
 }
 
-/// The most ops and distinct keys one memory check holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A scratch address held in a field element, if it is below `2^SCRATCH_BITS`.
+pub fn scratch_address(key: &Fr) -> Option<u64> {
+    let bytes = key.to_bytes();
+    if bytes[8..].iter().any(|&b| b != 0) {
+        return None;
+    }
+    let address = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    (address < 1 << SCRATCH_BITS).then_some(address)
+}
+
+/// The most ops, distinct keys and scratch cells one memory check holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct MemoryCapacity {
     /// Ops (accesses).
     pub ops: usize,
-    /// Distinct keys.
+    /// Distinct state keys.
     pub keys: usize,
+    /// Distinct scratch cells.
+    #[serde(default)]
+    pub scratch: usize,
 }
 
 /// An op loaded into a circuit.
@@ -247,7 +360,22 @@ pub struct AssignedOp {
     pub after: AssignedValue<Fr>,
     /// Time of the previous op on the key.
     pub t_prev: AssignedValue<Fr>,
+    /// 1 for a scratch op, 0 for a state op.
+    pub scratch: AssignedValue<Fr>,
     /// 1 for an op of the trace, 0 for padding.
+    pub used: AssignedValue<Fr>,
+}
+
+/// A scratch table row loaded into a circuit.
+#[derive(Debug, Clone, Copy)]
+pub struct AssignedScratchCell {
+    /// Its address.
+    pub address: AssignedValue<Fr>,
+    /// Its last value.
+    pub last: AssignedValue<Fr>,
+    /// Time of its last op.
+    pub t_last: AssignedValue<Fr>,
+    /// 1 for a cell of the trace, 0 for padding.
     pub used: AssignedValue<Fr>,
 }
 
@@ -316,6 +444,7 @@ impl<'a> MemoryChip<'a> {
             before: Fr::zero(),
             after: Fr::zero(),
             t_prev: 0,
+            scratch: false,
         };
         let ops: Vec<_> = (0..self.capacity.ops)
             .map(|i| {
@@ -325,12 +454,50 @@ impl<'a> MemoryChip<'a> {
                     before: ctx.load_witness(op.before),
                     after: ctx.load_witness(op.after),
                     t_prev: ctx.load_witness(Fr::from(u64::from(op.t_prev))),
+                    scratch: ctx.load_witness(Fr::from(u64::from(op.scratch))),
                     used: ctx.load_witness(Fr::from(used)),
                 }
             })
             .collect();
+        for op in &ops {
+            self.range.gate().assert_bit(ctx, op.scratch);
+        }
         self.constrain_prefix(ctx, ops.iter().map(|op| op.used));
         Ok(ops)
+    }
+
+    /// Loads the scratch table, padded to capacity. `used` is constrained to bits that form a
+    /// prefix.
+    pub fn load_scratch(
+        &self,
+        ctx: &mut Context<Fr>,
+        witness: &MemoryWitness,
+    ) -> Result<Vec<AssignedScratchCell>> {
+        if witness.scratch.len() > self.capacity.scratch {
+            return Err(Error::OutOfRange {
+                what: "scratch cells in the trace",
+                value: witness.scratch.len().to_string(),
+                expected: "at most the circuit's scratch capacity",
+            });
+        }
+        let padding = ScratchCell {
+            address: 0,
+            last: Fr::zero(),
+            t_last: 0,
+        };
+        let cells: Vec<_> = (0..self.capacity.scratch)
+            .map(|i| {
+                let (cell, used) = witness.scratch.get(i).map_or((&padding, 0), |c| (c, 1));
+                AssignedScratchCell {
+                    address: ctx.load_witness(Fr::from(cell.address)),
+                    last: ctx.load_witness(cell.last),
+                    t_last: ctx.load_witness(Fr::from(u64::from(cell.t_last))),
+                    used: ctx.load_witness(Fr::from(used)),
+                }
+            })
+            .collect();
+        self.constrain_prefix(ctx, cells.iter().map(|c| c.used));
+        Ok(cells)
     }
 
     /// Loads the key table, padded to capacity. `used` is constrained to bits that form a
@@ -398,8 +565,9 @@ impl<'a> MemoryChip<'a> {
         }
     }
 
-    /// Proves `ops` consistent against the key table `keys` opened at `pre_root`, and returns
-    /// the post root. `ops` and `keys` hold exactly the chip's capacity.
+    /// Proves `ops` consistent against the key table `keys` opened at `pre_root` and the
+    /// scratch table `scratch` (cells starting at `0`), and returns the post root. `ops`, `keys`
+    /// and `scratch` hold exactly the chip's capacity.
     pub fn check(
         &self,
         ctx: &mut Context<Fr>,
@@ -407,11 +575,20 @@ impl<'a> MemoryChip<'a> {
         pre_root: AssignedValue<Fr>,
         ops: &[AssignedOp],
         keys: &[AssignedKeyOpening],
+        scratch: &[AssignedScratchCell],
     ) -> Result<AssignedValue<Fr>> {
-        if ops.len() != self.capacity.ops || keys.len() != self.capacity.keys {
+        if ops.len() != self.capacity.ops
+            || keys.len() != self.capacity.keys
+            || scratch.len() != self.capacity.scratch
+        {
             return Err(Error::OutOfRange {
-                what: "loaded ops and keys",
-                value: format!("{} ops, {} keys", ops.len(), keys.len()),
+                what: "loaded ops, keys and scratch cells",
+                value: format!(
+                    "{} ops, {} keys, {} scratch cells",
+                    ops.len(),
+                    keys.len(),
+                    scratch.len()
+                ),
                 expected: "exactly the chip's capacity",
             });
         }
@@ -446,29 +623,62 @@ impl<'a> MemoryChip<'a> {
             root = gate.select(ctx, closed, root, row.used);
         }
 
-        // Times: every op reads a tuple written strictly before it.
+        // The scratch table: distinct addresses, strictly increasing, each below
+        // 2^SCRATCH_BITS; its last times are times.
+        let mut previous_address: Option<AssignedValue<Fr>> = None;
+        for cell in scratch {
+            self.range.range_check(ctx, cell.address, SCRATCH_BITS);
+            self.range.range_check(ctx, cell.t_last, TIME_BITS);
+            if let Some(previous) = previous_address {
+                // used ⇒ address − previous − 1 ∈ [0, 2^SCRATCH_BITS).
+                let step = gate.sub(ctx, cell.address, previous);
+                let gap = gate.sub(ctx, step, Constant(Fr::one()));
+                let gated = gate.mul(ctx, gap, cell.used);
+                self.range.range_check(ctx, gated, SCRATCH_BITS);
+            }
+            previous_address = Some(cell.address);
+        }
+
+        // Times: every op reads a tuple written strictly before it. `t_prev` is itself a time
+        // (below 2^TIME_BITS), so it packs with the space flag into one transcript element.
         for (i, op) in ops.iter().enumerate() {
             let now = Fr::from(i as u64 + 1);
             let gap = gate.sub(ctx, Constant(now - Fr::one()), op.t_prev);
             self.range.range_check(ctx, gap, TIME_BITS);
+            self.range.range_check(ctx, op.t_prev, TIME_BITS);
         }
 
         // Challenges from everything the prover chose. The `used` flags form prefixes, so
         // their sums fix them.
         let used_keys = gate.sum(ctx, keys.iter().map(|row| row.used));
         let used_ops = gate.sum(ctx, ops.iter().map(|op| op.used));
-        let mut transcript = vec![pre_root, used_keys, used_ops];
+        let used_scratch = gate.sum(ctx, scratch.iter().map(|cell| cell.used));
+        let mut transcript = vec![pre_root, used_keys, used_ops, used_scratch];
         for row in keys {
             transcript.extend([row.key, row.initial, row.last, row.t_last]);
         }
+        let time_shift = Constant(Fr::from(1u64 << TIME_BITS));
+        for cell in scratch {
+            // address < 2^SCRATCH_BITS and t_last < 2^TIME_BITS: one element for both.
+            let packed = gate.mul_add(
+                ctx,
+                cell.t_last,
+                Constant(Fr::from(1u64 << SCRATCH_BITS)),
+                cell.address,
+            );
+            transcript.extend([packed, cell.last]);
+        }
         for op in ops {
-            transcript.extend([op.key, op.before, op.after, op.t_prev]);
+            let packed = gate.mul_add(ctx, op.scratch, time_shift, op.t_prev);
+            transcript.extend([op.key, op.before, op.after, packed]);
         }
         let gamma = poseidon::hash_assigned(hasher, ctx, gate, &transcript);
         let r = poseidon::hash_assigned(hasher, ctx, gate, &[gamma]);
         let gamma_sq = gate.mul(ctx, gamma, gamma);
+        let gamma_cu = gate.mul(ctx, gamma_sq, gamma);
 
-        // written: initial tuples and op writes; read: op reads and final tuples.
+        // written: initial tuples and op writes; read: op reads and final tuples. A tuple is
+        // key + γ·value + γ²·time + γ³·space.
         let one = ctx.load_constant(Fr::one());
         let zero = ctx.load_zero();
         let (mut written, mut read) = (one, one);
@@ -477,23 +687,37 @@ impl<'a> MemoryChip<'a> {
                       key: AssignedValue<Fr>,
                       value: AssignedValue<Fr>,
                       time: AssignedValue<Fr>,
+                      space: AssignedValue<Fr>,
                       used: AssignedValue<Fr>| {
-            // used ? acc · (r − (key + γ·value + γ²·time)) : acc
+            // used ? acc · (r − tuple) : acc
             let fp = gate.mul_add(ctx, gamma, value, key);
             let fp = gate.mul_add(ctx, gamma_sq, time, fp);
+            let fp = gate.mul_add(ctx, gamma_cu, space, fp);
             let term = gate.sub(ctx, r, fp);
             let term = gate.sub(ctx, term, Constant(Fr::one()));
             let term = gate.mul_add(ctx, used, term, Constant(Fr::one()));
             gate.mul(ctx, acc, term)
         };
         for row in keys {
-            written = factor(ctx, written, row.key, row.initial, zero, row.used);
-            read = factor(ctx, read, row.key, row.last, row.t_last, row.used);
+            written = factor(ctx, written, row.key, row.initial, zero, zero, row.used);
+            read = factor(ctx, read, row.key, row.last, row.t_last, zero, row.used);
+        }
+        for cell in scratch {
+            written = factor(ctx, written, cell.address, zero, zero, one, cell.used);
+            read = factor(
+                ctx,
+                read,
+                cell.address,
+                cell.last,
+                cell.t_last,
+                one,
+                cell.used,
+            );
         }
         for (i, op) in ops.iter().enumerate() {
             let now = ctx.load_constant(Fr::from(i as u64 + 1));
-            read = factor(ctx, read, op.key, op.before, op.t_prev, op.used);
-            written = factor(ctx, written, op.key, op.after, now, op.used);
+            read = factor(ctx, read, op.key, op.before, op.t_prev, op.scratch, op.used);
+            written = factor(ctx, written, op.key, op.after, now, op.scratch, op.used);
         }
         ctx.constrain_equal(&written, &read);
         Ok(root)
@@ -516,8 +740,9 @@ pub fn circuit(
     let chip = MemoryChip::new(&range, witness.depth, capacity)?;
     let ops = chip.load_ops(ctx, witness)?;
     let keys = chip.load_keys(ctx, witness)?;
+    let scratch = chip.load_scratch(ctx, witness)?;
     let pre_root = ctx.load_witness(witness.pre_root);
-    let post_root = chip.check(ctx, &hasher, pre_root, &ops, &keys)?;
+    let post_root = chip.check(ctx, &hasher, pre_root, &ops, &keys, &scratch)?;
     builder.assigned_instances[0].extend([pre_root, post_root]);
     if stage != CircuitBuilderStage::Prover {
         shape::check_fits(&mut builder)?;

@@ -39,7 +39,7 @@ use halo2_base::halo2_proofs::halo2curves::ff::PrimeField;
 use lockstep_circuits::{
     entry::{Address, CallKind, Domain, Entry},
     layout::MAX_ENTRIES,
-    memory::{MemoryWitness, StateAccess},
+    memory::{Access, MemoryWitness, Space},
     Fr,
 };
 use serde::{Deserialize, Serialize};
@@ -317,6 +317,9 @@ pub struct Run {
     pub rows: Vec<Row>,
     /// What the block produced.
     pub outputs: Outputs,
+    /// The rows' ops as the memory check's witness: state keys opened at the pre root, and
+    /// scratch cells.
+    pub memory: MemoryWitness,
 }
 
 /// What a run costs: the numbers the STF circuit's size follows from.
@@ -471,8 +474,12 @@ pub fn run(pre: &State, domain: Domain, block: &Block) -> Result<Run> {
             ops: std::mem::take(&mut memory.ops),
         });
     }
-    let outputs = outputs(pre, domain, block, &rows)?;
-    Ok(Run { rows, outputs })
+    let (outputs, memory) = outputs(pre, domain, block, &rows)?;
+    Ok(Run {
+        rows,
+        outputs,
+        memory,
+    })
 }
 
 /// Verifies `rows` as the circuit does, without the executor, and returns what they produce:
@@ -543,7 +550,7 @@ pub fn check(pre: &State, domain: Domain, block: &Block, rows: &[Row]) -> Result
             ),
         ));
     }
-    outputs(pre, domain, block, rows)
+    outputs(pre, domain, block, rows).map(|(outputs, _)| outputs)
 }
 
 /// Whether the machine has consumed the tape and closed every frame.
@@ -553,20 +560,33 @@ fn finished(registers: &Registers, context: &Context<'_>) -> bool {
         && registers.tape as usize >= context.tape.len()
 }
 
-/// The block's outputs from the rows' memory: the state ops lead from `pre` to the post root
-/// (which must be the header's), the scratch ops are consistent from zero, and the entries
-/// are read out of scratch.
-fn outputs(pre: &State, domain: Domain, block: &Block, rows: &[Row]) -> Result<Outputs> {
+/// The block's outputs from the rows' memory: the scratch ops are consistent from zero, the
+/// state ops lead from `pre` to the post root (which must be the header's), and the entries
+/// are read out of scratch. With them, the memory check's witness of all the ops.
+fn outputs(
+    pre: &State,
+    domain: Domain,
+    block: &Block,
+    rows: &[Row],
+) -> Result<(Outputs, MemoryWitness)> {
     let mut trace = Vec::new();
     let mut scratch: HashMap<Scratch, Fr> = HashMap::new();
     for (index, row) in rows.iter().enumerate() {
         for op in &row.ops {
+            trace.push(Access {
+                space: match op.cell {
+                    Cell::State(_) => Space::State,
+                    Cell::Scratch(_) => Space::Scratch,
+                },
+                key: match op.cell {
+                    Cell::State(key) => key,
+                    Cell::Scratch(address) => Fr::from(address.to_u64()),
+                },
+                before: op.before,
+                after: op.after,
+            });
             match op.cell {
-                Cell::State(key) => trace.push(StateAccess {
-                    key,
-                    before: op.before,
-                    after: op.after,
-                }),
+                Cell::State(_) => {}
                 Cell::Scratch(address) => {
                     let held = scratch.get(&address).copied().unwrap_or_else(Fr::zero);
                     if held != op.before {
@@ -584,7 +604,7 @@ fn outputs(pre: &State, domain: Domain, block: &Block, rows: &[Row]) -> Result<O
             }
         }
     }
-    let memory = MemoryWitness::new(pre.tree(), &trace)?;
+    let memory = MemoryWitness::with_scratch(pre.tree(), &trace)?;
     let post_root = memory.post_root()?;
     if post_root != block.post_root {
         return Err(machine_error(
@@ -637,12 +657,13 @@ fn outputs(pre: &State, domain: Domain, block: &Block, rows: &[Row]) -> Result<O
             )
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Outputs {
+    let outputs = Outputs {
         post_root,
         eth_delta: end.eth_delta,
         assumed,
         served,
-    })
+    };
+    Ok((outputs, memory))
 }
 
 /// The transition function: runs the row `registers` call for and returns its kind.

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 
 use halo2_base::gates::circuit::CircuitBuilderStage;
 use lockstep_circuits::{
-    memory::{self, KeyOpening, MemoryCapacity, MemoryWitness, StateAccess},
+    memory::{
+        self, Access, KeyOpening, MemoryCapacity, MemoryWitness, ScratchCell, Space, StateAccess,
+        SCRATCH_BITS,
+    },
     merkle::{self, index_of},
     poseidon,
     smt::SparseMerkleTree,
@@ -16,7 +19,11 @@ use proptest::prelude::*;
 use crate::common::mock_verify;
 
 const DEPTH: usize = 8;
-const CAPACITY: MemoryCapacity = MemoryCapacity { ops: 16, keys: 6 };
+const CAPACITY: MemoryCapacity = MemoryCapacity {
+    ops: 16,
+    keys: 6,
+    scratch: 6,
+};
 const K: u32 = 18;
 
 /// `n` keys on distinct leaves of a depth-`DEPTH` tree.
@@ -277,4 +284,176 @@ fn over_capacity_is_a_clear_error() {
     };
     let err = err.to_string();
     assert!(err.contains("op capacity"), "{err}");
+}
+
+/// Scratch addresses of the scratch sample.
+const A: u64 = 5;
+const B: u64 = (1 << 40) | 3;
+
+fn scratch(address: u64, before: u64, after: u64) -> Access {
+    Access {
+        space: Space::Scratch,
+        key: Fr::from(address),
+        before: Fr::from(before),
+        after: Fr::from(after),
+    }
+}
+
+/// The state sample's trace interleaved with scratch ops: `A` written, read, written back to
+/// 0; `B` written and read. Address `A` equals nothing in state, but a state key numerically
+/// equal to a scratch address would still be another cell: the space term tells them apart.
+fn scratch_sample() -> (MemoryWitness, Fr) {
+    let c = case(
+        &[5, 9, 0],
+        &[(0, Some(6)), (1, None), (2, Some(11)), (0, None)],
+    );
+    let state: Vec<Access> = c.trace.iter().copied().map(Access::from).collect();
+    let trace = vec![
+        scratch(A, 0, 7),
+        state[0],
+        scratch(A, 7, 7),
+        state[1],
+        scratch(B, 0, 3),
+        state[2],
+        scratch(A, 7, 0),
+        scratch(B, 3, 3),
+        state[3],
+    ];
+    let witness = MemoryWitness::with_scratch(&c.tree, &trace).unwrap();
+    assert_eq!(witness.post_root().unwrap(), c.post_root);
+    (witness, c.post_root)
+}
+
+#[test]
+fn state_and_scratch_prove_together() {
+    let (witness, post_root) = scratch_sample();
+    assert_eq!(
+        witness.scratch,
+        vec![
+            ScratchCell {
+                address: A,
+                last: Fr::zero(),
+                t_last: 7
+            },
+            ScratchCell {
+                address: B,
+                last: Fr::from(3),
+                t_last: 8
+            },
+        ]
+    );
+    assert_eq!(witness.keys.len(), 3);
+    assert_eq!(prove(&witness, post_root), Ok(()));
+    assert!(
+        prove(&witness, witness.pre_root).is_err(),
+        "wrong post root"
+    );
+}
+
+#[test]
+fn a_scratch_cell_starts_at_zero() {
+    // The first op on A claims the cell held 4 before it was ever written.
+    let (mut witness, post_root) = scratch_sample();
+    witness.ops[0].before = Fr::from(4);
+    assert!(prove(&witness, post_root).is_err());
+    // Natively the trace is refused where it goes wrong.
+    let c = case(&[1], &[]);
+    let error = MemoryWitness::with_scratch(&c.tree, &[scratch(A, 4, 4)]).unwrap_err();
+    assert!(error.to_string().contains("never written"), "{error}");
+}
+
+#[test]
+fn a_stale_scratch_read_is_refused() {
+    // The read of A (op 2) claims the 0 A held before op 0 wrote 7, with time 0.
+    let (mut witness, post_root) = scratch_sample();
+    assert_eq!(witness.ops[2].t_prev, 1);
+    witness.ops[2].before = Fr::zero();
+    witness.ops[2].after = Fr::zero();
+    witness.ops[2].t_prev = 0;
+    witness.ops[6].before = Fr::zero();
+    assert!(prove(&witness, post_root).is_err());
+}
+
+#[test]
+fn an_op_in_the_other_space_is_refused() {
+    // A scratch op claimed as a state op, and a state op claimed as scratch.
+    for op in [0, 1] {
+        let (mut witness, post_root) = scratch_sample();
+        witness.ops[op].scratch = !witness.ops[op].scratch;
+        assert!(prove(&witness, post_root).is_err(), "op {op}");
+    }
+}
+
+#[test]
+fn a_duplicate_scratch_row_is_refused() {
+    // Two rows for A let a read return A's initial 0 after op 0 wrote 7: both initial tuples
+    // are read, both final tuples are written, so the multisets balance. Only the ordering of
+    // the table refuses it.
+    let (mut witness, post_root) = scratch_sample();
+    witness.ops[2].before = Fr::zero();
+    witness.ops[2].after = Fr::zero();
+    witness.ops[2].t_prev = 0;
+    // A's ops now form two chains: op 0 (0 → 7, time 1) and op 2 (0 → 0, time 3), then op 6
+    // reads op 0's 7 and writes 0 at time 7.
+    witness.ops[6].t_prev = 1;
+    witness.scratch = vec![
+        ScratchCell {
+            address: A,
+            last: Fr::zero(),
+            t_last: 3,
+        },
+        ScratchCell {
+            address: A,
+            last: Fr::zero(),
+            t_last: 7,
+        },
+        witness.scratch[1],
+    ];
+    assert!(prove(&witness, post_root).is_err());
+}
+
+#[test]
+fn scratch_addresses_have_a_range() {
+    let c = case(&[1], &[]);
+    let error =
+        MemoryWitness::with_scratch(&c.tree, &[scratch(1 << SCRATCH_BITS, 0, 1)]).unwrap_err();
+    assert!(error.to_string().contains("not below"), "{error}");
+    let (mut witness, post_root) = scratch_sample();
+    let extra = ScratchCell {
+        address: 77,
+        last: Fr::zero(),
+        t_last: 0,
+    };
+    witness.scratch = vec![extra; CAPACITY.scratch + 1];
+    let error = prove(&witness, post_root).unwrap_err();
+    assert!(error.contains("scratch capacity"), "{error}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3, ..ProptestConfig::default() })]
+
+    /// Random scratch ops interleaved with a random state trace prove, to the state's root.
+    #[test]
+    fn random_state_and_scratch_traces_prove(
+        state in proptest::collection::vec((0usize..3, proptest::option::of(1u64..1000)), 0..=8),
+        scratch_ops in proptest::collection::vec(
+            (0u64..6, proptest::option::of(prop_oneof![Just(0u64), 1u64..1000])), 0..=8),
+    ) {
+        let c = case(&[5, 0, 9], &state);
+        let mut values = HashMap::new();
+        let mut trace: Vec<Access> = Vec::new();
+        let mut state_ops = c.trace.iter().copied().map(Access::from);
+        for (address, write) in scratch_ops {
+            let address = address * 1_000_003;
+            let before = *values.get(&address).unwrap_or(&0);
+            let after = write.unwrap_or(before);
+            values.insert(address, after);
+            trace.push(scratch(address, before, after));
+            trace.extend(state_ops.next());
+        }
+        trace.extend(state_ops);
+        let witness = MemoryWitness::with_scratch(&c.tree, &trace).unwrap();
+        prop_assert_eq!(witness.post_root().unwrap(), c.post_root);
+        prop_assert_eq!(prove(&witness, c.post_root), Ok(()));
+    }
 }

@@ -133,10 +133,8 @@ fn stats_count_what_the_rows_hold() {
 #[test]
 fn padded_rows_still_check_and_overflowing_the_capacity_is_an_error() {
     let (pre, block, rows) = busy_slot().remove(0);
-    let run = machine::Run {
-        outputs: machine::check(&pre, domain(), &block, &rows).unwrap(),
-        rows,
-    };
+    let run = machine::run(&pre, domain(), &block).unwrap();
+    assert_eq!(run.rows, rows);
     let padded = run.padded(run.rows.len() + 5).unwrap();
     assert_eq!(padded.last().unwrap().kind, Kind::Pad);
     assert_eq!(

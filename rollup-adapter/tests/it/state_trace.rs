@@ -15,7 +15,11 @@ use crate::world::*;
 
 /// A small tree keeps the circuit small: the scenario's keys still fall on distinct leaves.
 const DEPTH: usize = 12;
-const CAPACITY: MemoryCapacity = MemoryCapacity { ops: 48, keys: 12 };
+const CAPACITY: MemoryCapacity = MemoryCapacity {
+    ops: 48,
+    keys: 12,
+    scratch: 0,
+};
 const K: u32 = 19;
 
 fn prove(memory: &MemoryWitness, post_root: Fr) -> Result<(), String> {
@@ -69,6 +73,39 @@ fn scenario_traces_prove_to_their_post_roots() {
         );
         // Another post root is refused.
         assert!(prove(memory, post_root + Fr::one()).is_err());
+    }
+}
+
+/// The step machine's ops, state and scratch together, prove in the memory circuit: what the
+/// STF circuit will check of its rows. A counter call across rollups, on both sides.
+#[test]
+fn the_step_machines_memory_proves() {
+    const CAPACITY: MemoryCapacity = MemoryCapacity {
+        ops: 40,
+        keys: 6,
+        scratch: 24,
+    };
+    let mut world = World::with_depth(41, DEPTH);
+    world
+        .send(1, TO_COUNTER_2, 0, forward(Method::Increment))
+        .unwrap();
+    let sealed = world.seal();
+    for (block, pre) in sealed.iter().zip(&world.pre_states).take(2) {
+        let decoded = lockstep_rollup_adapter::block::Block::decode(&block.data).unwrap();
+        let run = lockstep_rollup_adapter::machine::run(pre, domain(), &decoded).unwrap();
+        let memory = &run.memory;
+        assert!(!memory.scratch.is_empty() && memory.ops.iter().any(|op| op.scratch));
+        assert_eq!(memory.post_root().unwrap(), block.post_root);
+        let builder =
+            memory::circuit(CircuitBuilderStage::Mock, K, None, CAPACITY, memory).unwrap();
+        let verify = |post_root: Fr| {
+            MockProver::run(K, &builder, vec![vec![memory.pre_root, post_root]])
+                .unwrap()
+                .verify()
+                .is_ok()
+        };
+        assert!(verify(block.post_root), "rollup {}", block.rollup_id);
+        assert!(!verify(block.pre_root));
     }
 }
 
