@@ -42,6 +42,7 @@ use lockstep_circuits::{
     memory::{Access, MemoryWitness, Space},
     Fr,
 };
+use ruint::aliases::U256;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -56,8 +57,10 @@ use crate::{
 };
 
 /// Most memory ops one row makes: a served call that arrives while a forwarder waits writes
-/// its entry (7 cells) and saves the waiting frame (12).
-pub const MAX_OPS_PER_ROW: usize = 19;
+/// three entry cells and saves the waiting frame (four); a forwarder's outgoing call debits
+/// its account (with two journal cells) and writes four entry cells; a swap reads x, pays
+/// out of y and credits x (with their journal cells).
+pub const MAX_OPS_PER_ROW: usize = 7;
 
 /// What a row does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,8 +74,10 @@ pub enum Kind {
     Move,
     /// Reads the target's code and dispatches on (app, method).
     Code,
-    /// Runs a counter's increment or an AMM's swap.
+    /// Runs a counter's increment, or an AMM's swap up to its reserves.
     App,
+    /// Credits a swap's caller with the tokens out.
+    Tokens,
     /// A forwarder calls its target: opens a frame here, or debits, records the assumed entry
     /// and waits for the result.
     Call,
@@ -103,6 +108,8 @@ pub enum Next {
     Code,
     /// [`Kind::App`].
     App,
+    /// [`Kind::Tokens`].
+    Tokens,
     /// [`Kind::Call`].
     Call,
     /// [`Kind::Resume`].
@@ -214,13 +221,15 @@ pub struct Registers {
 /// A scratch address: a region, an index in it and a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Scratch {
-    /// Field `f` of suspended frame `depth` (frames count from 1).
+    /// Cell `c` of suspended frame `depth` (frames count from 1), of 4 packed cells: the caller
+    /// with the flags and checkpoints, the target, the value with the calldata, the ETH delta
+    /// checkpoint.
     Stack(u32, u8),
-    /// Field `f` of journal entry `i`: 0 the key, 1 its previous value.
+    /// Cell `c` of journal entry `i`: 0 the key, 1 its previous value.
     Journal(u32, u8),
-    /// Field `f` of assumed entry `i` (see [`ASSUMED_FIELDS`]).
+    /// Cell `c` of assumed entry `i`, of 5 (see `docs/reference-rollup.md`).
     Assumed(u32, u8),
-    /// Field `f` of served entry `i` (see [`SERVED_FIELDS`]).
+    /// Cell `c` of served entry `i`, of 4.
     Served(u32, u8),
 }
 
@@ -237,32 +246,21 @@ impl Scratch {
     }
 }
 
-/// The fields of an assumed entry in scratch, in order.
-pub const ASSUMED_FIELDS: [&str; 8] = [
-    "dst",
-    "caller",
-    "target",
-    "value",
-    "calldata",
-    "committed",
-    "success",
-    "word",
-];
-/// The fields of a served entry in scratch, in order.
-pub const SERVED_FIELDS: [&str; 9] = [
-    "src",
-    "seq",
-    "caller",
-    "target",
-    "value",
-    "calldata",
-    "committed",
-    "success",
-    "word",
-];
-const ASSUMED_COMMITTED: u8 = 5;
-const ASSUMED_SUCCESS: u8 = 6;
-const SERVED_SUCCESS: u8 = 7;
+/// Cells of an assumed entry: caller and destination rollup, target, value and calldata,
+/// committed flag, result. The call row writes the first four, the return row the result, a
+/// mark row the committed flag.
+const ASSUMED_CALLER: u8 = 0;
+const ASSUMED_TARGET: u8 = 1;
+const ASSUMED_CALL: u8 = 2;
+const ASSUMED_COMMITTED: u8 = 3;
+const ASSUMED_RESULT: u8 = 4;
+/// Cells of a served entry: caller, source rollup and sequence number; target and committed
+/// flag; value and calldata; result. The serve row writes the first three, the pop row the
+/// result.
+const SERVED_CALLER: u8 = 0;
+const SERVED_TARGET: u8 = 1;
+const SERVED_CALL: u8 = 2;
+const SERVED_RESULT: u8 = 3;
 
 /// A memory cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -618,42 +616,56 @@ fn outputs(
     }
     let end = rows.last().map_or_else(Registers::default, |r| r.after);
     let cell = |address: Scratch| scratch.get(&address).copied().unwrap_or_else(Fr::zero);
-    let entry = |src, dst, seq, fields: &[Fr]| -> Result<Entry> {
-        let data = to_calldata(&fields[4], "entry calldata")?;
-        Ok(Entry {
+    let entry = |src, dst, seq, caller, target, call: &Fr, committed, result: &Fr| {
+        let (value, data) = from_call_cell(call)?;
+        let outcome = from_result_cell(result)?;
+        Ok::<_, Error>(Entry {
             domain,
             slot: block.slot,
             src,
             dst,
             seq,
             kind: CallKind::Call,
-            success: to_bool(&fields[6], "entry success")?,
-            committed: to_bool(&fields[5], "entry committed flag")?,
-            caller: to_address(&fields[1], "entry caller")?,
-            target: to_address(&fields[2], "entry target")?,
-            value: abi::value_bytes(to_u128(&fields[3], "entry value")?),
+            success: outcome.success,
+            committed,
+            caller,
+            target,
+            value: abi::value_bytes(value),
             calldata_hash: data.digest(),
-            return_hash: abi::word_digest(to_u128(&fields[7], "entry word")?),
+            return_hash: abi::word_digest(outcome.word),
         })
     };
     let assumed = (0..end.assumed)
         .map(|i| {
-            let f: Vec<Fr> = (0..ASSUMED_FIELDS.len() as u8)
-                .map(|f| cell(Scratch::Assumed(i, f)))
-                .collect();
-            entry(block.rollup_id, to_u32(&f[0], "entry dst")?, i, &f)
+            let c = |f| cell(Scratch::Assumed(i, f));
+            let [caller, dst] = unpack(&c(ASSUMED_CALLER), &[160, 32], "assumed entry caller")?;
+            entry(
+                block.rollup_id,
+                to_u32(&dst, "entry dst")?,
+                i,
+                to_address(&caller, "entry caller")?,
+                to_address(&c(ASSUMED_TARGET), "entry target")?,
+                &c(ASSUMED_CALL),
+                to_bool(&c(ASSUMED_COMMITTED), "entry committed flag")?,
+                &c(ASSUMED_RESULT),
+            )
         })
         .collect::<Result<Vec<_>>>()?;
     let served = (0..end.served)
         .map(|i| {
-            let f: Vec<Fr> = (0..SERVED_FIELDS.len() as u8)
-                .map(|f| cell(Scratch::Served(i, f)))
-                .collect();
+            let c = |f| cell(Scratch::Served(i, f));
+            let [caller, src, seq] =
+                unpack(&c(SERVED_CALLER), &[160, 32, 32], "served entry caller")?;
+            let [target, committed] = unpack(&c(SERVED_TARGET), &[160, 1], "served entry target")?;
             entry(
-                to_u32(&f[0], "entry src")?,
+                to_u32(&src, "entry src")?,
                 block.rollup_id,
-                to_u32(&f[1], "entry seq")?,
-                &f[1..],
+                to_u32(&seq, "entry seq")?,
+                to_address(&caller, "entry caller")?,
+                to_address(&target, "entry target")?,
+                &c(SERVED_CALL),
+                to_bool(&committed, "entry committed flag")?,
+                &c(SERVED_RESULT),
             )
         })
         .collect::<Result<Vec<_>>>()?;
@@ -689,6 +701,10 @@ pub fn step(
         Next::App => {
             app(r, memory)?;
             Ok(Kind::App)
+        }
+        Next::Tokens => {
+            tokens(r, memory)?;
+            Ok(Kind::Tokens)
         }
         Next::Call => {
             call(r, context, memory)?;
@@ -778,21 +794,26 @@ fn fetch(r: &mut Registers, context: &Context<'_>, memory: &mut dyn Memory) -> R
                 });
             }
             let index = r.served;
-            let fields = [
-                Fr::from(u64::from(call.src)),
-                Fr::from(u64::from(call.seq)),
-                address_to_field(&call.caller),
-                address_to_field(&call.target),
-                Fr::from_u128(call.value),
-                calldata_to_field(&call.data),
-                Fr::from(u64::from(call.committed)),
+            let cells = [
+                (
+                    SERVED_CALLER,
+                    pack(&[
+                        (address_to_field(&call.caller), 160),
+                        (Fr::from(u64::from(call.src)), 32),
+                        (Fr::from(u64::from(call.seq)), 32),
+                    ]),
+                ),
+                (
+                    SERVED_TARGET,
+                    pack(&[
+                        (address_to_field(&call.target), 160),
+                        (Fr::from(u64::from(call.committed)), 1),
+                    ]),
+                ),
+                (SERVED_CALL, call_cell(call.value, &call.data)),
             ];
-            for (field, value) in fields.into_iter().enumerate() {
-                write(
-                    memory,
-                    Cell::Scratch(Scratch::Served(index, field as u8)),
-                    value,
-                )?;
+            for (cell, value) in cells {
+                write(memory, Cell::Scratch(Scratch::Served(index, cell)), value)?;
             }
             r.served += 1;
             open_frame(
@@ -824,16 +845,14 @@ fn fetch(r: &mut Registers, context: &Context<'_>, memory: &mut dyn Memory) -> R
                     ret.seq, r.frame.call
                 )));
             }
-            let entry = r.frame.call;
+            let result = Outcome {
+                success: ret.success,
+                word: ret.word,
+            };
             write(
                 memory,
-                Cell::Scratch(Scratch::Assumed(entry, ASSUMED_SUCCESS)),
-                Fr::from(u64::from(ret.success)),
-            )?;
-            write(
-                memory,
-                Cell::Scratch(Scratch::Assumed(entry, ASSUMED_SUCCESS + 1)),
-                Fr::from_u128(ret.word),
+                Cell::Scratch(Scratch::Assumed(r.frame.call, ASSUMED_RESULT)),
+                result_cell(result),
             )?;
             if ret.success {
                 r.eth_delta -= r.frame.value as i128;
@@ -868,7 +887,7 @@ fn open_frame(r: &mut Registers, memory: &mut dyn Memory, mut frame: Frame) -> R
         });
     }
     if r.depth > 0 {
-        for (field, value) in frame_fields(&r.frame).into_iter().enumerate() {
+        for (field, value) in frame_cells(&r.frame).into_iter().enumerate() {
             write(
                 memory,
                 Cell::Scratch(Scratch::Stack(r.depth, field as u8)),
@@ -998,12 +1017,9 @@ fn app(r: &mut Registers, memory: &mut dyn Memory) -> Result<()> {
                 expected: "at most 2^128 − 1",
             })?;
             modify_state(r, memory, eth, |_| Ok(Some(Fr::from_u128(reserve))))?;
-            let holder = storage(abi::token_slot(&r.frame.caller));
-            modify_state(r, memory, holder, |held| {
-                let held = to_u128(&held, "token balance")?;
-                Ok(Some(Fr::from_u128(held.saturating_add(out))))
-            })?;
-            finish(r, Outcome::ok(out));
+            // The holder's tokens next row: the outcome carries `out` there.
+            r.outcome = Outcome::ok(out);
+            r.next = Next::Tokens;
         }
         app => {
             return Err(refused(format!(
@@ -1011,6 +1027,18 @@ fn app(r: &mut Registers, memory: &mut dyn Memory) -> Result<()> {
             )))
         }
     }
+    Ok(())
+}
+
+/// The swap's second row: the caller's token balance grows by the amount out.
+fn tokens(r: &mut Registers, memory: &mut dyn Memory) -> Result<()> {
+    let out = r.outcome.word;
+    let holder = StateKey::Storage(r.frame.target, abi::token_slot(&r.frame.caller));
+    modify_state(r, memory, Cell::State(holder.to_field()), |held| {
+        let held = to_u128(&held, "token balance")?;
+        Ok(Some(Fr::from_u128(held.saturating_add(out))))
+    })?;
+    finish(r, Outcome::ok(out));
     Ok(())
 }
 
@@ -1059,20 +1087,20 @@ fn call(r: &mut Registers, context: &Context<'_>, memory: &mut dyn Memory) -> Re
         return Ok(());
     }
     let index = r.assumed;
-    let fields = [
-        Fr::from(u64::from(rollup)),
-        address_to_field(&caller),
-        address_to_field(&target),
-        Fr::from_u128(value),
-        calldata_to_field(&data),
-        Fr::from(u64::from(committed)),
+    let cells = [
+        (
+            ASSUMED_CALLER,
+            pack(&[
+                (address_to_field(&caller), 160),
+                (Fr::from(u64::from(rollup)), 32),
+            ]),
+        ),
+        (ASSUMED_TARGET, address_to_field(&target)),
+        (ASSUMED_CALL, call_cell(value, &data)),
+        (ASSUMED_COMMITTED, Fr::from(u64::from(committed))),
     ];
-    for (field, value) in fields.into_iter().enumerate() {
-        write(
-            memory,
-            Cell::Scratch(Scratch::Assumed(index, field as u8)),
-            value,
-        )?;
+    for (cell, value) in cells {
+        write(memory, Cell::Scratch(Scratch::Assumed(index, cell)), value)?;
     }
     r.assumed += 1;
     r.frame.call = index;
@@ -1137,13 +1165,8 @@ fn end(r: &mut Registers, memory: &mut dyn Memory) -> Result<Kind> {
     if ended.remote {
         write(
             memory,
-            Cell::Scratch(Scratch::Served(ended.entry, SERVED_SUCCESS)),
-            Fr::from(u64::from(success)),
-        )?;
-        write(
-            memory,
-            Cell::Scratch(Scratch::Served(ended.entry, SERVED_SUCCESS + 1)),
-            Fr::from_u128(r.outcome.word),
+            Cell::Scratch(Scratch::Served(ended.entry, SERVED_RESULT)),
+            result_cell(r.outcome),
         )?;
     }
     r.depth -= 1;
@@ -1155,11 +1178,11 @@ fn end(r: &mut Registers, memory: &mut dyn Memory) -> Result<Kind> {
         r.next = Next::Fetch;
         return Ok(Kind::Pop);
     }
-    let mut fields = [Fr::zero(); FRAME_FIELDS];
-    for (field, value) in fields.iter_mut().enumerate() {
-        *value = read(memory, Cell::Scratch(Scratch::Stack(r.depth, field as u8)))?;
+    let mut cells = [Fr::zero(); FRAME_CELLS];
+    for (cell, value) in cells.iter_mut().enumerate() {
+        *value = read(memory, Cell::Scratch(Scratch::Stack(r.depth, cell as u8)))?;
     }
-    r.frame = frame_from_fields(&fields)?;
+    r.frame = frame_from_cells(&cells)?;
     if ended.remote {
         // A served call ran while this frame waited for its own call's result.
         r.outcome = Outcome::default();
@@ -1201,41 +1224,122 @@ fn modify_state(
     Ok(changed)
 }
 
-/// Fields of a frame on the stack.
-const FRAME_FIELDS: usize = 12;
+/// Cells of a frame on the stack.
+const FRAME_CELLS: usize = 4;
+/// Bit widths of a frame's first cell: caller, the remote, committed and waiting flags, the
+/// journal and entry checkpoints, its served entry and the call it waits on.
+const FRAME_HEAD: [usize; 8] = [160, 1, 1, 1, 32, 16, 16, 16];
 
-fn frame_fields(frame: &Frame) -> [Fr; FRAME_FIELDS] {
-    [
-        Fr::from(u64::from(frame.remote)),
+/// A frame packed into [`FRAME_CELLS`] cells (243, 160, 248 bits and a signed field element).
+fn frame_cells(frame: &Frame) -> [Fr; FRAME_CELLS] {
+    let small = |v: u32| Fr::from(u64::from(v));
+    let flag = |b: bool| Fr::from(u64::from(b));
+    let head = [
         address_to_field(&frame.caller),
+        flag(frame.remote),
+        flag(frame.committed),
+        flag(frame.waiting),
+        small(frame.journal),
+        small(frame.assumed),
+        small(frame.entry),
+        small(frame.call),
+    ];
+    let parts: Vec<(Fr, usize)> = head.into_iter().zip(FRAME_HEAD).collect();
+    [
+        pack(&parts),
         address_to_field(&frame.target),
-        Fr::from_u128(frame.value),
-        calldata_to_field(&frame.data),
-        Fr::from(u64::from(frame.committed)),
-        Fr::from(u64::from(frame.journal)),
+        call_cell(frame.value, &frame.data),
         i128_to_field(frame.eth_delta),
-        Fr::from(u64::from(frame.assumed)),
-        Fr::from(u64::from(frame.entry)),
-        Fr::from(u64::from(frame.call)),
-        Fr::from(u64::from(frame.waiting)),
     ]
 }
 
-fn frame_from_fields(fields: &[Fr; FRAME_FIELDS]) -> Result<Frame> {
+fn frame_from_cells(cells: &[Fr; FRAME_CELLS]) -> Result<Frame> {
+    let [caller, remote, committed, waiting, journal, assumed, entry, call] =
+        unpack(&cells[0], &FRAME_HEAD, "frame head")?;
+    let (value, data) = from_call_cell(&cells[2])?;
     Ok(Frame {
-        remote: to_bool(&fields[0], "frame source flag")?,
-        caller: to_address(&fields[1], "frame caller")?,
-        target: to_address(&fields[2], "frame target")?,
-        value: to_u128(&fields[3], "frame value")?,
-        data: to_calldata(&fields[4], "frame calldata")?,
-        committed: to_bool(&fields[5], "frame committed flag")?,
-        journal: to_u32(&fields[6], "frame journal checkpoint")?,
-        eth_delta: to_i128(&fields[7], "frame ETH checkpoint")?,
-        assumed: to_u32(&fields[8], "frame entry checkpoint")?,
-        entry: to_u32(&fields[9], "frame served entry")?,
-        call: to_u32(&fields[10], "frame pending call")?,
-        waiting: to_bool(&fields[11], "frame waiting flag")?,
+        remote: to_bool(&remote, "frame source flag")?,
+        caller: to_address(&caller, "frame caller")?,
+        target: to_address(&cells[1], "frame target")?,
+        value,
+        data,
+        committed: to_bool(&committed, "frame committed flag")?,
+        journal: to_u32(&journal, "frame journal checkpoint")?,
+        eth_delta: to_i128(&cells[3], "frame ETH checkpoint")?,
+        assumed: to_u32(&assumed, "frame entry checkpoint")?,
+        entry: to_u32(&entry, "frame served entry")?,
+        call: to_u32(&call, "frame pending call")?,
+        waiting: to_bool(&waiting, "frame waiting flag")?,
     })
+}
+
+/// A call's value and calldata in one cell: `value + 2^96 · calldata` (248 bits).
+fn call_cell(value: u128, data: &CallData) -> Fr {
+    pack(&[(Fr::from_u128(value), 96), (calldata_to_field(data), 152)])
+}
+
+fn from_call_cell(cell: &Fr) -> Result<(u128, CallData)> {
+    let [value, data] = unpack(cell, &[96, 152], "value and calldata")?;
+    Ok((
+        to_u128(&value, "call value")?,
+        to_calldata(&data, "calldata")?,
+    ))
+}
+
+/// A result in one cell: `success + 2 · word` (129 bits).
+fn result_cell(outcome: Outcome) -> Fr {
+    pack(&[
+        (Fr::from(u64::from(outcome.success)), 1),
+        (Fr::from_u128(outcome.word), 128),
+    ])
+}
+
+fn from_result_cell(cell: &Fr) -> Result<Outcome> {
+    let [success, word] = unpack(cell, &[1, 128], "result")?;
+    Ok(Outcome {
+        success: to_bool(&success, "result success")?,
+        word: to_u128(&word, "result word")?,
+    })
+}
+
+/// `Σ part · 2^offset`, each part taking its width in bits, the first lowest. The parts must
+/// fit their widths and the widths sum to at most 253 bits.
+fn pack(parts: &[(Fr, usize)]) -> Fr {
+    let mut packed = U256::ZERO;
+    let mut offset = 0;
+    for (part, width) in parts {
+        let value = U256::from_le_bytes(part.to_bytes());
+        debug_assert!(
+            value >> *width == U256::ZERO,
+            "a part wider than its {width} bits"
+        );
+        packed |= value << offset;
+        offset += width;
+    }
+    debug_assert!(offset <= 253);
+    Fr::from_bytes(&packed.to_le_bytes::<32>()).expect("at most 253 bits")
+}
+
+/// The inverse of [`pack`]; refuses a value with bits above the widths' sum.
+fn unpack<const N: usize>(cell: &Fr, widths: &[usize; N], what: &'static str) -> Result<[Fr; N]> {
+    let value = U256::from_le_bytes(cell.to_bytes());
+    let total: usize = widths.iter().sum();
+    if value >> total != U256::ZERO {
+        return Err(out_of_range(
+            what,
+            cell,
+            "a packed cell of its declared widths",
+        ));
+    }
+    let mut parts = [Fr::zero(); N];
+    let mut offset = 0;
+    for (part, width) in parts.iter_mut().zip(widths) {
+        let mask = (U256::from(1u8) << *width) - U256::from(1u8);
+        let bits: U256 = (value >> offset) & mask;
+        *part = Fr::from_bytes(&bits.to_le_bytes::<32>()).expect("fewer bits than the field");
+        offset += width;
+    }
+    Ok(parts)
 }
 
 /// Calldata as one field element: its 19 bytes big-endian.

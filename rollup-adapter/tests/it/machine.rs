@@ -95,6 +95,7 @@ fn a_busy_slot_uses_every_row_kind_within_the_op_budget() {
         Kind::Move,
         Kind::Code,
         Kind::App,
+        Kind::Tokens,
         Kind::Call,
         Kind::Return,
         Kind::Resume,
@@ -110,7 +111,7 @@ fn a_busy_slot_uses_every_row_kind_within_the_op_budget() {
         .max()
         .unwrap();
     assert!(widest <= MAX_OPS_PER_ROW);
-    // A re-entrant served call saves the waiting frame: the widest row is exactly the budget.
+    // An outgoing call and a re-entrant served call fill the budget exactly.
     assert_eq!(widest, MAX_OPS_PER_ROW);
 }
 
