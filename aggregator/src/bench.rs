@@ -3,8 +3,10 @@
 //!
 //! For each kind it measures keygen seconds and peak memory, EVM-proof seconds and peak memory,
 //! proof size, the generated verifier's runtime size and the gas of one verification on anvil.
-//! [`settle`] is `lockstep bench settle`, the gas of settlement around the proof check.
+//! [`settle`] is `lockstep bench settle`, the gas of settlement around the proof check;
+//! [`rollup`] is `lockstep bench rollup`, proving a reference rollup block.
 
+pub mod rollup;
 pub mod settle;
 
 use std::time::Instant;

@@ -128,6 +128,26 @@ pub enum BenchCommand {
     /// Gas of `LockstepSettlement.settle` around the proof check (accept-all stand-in
     /// verifier) for each number of rollups, as type-3 transactions on a local anvil.
     Settle(BenchSettleArgs),
+    /// Proving a reference rollup block with the STF circuit: rows, cells, k, keygen and
+    /// proving time and peak memory for each number of transactions.
+    Rollup(BenchRollupArgs),
+}
+
+/// Arguments of `lockstep bench rollup`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchRollupArgs {
+    /// Transactions per block, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub txs: Vec<usize>,
+    /// Depth of the state tree.
+    #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub depth: usize,
+    /// Key store folder (SRS files; the UNSAFE test SRS unless a real one was imported).
+    #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
+    pub keys: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `lockstep bench settle`.

@@ -35,6 +35,13 @@ async fn main() -> eyre::Result<()> {
             bench::print(&report, json);
             Ok(())
         }
+        Command::Bench(BenchCommand::Rollup(args)) => {
+            let json = args.json;
+            // Proving is CPU-bound for minutes: keep it off the async runtime's workers.
+            let report = tokio::task::spawn_blocking(move || bench::rollup::run(&args)).await??;
+            bench::rollup::print(&report, json);
+            Ok(())
+        }
         Command::Bench(BenchCommand::Settle(args)) => {
             let json = args.json;
             let report = bench::settle::run(args).await?;

@@ -18,6 +18,8 @@
 //!   tree.
 //! - [`memory`]: offline memory checking ([`memory::MemoryChip`]): a whole state trace proven
 //!   with one Merkle opening per distinct key.
+//! - [`stf`]: the reference rollup's STF circuit, the step machine's rows as constraints over
+//!   the memory check (local blocks so far).
 //! - [`keys`]: SRS files (standard halo2 KZG format), an unsafe test SRS for tests and the
 //!   demo, and proving keys cached on disk under a digest of the circuit configuration.
 //! - [`prover`]: proving and verifying rollup snarks, with errors instead of panics.
@@ -57,6 +59,7 @@ pub mod poseidon;
 pub mod prover;
 pub mod shape;
 pub mod smt;
+pub mod stf;
 pub mod test_rollup;
 #[cfg(feature = "test-utils")]
 pub mod testing;

@@ -40,7 +40,7 @@ use lockstep_circuits::{
     entry::{Address, CallKind, Domain, Entry},
     layout::MAX_ENTRIES,
     memory::{Access, MemoryWitness, Space},
-    Fr,
+    stf, Fr,
 };
 use ruint::aliases::U256;
 use serde::{Deserialize, Serialize};
@@ -59,8 +59,8 @@ use crate::{
 /// Most memory ops one row makes: a served call that arrives while a forwarder waits writes
 /// three entry cells and saves the waiting frame (four); a forwarder's outgoing call debits
 /// its account (with two journal cells) and writes four entry cells; a swap reads x, pays
-/// out of y and credits x (with their journal cells).
-pub const MAX_OPS_PER_ROW: usize = 7;
+/// out of y and credits x (with their journal cells). It is the STF circuit's op slots per row.
+pub const MAX_OPS_PER_ROW: usize = stf::OPS_PER_ROW;
 
 /// What a row does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -347,6 +347,57 @@ impl Run {
         self.rows.iter().map(|r| r.ops.len()).sum()
     }
 
+    /// The STF circuit's witness of this run of `block` on `pre`, padded to `capacity`.
+    ///
+    /// The circuit proves blocks of local transactions so far (`lockstep_circuits::stf`): a
+    /// block with a served call or a call result on its tape, or a row of a kind the circuit
+    /// has no constraints for yet (an outgoing call, a swap, a mark), is refused here with the
+    /// step or row that needs it.
+    pub fn stf_witness(
+        &self,
+        pre: &State,
+        block: &Block,
+        capacity: stf::StfCapacity,
+    ) -> Result<stf::StfWitness> {
+        let unsupported = |what: String| {
+            Error::Refused(format!(
+                "the STF circuit does not prove {what} yet (it proves blocks of local transactions)"
+            ))
+        };
+        let tape = block
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(index, step)| match step {
+                Step::Tx(tx) => Ok(stf::TapeStep {
+                    tag: stf::TAG_TX,
+                    fields: [
+                        address_to_field(&tx.from),
+                        Fr::from(tx.nonce),
+                        address_to_field(&tx.to),
+                        Fr::from_u128(tx.value),
+                        calldata_to_field(&tx.data),
+                    ],
+                }),
+                Step::Serve(_) => Err(unsupported(format!("step {index}, a served call"))),
+                Step::Return(_) => Err(unsupported(format!("step {index}, a call result"))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut ops = Vec::with_capacity(self.rows.len());
+        for (index, row) in self.rows.iter().enumerate() {
+            let supported = match row.kind {
+                Kind::Tx | Kind::Move | Kind::Code | Kind::Undo | Kind::Pop | Kind::Pad => true,
+                Kind::App => row.before.app == Some(AppKind::Counter),
+                _ => false,
+            };
+            if !supported {
+                return Err(unsupported(format!("row {index}, a {:?} row", row.kind)));
+            }
+            ops.push(row.ops.iter().map(access).collect());
+        }
+        Ok(stf::StfWitness::new(pre.tree(), &tape, &ops, capacity)?)
+    }
+
     /// Row, op and cell counts of the run.
     pub fn stats(&self) -> Stats {
         let mut stats = Stats {
@@ -571,18 +622,7 @@ fn outputs(
     let mut scratch: HashMap<Scratch, Fr> = HashMap::new();
     for (index, row) in rows.iter().enumerate() {
         for op in &row.ops {
-            trace.push(Access {
-                space: match op.cell {
-                    Cell::State(_) => Space::State,
-                    Cell::Scratch(_) => Space::Scratch,
-                },
-                key: match op.cell {
-                    Cell::State(key) => key,
-                    Cell::Scratch(address) => Fr::from(address.to_u64()),
-                },
-                before: op.before,
-                after: op.after,
-            });
+            trace.push(access(op));
             match op.cell {
                 Cell::State(_) => {}
                 Cell::Scratch(address) => {
@@ -676,6 +716,20 @@ fn outputs(
         served,
     };
     Ok((outputs, memory))
+}
+
+/// An op as the memory check sees it.
+fn access(op: &Op) -> Access {
+    let (space, key) = match op.cell {
+        Cell::State(key) => (Space::State, key),
+        Cell::Scratch(address) => (Space::Scratch, Fr::from(address.to_u64())),
+    };
+    Access {
+        space,
+        key,
+        before: op.before,
+        after: op.after,
+    }
 }
 
 /// The transition function: runs the row `registers` call for and returns its kind.

@@ -6,4 +6,5 @@ mod machine;
 mod props;
 mod scenarios;
 mod state_trace;
+mod stf;
 mod world;

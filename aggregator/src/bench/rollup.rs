@@ -1,0 +1,248 @@
+//! `lockstep bench rollup`: proving a reference rollup block with the STF circuit, against the
+//! number of transactions in the block, on this machine.
+//!
+//! The blocks are local transactions (the STF circuit's scope so far): Alice alternately
+//! increments a counter and sends a wei to Bob. For each size it reports the step machine's
+//! rows and memory, the circuit's advice cells and the smallest `k` that holds them, keygen
+//! and proving seconds and peak memory, and the proof size. Every proof is verified natively.
+
+use std::time::Instant;
+
+use eyre::{ensure, eyre, Context, Result};
+use halo2_base::gates::circuit::CircuitBuilderStage;
+use lockstep_circuits::{
+    entry::{Address, Domain},
+    keys::{keygen, KeyStore},
+    prover, shape,
+    stf::{self, StfCapacity},
+};
+use lockstep_rollup_adapter::{
+    abi::{AppKind, CallData, Method},
+    block::{Block, Tx},
+    machine, Cluster, Genesis, ReferenceRollup,
+};
+use serde::Serialize;
+use tracing::info;
+
+use super::{peak_rss, print_json, reset_peak_rss};
+use crate::cli::BenchRollupArgs;
+
+const ALICE: Address = Address([0xa1; 20]);
+const BOB: Address = Address([0xb0; 20]);
+const COUNTER: Address = Address([0xc0; 20]);
+/// Largest `k` tried for a block.
+const MAX_K: u32 = 24;
+
+/// One block size.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollupResult {
+    /// Transactions (tape steps).
+    pub txs: usize,
+    /// Step machine rows (one padding row included).
+    pub rows: usize,
+    /// Memory op slots (`rows × OPS_PER_ROW`).
+    pub op_slots: usize,
+    /// Distinct state keys (one Merkle opening each).
+    pub state_keys: usize,
+    /// Distinct scratch cells.
+    pub scratch_cells: usize,
+    /// Advice cells of the circuit.
+    pub advice_cells: usize,
+    /// The circuit's degree.
+    pub k: u32,
+    /// Keygen seconds (verifying and proving key).
+    pub keygen_seconds: f64,
+    /// Peak resident memory during keygen.
+    pub keygen_peak_rss_bytes: u64,
+    /// Proving seconds (witness generation, proof, native verification).
+    pub proving_seconds: f64,
+    /// Peak resident memory during proving.
+    pub proving_peak_rss_bytes: u64,
+    /// Proof bytes.
+    pub proof_bytes: usize,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollupReport {
+    /// State tree depth.
+    pub tree_depth: usize,
+    /// Cores the prover used.
+    pub cores: usize,
+    /// One result per block size.
+    pub results: Vec<RollupResult>,
+}
+
+/// A one-rollup cluster's sealed block of `txs` local transactions, and its pre state.
+fn block(txs: usize, depth: usize) -> Result<(lockstep_rollup_adapter::state::State, Block)> {
+    let mut genesis =
+        Genesis::new(1)
+            .with_account(ALICE, 1_000_000)
+            .with_app(COUNTER, AppKind::Counter, 0);
+    genesis.tree_depth = depth;
+    genesis.max_steps = txs.max(1);
+    let rollup = ReferenceRollup::new(&genesis)?;
+    let pre = rollup.state();
+    let mut cluster = Cluster::new(Domain::default());
+    cluster.add(Box::new(rollup))?;
+    cluster.begin_slot(1)?;
+    for nonce in 0..txs as u64 {
+        let (to, value, data) = if nonce % 2 == 0 {
+            (COUNTER, 0, CallData::new(Method::Increment))
+        } else {
+            (BOB, 1, CallData::transfer())
+        };
+        let tx = Tx {
+            from: ALICE,
+            nonce,
+            to,
+            value,
+            data,
+        };
+        cluster.submit(1, &tx)?;
+    }
+    let sealed = cluster.seal()?;
+    Ok((pre, Block::decode(&sealed[0].data)?))
+}
+
+/// Runs the benchmark.
+pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
+    ensure!(!args.txs.is_empty(), "--txs names at least one block size");
+    let store = KeyStore::open(&args.keys)?;
+    let mut results = Vec::new();
+    for &txs in &args.txs {
+        ensure!(txs >= 1, "a block holds at least one transaction");
+        let (pre, block) = block(txs, args.depth)?;
+        let run = machine::run(&pre, Domain::default(), &block)?;
+        let stats = run.stats();
+        let capacity = StfCapacity {
+            rows: stats.rows + 1,
+            tape: txs,
+            keys: stats.state_keys,
+            // Unused op slots read scratch address 0.
+            scratch: stats.scratch_cells + 1,
+        };
+        let witness = run.stf_witness(&pre, &block, capacity)?;
+        let instances = vec![pre.root(), block.post_root, witness.tape_hash()];
+
+        // The smallest k that holds the circuit.
+        let (k, advice_cells) = (shape::MIN_K.max(14)..=MAX_K)
+            .find_map(|k| {
+                let mut builder =
+                    stf::circuit(CircuitBuilderStage::Mock, k, None, capacity, &witness).ok()?;
+                let cells = builder
+                    .statistics()
+                    .gate
+                    .total_advice_per_phase
+                    .iter()
+                    .sum::<usize>();
+                // Only measured, never synthesised.
+                builder.clear();
+                Some((k, cells))
+            })
+            .ok_or_else(|| eyre!("{txs} transactions do not fit the STF circuit at k ≤ {MAX_K}"))?;
+        info!(
+            txs,
+            rows = capacity.rows,
+            advice_cells,
+            k,
+            "STF circuit sized"
+        );
+        let params = store
+            .load_or_generate_unsafe_test_srs(k)
+            .wrap_err_with(|| format!("SRS for k = {k}"))?;
+
+        info!(txs, k, "keygen");
+        reset_peak_rss();
+        let started = Instant::now();
+        let keygen_circuit =
+            stf::circuit(CircuitBuilderStage::Keygen, k, None, capacity, &witness)?;
+        let pk = keygen("stf", &params, &keygen_circuit).map_err(|e| eyre!(e))?;
+        let keygen_seconds = started.elapsed().as_secs_f64();
+        let keygen_peak_rss_bytes = peak_rss();
+        let break_points = keygen_circuit.break_points();
+        drop(keygen_circuit);
+
+        info!(txs, k, "proving");
+        reset_peak_rss();
+        let started = Instant::now();
+        let circuit = stf::circuit(
+            CircuitBuilderStage::Prover,
+            k,
+            Some(break_points),
+            capacity,
+            &witness,
+        )?;
+        let snark = prover::prove(&params, &pk, circuit)?;
+        let proving_seconds = started.elapsed().as_secs_f64();
+        let proving_peak_rss_bytes = peak_rss();
+        ensure!(
+            snark.instances == vec![instances],
+            "the proof exposes other public inputs than [pre root, post root, tape hash]"
+        );
+        let result = RollupResult {
+            txs,
+            rows: capacity.rows,
+            op_slots: capacity.memory().ops,
+            state_keys: capacity.keys,
+            scratch_cells: capacity.scratch,
+            advice_cells,
+            k,
+            keygen_seconds,
+            keygen_peak_rss_bytes,
+            proving_seconds,
+            proving_peak_rss_bytes,
+            proof_bytes: snark.proof.len(),
+        };
+        info!(?result, "done");
+        results.push(result);
+    }
+    Ok(RollupReport {
+        tree_depth: args.depth,
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        results,
+    })
+}
+
+/// Prints the report as JSON or as a table.
+pub fn print(report: &RollupReport, json: bool) {
+    if json {
+        return print_json(report);
+    }
+    println!(
+        "STF circuit, local blocks, tree depth {}, {} cores",
+        report.tree_depth, report.cores
+    );
+    println!(
+        "{:>4} {:>5} {:>6} {:>5} {:>8} {:>11} {:>3} {:>9} {:>9} {:>8} {:>8} {:>7}",
+        "txs",
+        "rows",
+        "slots",
+        "keys",
+        "scratch",
+        "advice",
+        "k",
+        "keygen s",
+        "keygen GB",
+        "prove s",
+        "prove GB",
+        "proof B"
+    );
+    for r in &report.results {
+        println!(
+            "{:>4} {:>5} {:>6} {:>5} {:>8} {:>11} {:>3} {:>9.1} {:>9.2} {:>8.1} {:>8.2} {:>7}",
+            r.txs,
+            r.rows,
+            r.op_slots,
+            r.state_keys,
+            r.scratch_cells,
+            r.advice_cells,
+            r.k,
+            r.keygen_seconds,
+            r.keygen_peak_rss_bytes as f64 / 1e9,
+            r.proving_seconds,
+            r.proving_peak_rss_bytes as f64 / 1e9,
+            r.proof_bytes
+        );
+    }
+}
