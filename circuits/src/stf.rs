@@ -259,6 +259,11 @@ pub fn circuit(
     let hasher = poseidon::hasher(ctx, range.gate());
     let chip = MemoryChip::new(&range, witness.memory.depth, capacity.memory())?;
     let ops = chip.load_ops(ctx, &witness.memory)?;
+    // Every slot is an op of the trace (an unused one reads scratch address 0), never padding
+    // that the memory check would leave out: a slot it skipped could read anything.
+    for op in &ops {
+        range.gate().assert_is_const(ctx, &op.used, &Fr::one());
+    }
     let keys = chip.load_keys(ctx, &witness.memory)?;
     let scratch = chip.load_scratch(ctx, &witness.memory)?;
     let pre_root = ctx.load_witness(witness.memory.pre_root);
