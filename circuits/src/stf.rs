@@ -125,7 +125,7 @@ const REVERT_ALWAYS: u64 = 0xdead;
 const REVERT_INSUFFICIENT_BALANCE: u64 = 0xba1;
 const REVERT_UNKNOWN_METHOD: u64 = 0x5e1;
 /// Scratch region of the journal; an address is `region · 2^40 + index · 2^8 + cell`.
-const JOURNAL_REGION: u64 = 2;
+pub const JOURNAL_REGION: u64 = 2;
 
 /// The state key tag, `"lockstep.state.1"` as a 128-bit big-endian integer.
 pub fn state_tag() -> Fr {

@@ -518,16 +518,7 @@ impl ReferenceRollup {
             } else {
                 inner.eth_delta += value as i128;
             }
-            let mut account = inner.state.account(&target)?;
-            account.balance =
-                account
-                    .balance
-                    .checked_add(value)
-                    .ok_or_else(|| Error::OutOfRange {
-                        what: "balance",
-                        value: format!("{} + {value}", account.balance),
-                        expected: "at most 2^128 − 1",
-                    })?;
+            let account = inner.state.account(&target)?.credited(value)?;
             inner.state.set_account(&target, account)?;
             Ok(true)
         })?;

@@ -238,7 +238,7 @@ impl Scratch {
     pub fn to_u64(self) -> u64 {
         let (region, index, field) = match self {
             Self::Stack(i, f) => (1u64, i, f),
-            Self::Journal(i, f) => (2, i, f),
+            Self::Journal(i, f) => (stf::JOURNAL_REGION, i, f),
             Self::Assumed(i, f) => (3, i, f),
             Self::Served(i, f) => (4, i, f),
         };
@@ -977,16 +977,7 @@ fn move_value(r: &mut Registers, memory: &mut dyn Memory) -> Result<()> {
     }
     let key = Cell::State(StateKey::Account(r.frame.target).to_field());
     modify_state(r, memory, key, |leaf| {
-        let mut account = to_account(&leaf)?;
-        account.balance = account
-            .balance
-            .checked_add(value)
-            .ok_or_else(|| Error::OutOfRange {
-                what: "balance",
-                value: format!("{} + {value}", account.balance),
-                expected: "at most 2^128 − 1",
-            })?;
-        Ok(Some(account.to_field()))
+        Ok(Some(to_account(&leaf)?.credited(value)?.to_field()))
     })?;
     Ok(())
 }

@@ -36,7 +36,7 @@ use crate::{smt::SparseMerkleTree, Error, Result};
 
 /// Domain tag of state keys ("lockstep.state.1" as a 128-bit integer).
 pub fn state_tag() -> Fr {
-    Fr::from_u128(u128::from_be_bytes(*b"lockstep.state.1"))
+    lockstep_circuits::stf::state_tag()
 }
 
 /// An address as a field element (big-endian, 160 bits).
@@ -105,6 +105,19 @@ impl Account {
     /// `balance + nonce · 2^128`.
     pub fn to_field(&self) -> Fr {
         Fr::from_u128(self.balance) + Fr::from(self.nonce) * Fr::from_u128(1u128 << 127).double()
+    }
+
+    /// The account with `value` more wei; fails if the balance would pass `2^128 − 1`.
+    pub fn credited(self, value: u128) -> Result<Self> {
+        let balance = self
+            .balance
+            .checked_add(value)
+            .ok_or_else(|| Error::OutOfRange {
+                what: "balance",
+                value: format!("{} + {value}", self.balance),
+                expected: "at most 2^128 − 1",
+            })?;
+        Ok(Self { balance, ..self })
     }
 
     /// The inverse of [`Self::to_field`].

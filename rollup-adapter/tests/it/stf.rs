@@ -241,35 +241,26 @@ fn a_tape_the_rules_refuse_is_refused() {
     assert!(machine::run(&pre, domain(), &tampered).is_err());
 }
 
+/// Why the witness builder refuses rollup 1's block after Alice calls `to` on it.
+fn refusal_after_call(to: Address) -> String {
+    let mut world = World::with_depth(51, DEPTH);
+    world.send(1, to, 0, forward(Method::Increment)).unwrap();
+    let sealed = world.seal();
+    let block = Block::decode(&sealed[0].data).unwrap();
+    let pre = &world.pre_states[0];
+    let run = machine::run(pre, domain(), &block).unwrap();
+    run.stf_witness(pre, &block, CAPACITY)
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn blocks_beyond_the_circuit_are_refused_with_a_reason() {
     // Rollup 1 calls rollup 2: its tape holds a call result, which the circuit does not
     // prove yet.
-    let mut world = World::with_depth(51, DEPTH);
-    world
-        .send(1, TO_COUNTER_2, 0, forward(Method::Increment))
-        .unwrap();
-    let sealed = world.seal();
-    let block = Block::decode(&sealed[0].data).unwrap();
-    let pre = &world.pre_states[0];
-    let run = machine::run(pre, domain(), &block).unwrap();
-    let error = run
-        .stf_witness(pre, &block, CAPACITY)
-        .unwrap_err()
-        .to_string();
+    let error = refusal_after_call(TO_COUNTER_2);
     assert!(error.contains("a call result"), "{error}");
     // A local forwarder call has a Call row.
-    let mut world = World::with_depth(52, DEPTH);
-    world
-        .send(1, TO_COUNTER_1, 0, forward(Method::Increment))
-        .unwrap();
-    let sealed = world.seal();
-    let block = Block::decode(&sealed[0].data).unwrap();
-    let pre = &world.pre_states[0];
-    let run = machine::run(pre, domain(), &block).unwrap();
-    let error = run
-        .stf_witness(pre, &block, CAPACITY)
-        .unwrap_err()
-        .to_string();
+    let error = refusal_after_call(TO_COUNTER_1);
     assert!(error.contains("Call row"), "{error}");
 }
