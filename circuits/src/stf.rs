@@ -3,32 +3,32 @@
 //! `lockstep_rollup_adapter::machine`).
 //!
 //! # What it proves
-//! From the pre root, the block's tape (its transactions, as field elements) executes, row by
-//! row, to the post root. Public inputs: `[pre root, post root, tape hash]`, where the tape
-//! hash is Poseidon over every tape cell (tag and fields, padding included).
+//! From the pre root, the block's tape (its transactions, the calls it served and the results
+//! of the calls it made, as field elements) executes, row by row, to the post root. Public
+//! inputs: `[rollup id, pre root, post root, ETH delta, tape hash]`, where the tape hash is
+//! Poseidon over every tape cell (tag and fields, padding included) and the ETH delta is a
+//! signed field element (`d` or `p − |d|`).
 //!
 //! # How
 //! - **Registers are computed, never witnessed.** Row 0 starts from all zeros; each row's
 //!   registers after are a function of its registers before, the tape step at the tape
 //!   register and the values its ops read. So the prover chooses only the ops' values read.
-//! - **The kind is computed too**: from `next`, the fetched tape tag, and (ending a frame)
-//!   whether a committed flag or a journal entry is left to handle. Exactly one kind the
-//!   circuit supports must apply; a row where none does cannot be proven.
+//! - **The kind is computed too**: from `next`, the fetched tape tag, whether the running
+//!   frame waits for a call's result, and (ending a frame) whether a committed flag or a
+//!   journal entry is left to handle. Exactly one kind must apply; a row where none does
+//!   cannot be proven.
 //! - **Ops.** Every row has [`OPS_PER_ROW`] op slots. A kind fixes each slot's space, key and
 //!   written value as a function of what it read; an unused slot reads scratch address 0 and
 //!   leaves it. All the ops, in order, go through [`MemoryChip`] with the state keys opened at
 //!   the pre root; the chip returns the post root.
+//! - **Packed scratch records** (the stack of suspended frames, the journal, both entry lists;
+//!   layout in [`scratch`]) are unpacked with range checks, so a record has one reading.
 //!
 //! # Scope of this version
-//! Blocks of **local** transactions: transfers with value, counter increments, calls that
-//! revert (the reverter, `fail`, an unknown method, a value the sender cannot pay) with their
-//! state changes undone. The kinds are `Tx`, `Move`, `Code`, `App` (counter), `Undo`, `Pop`
-//! and `Pad`. A tape step other than a transaction, a forwarder's call, a swap or a served
-//! call leaves no supported kind, so such blocks cannot be proven yet; the witness builder
-//! (`lockstep_rollup_adapter::machine::Run::stf_witness`) refuses them up front, naming the
-//! step or row. The tape hash is not yet tied to the block's bytes in the blob, and the
-//! entries and the ETH delta are not yet exposed (the common public-input layout); both come
-//! with the cross-rollup kinds.
+//! Every kind of the machine: `Tx`, `Serve`, `Return`, `Pad`, `Move`, `Code`, `App` (counter
+//! and swap), `Tokens`, `Call` (local and remote), `Resume`, `Mark`, `Undo` and `Pop`. The
+//! entries are recorded in scratch but not yet exposed through the common public-input layout,
+//! and the tape hash is not yet tied to the block's bytes in the blob.
 
 use halo2_base::{
     gates::{
@@ -38,6 +38,7 @@ use halo2_base::{
     },
     halo2_proofs::halo2curves::ff::PrimeField,
     poseidon::hasher::PoseidonHasher,
+    utils::{biguint_to_fe, fe_to_biguint},
     AssignedValue, Context,
     QuantumCell::{Constant, Existing},
 };
@@ -45,6 +46,8 @@ use num_bigint::BigUint;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    entry::pow2,
+    layout::MAX_ENTRIES,
     memory::{Access, AssignedOp, MemoryCapacity, MemoryChip, MemoryWitness, Space},
     poseidon, shape,
     smt::SparseMerkleTree,
@@ -53,10 +56,66 @@ use crate::{
 
 /// Op slots of every row.
 pub const OPS_PER_ROW: usize = 7;
-/// Fields of a tape step: a transaction's sender, nonce, target, value and calldata.
+/// Fields of a tape step.
 pub const TAPE_FIELDS: usize = 5;
+/// Bit widths of the tape fields.
+pub const TAPE_FIELD_BITS: [usize; TAPE_FIELDS] = [160, 65, 160, 96, 152];
 /// Tape tag of a transaction (0 is past the tape's end).
 pub const TAG_TX: u8 = 1;
+/// Tape tag of a served call.
+pub const TAG_SERVE: u8 = 2;
+/// Tape tag of a call's result.
+pub const TAG_RETURN: u8 = 3;
+/// Frames open at most at once.
+pub const MAX_CALL_DEPTH: usize = 8;
+
+/// Scratch memory: regions, and the cells of each record. An address is
+/// `region · 2^40 + index · 2^8 + cell`.
+pub mod scratch {
+    /// Suspended frames, by depth (from 1): 4 cells.
+    pub const STACK: u64 = 1;
+    /// The journal: a state key and its previous value.
+    pub const JOURNAL: u64 = 2;
+    /// Assumed entries: 5 cells.
+    pub const ASSUMED: u64 = 3;
+    /// Served entries: 4 cells.
+    pub const SERVED: u64 = 4;
+
+    /// A suspended frame's cells: `caller ‖ remote:1 ‖ committed:1 ‖ waiting:1 ‖ journal:32 ‖
+    /// assumed:16 ‖ entry:16 ‖ call:16`; the target; `value:96 ‖ calldata:152`; the ETH
+    /// delta checkpoint.
+    pub const FRAME_CELLS: usize = 4;
+    /// Bit widths of a frame's first cell.
+    pub const FRAME_HEAD: [usize; 8] = [160, 1, 1, 1, 32, 16, 16, 16];
+
+    /// Assumed entry cells: `caller ‖ dst:32`.
+    pub const ASSUMED_CALLER: u64 = 0;
+    /// The target.
+    pub const ASSUMED_TARGET: u64 = 1;
+    /// `value:96 ‖ calldata:152`.
+    pub const ASSUMED_CALL: u64 = 2;
+    /// The committed flag.
+    pub const ASSUMED_COMMITTED: u64 = 3;
+    /// `success:1 ‖ word:128`.
+    pub const ASSUMED_RESULT: u64 = 4;
+
+    /// Served entry cells: `caller ‖ src:32 ‖ seq:32`.
+    pub const SERVED_CALLER: u64 = 0;
+    /// `target ‖ committed:1`.
+    pub const SERVED_TARGET: u64 = 1;
+    /// `value:96 ‖ calldata:152`.
+    pub const SERVED_CALL: u64 = 2;
+    /// `success:1 ‖ word:128`.
+    pub const SERVED_RESULT: u64 = 3;
+
+    /// The address of `cell` of record `index` in `region`.
+    pub const fn address(region: u64, index: u64, cell: u64) -> u64 {
+        (region << 40) | (index << 8) | cell
+    }
+}
+
+/// Scratch region of the journal.
+pub const JOURNAL_REGION: u64 = scratch::JOURNAL;
 
 /// Registers, by index.
 mod reg {
@@ -66,22 +125,26 @@ mod reg {
     pub(super) const JOURNAL: usize = 3;
     pub(super) const ETH: usize = 4;
     pub(super) const ASSUMED: usize = 5;
-    pub(super) const F_REMOTE: usize = 6;
-    pub(super) const F_CALLER: usize = 7;
-    pub(super) const F_TARGET: usize = 8;
-    pub(super) const F_VALUE: usize = 9;
-    pub(super) const F_DATA: usize = 10;
-    pub(super) const F_COMMITTED: usize = 11;
-    pub(super) const F_JOURNAL: usize = 12;
-    pub(super) const F_ETH: usize = 13;
-    pub(super) const F_ASSUMED: usize = 14;
-    pub(super) const OUT_SUCCESS: usize = 15;
-    pub(super) const OUT_WORD: usize = 16;
-    pub(super) const APP: usize = 17;
-    pub(super) const CURSOR: usize = 18;
-    pub(super) const COUNT: usize = 19;
-    /// The registers a frame occupies, cleared when it ends.
-    pub(super) const FRAME: [usize; 9] = [
+    pub(super) const SERVED: usize = 6;
+    pub(super) const F_REMOTE: usize = 7;
+    pub(super) const F_CALLER: usize = 8;
+    pub(super) const F_TARGET: usize = 9;
+    pub(super) const F_VALUE: usize = 10;
+    pub(super) const F_DATA: usize = 11;
+    pub(super) const F_COMMITTED: usize = 12;
+    pub(super) const F_JOURNAL: usize = 13;
+    pub(super) const F_ETH: usize = 14;
+    pub(super) const F_ASSUMED: usize = 15;
+    pub(super) const F_ENTRY: usize = 16;
+    pub(super) const F_CALL: usize = 17;
+    pub(super) const F_WAITING: usize = 18;
+    pub(super) const OUT_SUCCESS: usize = 19;
+    pub(super) const OUT_WORD: usize = 20;
+    pub(super) const APP: usize = 21;
+    pub(super) const CURSOR: usize = 22;
+    pub(super) const COUNT: usize = 23;
+    /// The registers a frame occupies, in the order of a popped frame's values.
+    pub(super) const FRAME: [usize; 12] = [
         F_REMOTE,
         F_CALLER,
         F_TARGET,
@@ -91,6 +154,9 @@ mod reg {
         F_JOURNAL,
         F_ETH,
         F_ASSUMED,
+        F_ENTRY,
+        F_CALL,
+        F_WAITING,
     ];
 }
 
@@ -100,7 +166,9 @@ mod next {
     pub(super) const MOVE: u64 = 1;
     pub(super) const CODE: u64 = 2;
     pub(super) const APP: u64 = 3;
+    pub(super) const TOKENS: u64 = 4;
     pub(super) const CALL: u64 = 5;
+    pub(super) const RESUME: u64 = 6;
     pub(super) const END: u64 = 7;
 }
 
@@ -124,20 +192,28 @@ const METHOD_FAIL: u64 = 5;
 const REVERT_ALWAYS: u64 = 0xdead;
 const REVERT_INSUFFICIENT_BALANCE: u64 = 0xba1;
 const REVERT_UNKNOWN_METHOD: u64 = 0x5e1;
-/// Scratch region of the journal; an address is `region · 2^40 + index · 2^8 + cell`.
-pub const JOURNAL_REGION: u64 = 2;
+const REVERT_SLIPPAGE: u64 = 0x511;
 
 /// The state key tag, `"lockstep.state.1"` as a 128-bit big-endian integer.
 pub fn state_tag() -> Fr {
     Fr::from_u128(u128::from_be_bytes(*b"lockstep.state.1"))
 }
 
-/// One tape step as the circuit reads it.
+/// One tape step as the circuit reads it: a tag and five fields, of at most
+/// [`TAPE_FIELD_BITS`] bits each.
+///
+/// | tag | fields |
+/// |---|---|
+/// | [`TAG_TX`] | sender, nonce, target, value, calldata |
+/// | [`TAG_SERVE`] | caller, `src:32 ‖ seq:32 ‖ committed:1`, target, value, calldata |
+/// | [`TAG_RETURN`] | 0, the call's sequence number, 0, 0, `success:1 ‖ word:128` |
+///
+/// Calldata is its 19 bytes read as a big-endian integer; packed parts are little end first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TapeStep {
-    /// [`TAG_TX`] (0 past the tape's end).
+    /// [`TAG_TX`], [`TAG_SERVE`] or [`TAG_RETURN`]; 0 past the tape's end.
     pub tag: u8,
-    /// Sender, nonce, target, value and calldata (19 bytes, big-endian) as field elements.
+    /// The step's fields, by its tag.
     pub fields: [Fr; TAPE_FIELDS],
 }
 
@@ -146,6 +222,57 @@ impl TapeStep {
         tag: 0,
         fields: [Fr::zero(); TAPE_FIELDS],
     };
+
+    /// A transaction.
+    pub fn tx(from: Fr, nonce: u64, to: Fr, value: u128, calldata: Fr) -> Self {
+        Self {
+            tag: TAG_TX,
+            fields: [from, Fr::from(nonce), to, Fr::from_u128(value), calldata],
+        }
+    }
+
+    /// A call served for rollup `src`'s call `seq`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn serve(
+        caller: Fr,
+        src: u32,
+        seq: u32,
+        committed: bool,
+        target: Fr,
+        value: u128,
+        calldata: Fr,
+    ) -> Self {
+        let packed = u128::from(src) | u128::from(seq) << 32 | u128::from(committed) << 64;
+        Self {
+            tag: TAG_SERVE,
+            fields: [
+                caller,
+                Fr::from_u128(packed),
+                target,
+                Fr::from_u128(value),
+                calldata,
+            ],
+        }
+    }
+
+    /// The result of this rollup's call `seq`.
+    pub fn result(seq: u32, success: bool, word: u128) -> Self {
+        Self {
+            tag: TAG_RETURN,
+            fields: [
+                Fr::zero(),
+                Fr::from(u64::from(seq)),
+                Fr::zero(),
+                Fr::zero(),
+                result_cell(success, word),
+            ],
+        }
+    }
+}
+
+/// A result packed in one cell: `success + 2 · word`.
+pub fn result_cell(success: bool, word: u128) -> Fr {
+    Fr::from(u64::from(success)) + Fr::from_u128(word).double()
 }
 
 /// The fixed sizes of one STF circuit.
@@ -175,6 +302,9 @@ impl StfCapacity {
 /// Everything the STF circuit needs: the tape and the rows' ops, padded to a capacity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StfWitness {
+    /// The rollup whose block it is (a served call's source must be another one; a forwarder
+    /// whose target is on this rollup calls it locally).
+    pub rollup: u32,
     /// The tape, padded with empty steps.
     pub tape: Vec<TapeStep>,
     /// Every op slot of every row, in order, as the memory check's witness.
@@ -185,6 +315,7 @@ impl StfWitness {
     /// The witness of `rows` (each row's ops, at most [`OPS_PER_ROW`]) executing `tape` on
     /// `pre`, padded to `capacity`: unused slots and padding rows read scratch address 0.
     pub fn new(
+        rollup: u32,
         pre: &SparseMerkleTree,
         tape: &[TapeStep],
         rows: &[Vec<Access>],
@@ -224,7 +355,11 @@ impl StfWitness {
         let memory = MemoryWitness::with_scratch(pre, &ops)?;
         let mut tape = tape.to_vec();
         tape.resize(capacity.tape, TapeStep::PAD);
-        Ok(Self { tape, memory })
+        Ok(Self {
+            rollup,
+            tape,
+            memory,
+        })
     }
 
     /// The tape hash the circuit exposes, natively.
@@ -236,9 +371,22 @@ impl StfWitness {
             .collect();
         poseidon::hash(&cells)
     }
+
+    /// The public inputs of a proof that the block leads to `post_root` with `eth_delta` (a
+    /// signed field element, `layout::eth_delta_to_field`).
+    pub fn instances(&self, post_root: Fr, eth_delta: Fr) -> Vec<Fr> {
+        vec![
+            Fr::from(u64::from(self.rollup)),
+            self.memory.pre_root,
+            post_root,
+            eth_delta,
+            self.tape_hash(),
+        ]
+    }
 }
 
-/// The STF circuit in the common shape, exposing `[pre root, post root, tape hash]`.
+/// The STF circuit in the common shape, exposing `[rollup id, pre root, post root, ETH delta,
+/// tape hash]`.
 pub fn circuit(
     stage: CircuitBuilderStage,
     k: u32,
@@ -267,6 +415,8 @@ pub fn circuit(
     let keys = chip.load_keys(ctx, &witness.memory)?;
     let scratch = chip.load_scratch(ctx, &witness.memory)?;
     let pre_root = ctx.load_witness(witness.memory.pre_root);
+    let rollup = ctx.load_witness(Fr::from(u64::from(witness.rollup)));
+    range.range_check(ctx, rollup, 32);
 
     let stf = StfChip {
         range: &range,
@@ -285,7 +435,7 @@ pub fn circuit(
     let mut registers = vec![zero; reg::COUNT];
     let mut padding = zero;
     for row in ops.chunks(OPS_PER_ROW) {
-        let (after, pad) = stf.row(ctx, &registers, &tape, row);
+        let (after, pad) = stf.row(ctx, rollup, &registers, &tape, row);
         registers = after;
         padding = pad;
     }
@@ -293,7 +443,13 @@ pub fn circuit(
     range.gate().assert_is_const(ctx, &padding, &Fr::one());
 
     let post_root = chip.check(ctx, &hasher, pre_root, &ops, &keys, &scratch)?;
-    builder.assigned_instances[0].extend([pre_root, post_root, tape_hash]);
+    builder.assigned_instances[0].extend([
+        rollup,
+        pre_root,
+        post_root,
+        registers[reg::ETH],
+        tape_hash,
+    ]);
     if stage != CircuitBuilderStage::Prover {
         if let Err(error) = shape::check_fits(&mut builder) {
             // Never synthesised: drop it quietly.
@@ -320,13 +476,51 @@ struct SlotUse {
     after: AssignedValue<Fr>,
 }
 
+/// One row under construction: the registers before, what each kind asks of the slots, and
+/// the registers after.
+struct RowState<'r> {
+    b: &'r [AssignedValue<Fr>],
+    uses: Vec<Vec<SlotUse>>,
+    after: Vec<AssignedValue<Fr>>,
+}
+
+impl RowState<'_> {
+    /// Slot `i`, under `weight`, accesses `key` and leaves `after` there.
+    fn op(
+        &mut self,
+        i: usize,
+        weight: AssignedValue<Fr>,
+        scratch: bool,
+        key: AssignedValue<Fr>,
+        after: AssignedValue<Fr>,
+    ) {
+        self.uses[i].push(SlotUse {
+            weight,
+            scratch,
+            key,
+            after,
+        });
+    }
+}
+
+/// The running frame's values, to open it or restore it.
+struct FrameValues {
+    remote: AssignedValue<Fr>,
+    caller: AssignedValue<Fr>,
+    target: AssignedValue<Fr>,
+    value: AssignedValue<Fr>,
+    data: AssignedValue<Fr>,
+    committed: AssignedValue<Fr>,
+    entry: AssignedValue<Fr>,
+}
+
 struct StfChip<'a> {
     range: &'a RangeChip<Fr>,
     hasher: &'a PoseidonHasher<Fr, { poseidon::T }, { poseidon::RATE }>,
 }
 
 impl StfChip<'_> {
-    /// Loads the tape: tags 1 then 0 (a prefix of transactions), fields in range.
+    /// Loads the tape: tags in 0..=3 with every real step before the padding, fields in range.
     fn load_tape(&self, ctx: &mut Context<Fr>, tape: &[TapeStep]) -> Vec<AssignedStep> {
         let gate = self.range.gate();
         let steps: Vec<AssignedStep> = tape
@@ -338,15 +532,14 @@ impl StfChip<'_> {
             .collect();
         let mut previous: Option<AssignedValue<Fr>> = None;
         for step in &steps {
-            // The only tag so far is a transaction's: tags are bits forming a prefix.
-            gate.assert_bit(ctx, step.tag);
+            self.range.range_check(ctx, step.tag, 2);
             if let Some(previous) = previous {
-                let gap = gate.mul_not(ctx, previous, step.tag);
+                let ended = gate.is_zero(ctx, previous);
+                let gap = gate.mul(ctx, ended, step.tag);
                 gate.assert_is_const(ctx, &gap, &Fr::zero());
             }
             previous = Some(step.tag);
-            // from, nonce, to, value, calldata: 160, 64, 160, 96 and 152 bits.
-            for (field, bits) in step.fields.iter().zip([160, 64, 160, 96, 152]) {
+            for (field, bits) in step.fields.iter().zip(TAPE_FIELD_BITS) {
                 self.range.range_check(ctx, *field, bits);
             }
         }
@@ -370,21 +563,23 @@ impl StfChip<'_> {
         )
     }
 
-    /// The scratch address of journal entry `index`, cell `cell`.
-    fn journal_cell(
+    /// The scratch address of `cell` of record `index` in `region`.
+    fn scratch_cell(
         &self,
         ctx: &mut Context<Fr>,
+        region: u64,
         index: AssignedValue<Fr>,
         cell: u64,
     ) -> AssignedValue<Fr> {
-        let base = Fr::from((JOURNAL_REGION << 40) + cell);
+        let base = Fr::from(scratch::address(region, 0, cell));
         self.range
             .gate()
             .mul_add(ctx, index, Constant(Fr::from(1 << 8)), Constant(base))
     }
 
-    /// `value` split as `low + 2^bits · high`, with `low < 2^bits` and `high < 2^(total −
-    /// bits)`. `value` must be gated to 0 where it is not meant to decompose.
+    /// `value` split as `low + 2^bits · high`, with `low < 2^bits` and `high ≤ 2^(total −
+    /// bits)`; with `value < 2^total` known, `high < 2^(total − bits)`. `value` must be gated
+    /// to 0 where it is not meant to decompose.
     fn split(
         &self,
         ctx: &mut Context<Fr>,
@@ -398,10 +593,214 @@ impl StfChip<'_> {
         (low, high)
     }
 
+    /// `value` split into parts of exactly `widths` bits, the first lowest: refused unless
+    /// `value < 2^Σwidths`.
+    fn unpack(
+        &self,
+        ctx: &mut Context<Fr>,
+        value: AssignedValue<Fr>,
+        widths: &[usize],
+    ) -> Vec<AssignedValue<Fr>> {
+        let mut total: usize = widths.iter().sum();
+        let mut rest = value;
+        let mut parts = Vec::with_capacity(widths.len());
+        for &width in &widths[..widths.len() - 1] {
+            let (low, high) = self.split(ctx, rest, width, total);
+            parts.push(low);
+            rest = high;
+            total -= width;
+        }
+        // `split` bounds the high part by 2^total inclusive: make it strict.
+        self.range.range_check(ctx, rest, total);
+        parts.push(rest);
+        parts
+    }
+
+    /// `Σ part · 2^offset`, the first part lowest (the widths sum to at most 253).
+    fn pack(
+        &self,
+        ctx: &mut Context<Fr>,
+        parts: &[(AssignedValue<Fr>, usize)],
+    ) -> AssignedValue<Fr> {
+        let mut offset = 0u32;
+        let mut shifts = Vec::with_capacity(parts.len());
+        for (_, width) in parts {
+            shifts.push(Constant(pow2(offset)));
+            offset += *width as u32;
+        }
+        self.range
+            .gate()
+            .inner_product(ctx, parts.iter().map(|(p, _)| Existing(*p)), shifts)
+    }
+
+    /// `⌊n / d⌋` for `n < 2^224` and `0 < d < 2^129`: the quotient `q < 2^128` and remainder
+    /// `r < d` are witnessed, and `q·d + r = n` is checked in 64-bit limbs, as no product of
+    /// that size may wrap the field (`halo2-base`'s `div_mod_var` takes divisors of at most
+    /// 126 bits).
+    fn div_wide(
+        &self,
+        ctx: &mut Context<Fr>,
+        n: AssignedValue<Fr>,
+        d: AssignedValue<Fr>,
+    ) -> AssignedValue<Fr> {
+        let gate = self.range.gate();
+        let (q, r) = {
+            let n = fe_to_biguint(n.value());
+            let d = fe_to_biguint(d.value());
+            let (q, r) = if d == BigUint::from(0u8) {
+                (BigUint::from(0u8), BigUint::from(0u8))
+            } else {
+                (&n / &d, &n % &d)
+            };
+            (biguint_to_fe::<Fr>(&q), biguint_to_fe::<Fr>(&r))
+        };
+        let q = ctx.load_witness(q);
+        let r = ctx.load_witness(r);
+        self.range.range_check(ctx, q, 128);
+        self.range.range_check(ctx, r, 129);
+        self.range.check_less_than(ctx, r, d, 129);
+        // q·d + r = (q1·d)·2^64 + (q0·d + r), each part below 2^194.
+        let (q0, q1) = self.split(ctx, q, 64, 128);
+        let low = gate.mul_add(ctx, q0, d, r);
+        let high = gate.mul(ctx, q1, d);
+        let (low0, low1) = self.split(ctx, low, 64, 194);
+        let (n0, n1) = self.split(ctx, n, 64, 224);
+        ctx.constrain_equal(&low0, &n0);
+        let high = gate.add(ctx, high, low1);
+        ctx.constrain_equal(&high, &n1);
+        q
+    }
+
+    /// `x ≤ bound` where `flag`; nothing where not (`flag · (bound − x)` fits `bits`).
+    fn at_most(
+        &self,
+        ctx: &mut Context<Fr>,
+        flag: AssignedValue<Fr>,
+        x: AssignedValue<Fr>,
+        bound: u64,
+        bits: usize,
+    ) {
+        let gate = self.range.gate();
+        let spare = gate.sub(ctx, Constant(Fr::from(bound)), x);
+        let spare = gate.mul(ctx, spare, flag);
+        self.range.range_check(ctx, spare, bits);
+    }
+
+    /// Journal entry `index` records `key` and its `previous` value, in slots `first` and
+    /// `first + 1`, under `weight`.
+    #[allow(clippy::too_many_arguments)]
+    fn journal(
+        &self,
+        ctx: &mut Context<Fr>,
+        row: &mut RowState<'_>,
+        first: usize,
+        weight: AssignedValue<Fr>,
+        index: AssignedValue<Fr>,
+        key: AssignedValue<Fr>,
+        previous: AssignedValue<Fr>,
+    ) {
+        let key_cell = self.scratch_cell(ctx, scratch::JOURNAL, index, 0);
+        let previous_cell = self.scratch_cell(ctx, scratch::JOURNAL, index, 1);
+        row.op(first, weight, true, key_cell, key);
+        row.op(first + 1, weight, true, previous_cell, previous);
+    }
+
+    /// Under `weight`, the running frame is saved on the stack at the current depth, in slots
+    /// `first..first + 4`.
+    fn push_frame(
+        &self,
+        ctx: &mut Context<Fr>,
+        row: &mut RowState<'_>,
+        first: usize,
+        weight: AssignedValue<Fr>,
+    ) {
+        let b = row.b;
+        let head: Vec<(AssignedValue<Fr>, usize)> = [
+            reg::F_CALLER,
+            reg::F_REMOTE,
+            reg::F_COMMITTED,
+            reg::F_WAITING,
+            reg::F_JOURNAL,
+            reg::F_ASSUMED,
+            reg::F_ENTRY,
+            reg::F_CALL,
+        ]
+        .into_iter()
+        .zip(scratch::FRAME_HEAD)
+        .map(|(r, width)| (b[r], width))
+        .collect();
+        let head = self.pack(ctx, &head);
+        let call = self.pack(ctx, &[(b[reg::F_VALUE], 96), (b[reg::F_DATA], 152)]);
+        for (cell, value) in [head, b[reg::F_TARGET], call, b[reg::F_ETH]]
+            .into_iter()
+            .enumerate()
+        {
+            let address = self.scratch_cell(ctx, scratch::STACK, b[reg::DEPTH], cell as u64);
+            row.op(first + cell, weight, true, address, value);
+        }
+    }
+
+    /// Under `flag`, `frame` becomes the running frame with its checkpoints taken now (the
+    /// journal at `journal`), one level deeper, and the next row moves its value.
+    fn open_frame(
+        &self,
+        ctx: &mut Context<Fr>,
+        row: &mut RowState<'_>,
+        flag: AssignedValue<Fr>,
+        frame: &FrameValues,
+        journal: AssignedValue<Fr>,
+    ) {
+        let gate = self.range.gate();
+        let b = row.b;
+        // At most MAX_CALL_DEPTH frames open.
+        self.at_most(ctx, flag, b[reg::DEPTH], MAX_CALL_DEPTH as u64 - 1, 8);
+        let zero = ctx.load_zero();
+        let depth = gate.add(ctx, b[reg::DEPTH], Constant(Fr::one()));
+        let next_move = ctx.load_constant(Fr::from(next::MOVE));
+        for (r, v) in [
+            (reg::NEXT, next_move),
+            (reg::DEPTH, depth),
+            (reg::JOURNAL, journal),
+            (reg::F_REMOTE, frame.remote),
+            (reg::F_CALLER, frame.caller),
+            (reg::F_TARGET, frame.target),
+            (reg::F_VALUE, frame.value),
+            (reg::F_DATA, frame.data),
+            (reg::F_COMMITTED, frame.committed),
+            (reg::F_JOURNAL, journal),
+            (reg::F_ETH, b[reg::ETH]),
+            (reg::F_ASSUMED, b[reg::ASSUMED]),
+            (reg::F_ENTRY, frame.entry),
+            (reg::F_CALL, zero),
+            (reg::F_WAITING, zero),
+            (reg::OUT_SUCCESS, zero),
+            (reg::OUT_WORD, zero),
+            (reg::APP, zero),
+        ] {
+            self.set(ctx, row, flag, r, v);
+        }
+    }
+
+    /// Under `flag`, register `r` after is `candidate` (`after[r] += flag · (candidate −
+    /// before[r])`; the kinds are exclusive, so at most one flag is set).
+    fn set(
+        &self,
+        ctx: &mut Context<Fr>,
+        row: &mut RowState<'_>,
+        flag: AssignedValue<Fr>,
+        r: usize,
+        candidate: AssignedValue<Fr>,
+    ) {
+        let gate = self.range.gate();
+        let delta = gate.sub(ctx, candidate, row.b[r]);
+        row.after[r] = gate.mul_add(ctx, flag, delta, row.after[r]);
+    }
+
     /// One row: its registers after, and whether it is a padding row.
     fn row(
         &self,
         ctx: &mut Context<Fr>,
+        rollup: AssignedValue<Fr>,
         b: &[AssignedValue<Fr>],
         tape: &[AssignedStep],
         slots: &[AssignedOp],
@@ -410,6 +809,21 @@ impl StfChip<'_> {
         let one = Constant(Fr::one());
         let is = |ctx: &mut Context<Fr>, a: AssignedValue<Fr>, v: u64| {
             gate.is_equal(ctx, a, Constant(Fr::from(v)))
+        };
+        let never = |ctx: &mut Context<Fr>, a: AssignedValue<Fr>, b: AssignedValue<Fr>| {
+            let both = gate.mul(ctx, a, b);
+            gate.assert_is_const(ctx, &both, &Fr::zero());
+        };
+        let constant = |ctx: &mut Context<Fr>, v: u64| ctx.load_constant(Fr::from(v));
+        let zero = ctx.load_zero();
+        let one_v = constant(ctx, 1);
+        let two_128 = pow2(128);
+        let u128_max = Fr::from_u128(u128::MAX);
+        let read = |i: usize| slots[i].before;
+        let mut row = RowState {
+            b,
+            uses: (0..OPS_PER_ROW).map(|_| Vec::new()).collect(),
+            after: b.to_vec(),
         };
 
         // The tape step at the tape register (all zero past the end).
@@ -420,18 +834,32 @@ impl StfChip<'_> {
                 gate.select_by_indicator(ctx, tape.iter().map(|s| s.fields[j]), indicator.clone())
             })
             .collect();
-        let (from, nonce, to, value, data) = (field[0], field[1], field[2], field[3], field[4]);
+        let tape_next = gate.add(ctx, b[reg::TAPE], one);
 
-        // Which kind: from `next`, the tag, and what is left to end a frame.
+        // ---- Which kind: from `next`, the tag, waiting, and what is left to end a frame. ----
         let at_fetch = is(ctx, b[reg::NEXT], next::FETCH);
-        let at_move = is(ctx, b[reg::NEXT], next::MOVE);
-        let at_code = is(ctx, b[reg::NEXT], next::CODE);
-        let at_app = is(ctx, b[reg::NEXT], next::APP);
+        let f_move = is(ctx, b[reg::NEXT], next::MOVE);
+        let f_code = is(ctx, b[reg::NEXT], next::CODE);
+        let f_app = is(ctx, b[reg::NEXT], next::APP);
+        let f_tokens = is(ctx, b[reg::NEXT], next::TOKENS);
+        let f_call = is(ctx, b[reg::NEXT], next::CALL);
+        let f_resume = is(ctx, b[reg::NEXT], next::RESUME);
         let at_end = is(ctx, b[reg::NEXT], next::END);
         let no_frame = gate.is_zero(ctx, b[reg::DEPTH]);
-        let fetch_here = gate.mul(ctx, at_fetch, no_frame);
-        let f_tx = gate.mul(ctx, fetch_here, tag);
-        let f_pad = gate.mul_not(ctx, tag, fetch_here);
+        let waiting = b[reg::F_WAITING];
+        let fetch_free = gate.mul(ctx, at_fetch, no_frame);
+        let fetch_waiting = gate.mul(ctx, at_fetch, waiting);
+        let tag_none = gate.is_zero(ctx, tag);
+        let tag_tx = is(ctx, tag, u64::from(TAG_TX));
+        let tag_serve = is(ctx, tag, u64::from(TAG_SERVE));
+        let tag_return = is(ctx, tag, u64::from(TAG_RETURN));
+        // A transaction and the tape's end need no frame open; a served call needs none running
+        // (none open, or the running one waits); a result needs the running frame to wait.
+        let f_tx = gate.mul(ctx, fetch_free, tag_tx);
+        let f_pad = gate.mul(ctx, fetch_free, tag_none);
+        let serves_now = gate.or(ctx, fetch_free, fetch_waiting);
+        let f_serve = gate.mul(ctx, serves_now, tag_serve);
+        let f_return = gate.mul(ctx, fetch_waiting, tag_return);
 
         let success = b[reg::OUT_SUCCESS];
         let uncommitted_remote = gate.mul_not(ctx, b[reg::F_COMMITTED], b[reg::F_REMOTE]);
@@ -445,182 +873,222 @@ impl StfChip<'_> {
             .range
             .is_less_than(ctx, b[reg::F_JOURNAL], b[reg::JOURNAL], 32);
         let must_undo = gate.mul(ctx, discard, undos_left);
-        let no_mark = gate.not(ctx, must_mark);
-        let end_no_mark = gate.mul(ctx, at_end, no_mark);
+        let f_mark = gate.mul(ctx, at_end, must_mark);
+        let end_no_mark = gate.sub(ctx, at_end, f_mark);
         let f_undo = gate.mul(ctx, end_no_mark, must_undo);
-        let f_pop = gate.mul_not(ctx, must_undo, end_no_mark);
-        let (f_move, f_code, f_app) = (at_move, at_code, at_app);
-        // Exactly one supported kind. (Marks, served calls, results, calls, swaps and a
-        // transaction while a frame waits have none yet.)
-        let kinds = gate.sum(ctx, [f_tx, f_pad, f_move, f_code, f_app, f_undo, f_pop]);
+        let f_pop = gate.sub(ctx, end_no_mark, f_undo);
+        // Exactly one kind (they exclude each other by construction, so: at least one).
+        let kinds = gate.sum(
+            ctx,
+            [
+                f_tx, f_serve, f_return, f_pad, f_move, f_code, f_app, f_tokens, f_call, f_resume,
+                f_mark, f_undo, f_pop,
+            ],
+        );
         gate.assert_is_const(ctx, &kinds, &Fr::one());
 
-        // State keys: `ka` (the row's main account, code or slot) and `kb` (a move's target).
-        let f_tx_move = gate.add(ctx, f_tx, f_move);
-        let space = gate.inner_product(
-            ctx,
-            [f_tx_move, f_code, f_app],
-            [SPACE_ACCOUNT, SPACE_CODE, SPACE_STORAGE].map(|s| Constant(Fr::from(s))),
-        );
-        let f_code_app = gate.add(ctx, f_code, f_app);
-        let address = gate.inner_product(
-            ctx,
-            [f_tx, f_move, f_code_app],
-            [from, b[reg::F_CALLER], b[reg::F_TARGET]].map(Existing),
-        );
-        let zero = ctx.load_zero();
-        let ka = self.state_key(ctx, space, address, zero);
-        let account_space = ctx.load_constant(Fr::from(SPACE_ACCOUNT));
-        let kb = self.state_key(ctx, account_space, b[reg::F_TARGET], zero);
-
-        let mut uses: Vec<Vec<SlotUse>> = (0..OPS_PER_ROW).map(|_| Vec::new()).collect();
-        let journal_uses = |ctx: &mut Context<Fr>,
-                            uses: &mut Vec<Vec<SlotUse>>,
-                            first: usize,
-                            weight: AssignedValue<Fr>,
-                            index: AssignedValue<Fr>,
-                            key: AssignedValue<Fr>,
-                            previous: AssignedValue<Fr>| {
-            let key_cell = self.journal_cell(ctx, index, 0);
-            let previous_cell = self.journal_cell(ctx, index, 1);
-            uses[first].push(SlotUse {
-                weight,
-                scratch: true,
-                key: key_cell,
-                after: key,
-            });
-            uses[first + 1].push(SlotUse {
-                weight,
-                scratch: true,
-                key: previous_cell,
-                after: previous,
-            });
+        // ---- What several kinds read. ----
+        // A call row's forwarder: the rollup and target in its code leaf's parameters.
+        let leaf = gate.mul(ctx, f_call, b[reg::APP]);
+        let (_, params) = self.split(ctx, leaf, 8, 200);
+        let (call_rollup, call_target) = self.split(ctx, params, 32, 192);
+        // Calls into L1 (rollup 0) are not supported yet.
+        let to_l1 = gate.is_zero(ctx, call_rollup);
+        never(ctx, f_call, to_l1);
+        let here = gate.is_equal(ctx, call_rollup, rollup);
+        let call_local = gate.mul(ctx, f_call, here);
+        let call_remote = gate.sub(ctx, f_call, call_local);
+        // The app a code row found.
+        let app_counter = {
+            let counter = is(ctx, b[reg::APP], APP_COUNTER);
+            gate.mul(ctx, f_app, counter)
         };
-        let mut after: Vec<AssignedValue<Fr>> = b.to_vec();
-        // after[r] += flag · (candidate − before[r]).
-        let set = |ctx: &mut Context<Fr>,
-                   after: &mut Vec<AssignedValue<Fr>>,
-                   flag: AssignedValue<Fr>,
-                   r: usize,
-                   candidate: AssignedValue<Fr>| {
-            let delta = gate.sub(ctx, candidate, b[r]);
-            after[r] = gate.mul_add(ctx, flag, delta, after[r]);
+        let app_amm = {
+            let amm = is(ctx, b[reg::APP], APP_AMM);
+            gate.mul(ctx, f_app, amm)
         };
-        let constant = |ctx: &mut Context<Fr>, v: u64| ctx.load_constant(Fr::from(v));
-        let two_128 = Fr::from_u128(1u128 << 127).double();
-
-        // An account read in slot 0 (Tx, Move) and in slot 3 (Move's credit).
-        let value_nonzero = {
-            let z = gate.is_zero(ctx, b[reg::F_VALUE]);
-            gate.not(ctx, z)
-        };
-        let move_moves = gate.mul(ctx, f_move, value_nonzero);
-        let reads_account = gate.add(ctx, f_tx, move_moves);
-        let account0 = gate.mul(ctx, reads_account, slots[0].before);
+        let apps = gate.add(ctx, app_counter, app_amm);
+        let other_app = gate.sub(ctx, f_app, apps);
+        gate.assert_is_const(ctx, &other_app, &Fr::zero());
+        // The running frame's calldata: the argument, then the next, inner and method bytes.
+        let reads_data = gate.sum(ctx, [f_code, f_call, f_resume, app_amm]);
+        let data = gate.mul(ctx, reads_data, b[reg::F_DATA]);
+        let [arg, next_method, inner, method] =
+            <[AssignedValue<Fr>; 4]>::try_from(self.unpack(ctx, data, &[128, 8, 8, 8]))
+                .expect("four parts");
+        // An account in slot 0: a sender's, a mover's, a forwarder's.
+        let value = b[reg::F_VALUE];
+        let value_zero = gate.is_zero(ctx, value);
+        let mv = gate.mul_not(ctx, value_zero, f_move);
+        let mv_remote = gate.mul(ctx, mv, b[reg::F_REMOTE]);
+        let mv_local = gate.sub(ctx, mv, mv_remote);
+        let reads_account = gate.sum(ctx, [f_tx, mv, call_remote]);
+        let account0 = gate.mul(ctx, reads_account, read(0));
         let (balance0, nonce0) = self.split(ctx, account0, 128, 192);
+        let short = self.range.is_less_than(ctx, balance0, value, 128);
 
-        // --- Tx: nonce and balance checks, nonce + 1, the frame opens. ---
+        // ---- State keys: `ka` (the row's main cell) and `kb` (the frame target's account, or
+        // an AMM's token reserve). ----
+        let ka = {
+            let accounts = gate.add(ctx, f_tx, f_move);
+            let storage = gate.sum(ctx, [f_app, f_tokens, f_resume]);
+            let space = gate.inner_product(
+                ctx,
+                [accounts, f_code, storage],
+                [SPACE_ACCOUNT, SPACE_CODE, SPACE_STORAGE].map(|s| Constant(Fr::from(s))),
+            );
+            let targets = gate.sum(ctx, [f_code, f_app, f_tokens, f_resume]);
+            let address = gate.inner_product(
+                ctx,
+                [f_tx, f_move, targets],
+                [field[0], b[reg::F_CALLER], b[reg::F_TARGET]].map(Existing),
+            );
+            // A token holder's slot is 2^160 + holder; a forwarder stores its result in slot
+            // 0 and counts failures in slot 1.
+            let holder = gate.add(ctx, b[reg::F_CALLER], Constant(pow2(160)));
+            let fails = gate.mul_not(ctx, success, f_resume);
+            let slot = gate.mul_add(ctx, f_tokens, holder, fails);
+            self.state_key(ctx, space, address, slot)
+        };
+        let kb = {
+            let space = gate.add(ctx, f_app, Constant(Fr::from(SPACE_ACCOUNT)));
+            self.state_key(ctx, space, b[reg::F_TARGET], f_app)
+        };
+
+        // ---- Tx: nonce and balance checks, nonce + 1, the frame opens. ----
         {
-            let off = gate.sub(ctx, nonce0, nonce);
-            let off = gate.mul(ctx, off, f_tx);
-            gate.assert_is_const(ctx, &off, &Fr::zero());
-            let spare = gate.sub(ctx, balance0, value);
+            let off = gate.sub(ctx, nonce0, field[1]);
+            never(ctx, off, f_tx);
+            let spare = gate.sub(ctx, balance0, field[3]);
             let spare = gate.mul(ctx, spare, f_tx);
             self.range.range_check(ctx, spare, 128);
-            let bumped = gate.add(ctx, slots[0].before, Constant(two_128));
-            uses[0].push(SlotUse {
-                weight: f_tx,
-                scratch: false,
-                key: ka,
-                after: bumped,
-            });
-            journal_uses(
-                ctx,
-                &mut uses,
-                1,
-                f_tx,
-                b[reg::JOURNAL],
-                ka,
-                slots[0].before,
-            );
+            let bumped = gate.add(ctx, read(0), Constant(two_128));
+            row.op(0, f_tx, false, ka, bumped);
+            self.journal(ctx, &mut row, 1, f_tx, b[reg::JOURNAL], ka, read(0));
             let journal = gate.add(ctx, b[reg::JOURNAL], one);
-            let tape_next = gate.add(ctx, b[reg::TAPE], one);
-            let one_v = constant(ctx, 1);
-            let next_move = constant(ctx, next::MOVE);
-            for (r, v) in [
-                (reg::NEXT, next_move),
-                (reg::TAPE, tape_next),
-                (reg::DEPTH, one_v),
-                (reg::JOURNAL, journal),
-                (reg::F_REMOTE, zero),
-                (reg::F_CALLER, from),
-                (reg::F_TARGET, to),
-                (reg::F_VALUE, value),
-                (reg::F_DATA, data),
-                (reg::F_COMMITTED, one_v),
-                (reg::F_JOURNAL, journal),
-                (reg::F_ETH, b[reg::ETH]),
-                (reg::F_ASSUMED, b[reg::ASSUMED]),
-                (reg::OUT_SUCCESS, zero),
-                (reg::OUT_WORD, zero),
-                (reg::APP, zero),
+            self.set(ctx, &mut row, f_tx, reg::TAPE, tape_next);
+            let frame = FrameValues {
+                remote: zero,
+                caller: field[0],
+                target: field[2],
+                value: field[3],
+                data: field[4],
+                committed: one_v,
+                entry: zero,
+            };
+            self.open_frame(ctx, &mut row, f_tx, &frame, journal);
+        }
+
+        // ---- Serve: the served entry's call cells; the waiting frame saved; the frame opens. --
+        {
+            let packed = gate.mul(ctx, f_serve, field[1]);
+            let [src, seq, committed] =
+                <[AssignedValue<Fr>; 3]>::try_from(self.unpack(ctx, packed, &[32, 32, 1]))
+                    .expect("three parts");
+            // Another rollup's call (L1's are not served yet).
+            let from_l1 = gate.is_zero(ctx, src);
+            never(ctx, f_serve, from_l1);
+            let from_self = gate.is_equal(ctx, src, rollup);
+            never(ctx, f_serve, from_self);
+            self.at_most(ctx, f_serve, b[reg::SERVED], MAX_ENTRIES as u64 - 1, 8);
+            let caller = self.pack(ctx, &[(field[0], 160), (src, 32), (seq, 32)]);
+            let target = self.pack(ctx, &[(field[2], 160), (committed, 1)]);
+            let call = self.pack(ctx, &[(field[3], 96), (field[4], 152)]);
+            for (cell, value) in [
+                (scratch::SERVED_CALLER, caller),
+                (scratch::SERVED_TARGET, target),
+                (scratch::SERVED_CALL, call),
             ] {
-                set(ctx, &mut after, f_tx, r, v);
+                let address = self.scratch_cell(ctx, scratch::SERVED, b[reg::SERVED], cell);
+                row.op(cell as usize, f_serve, true, address, value);
+            }
+            let suspends = gate.mul_not(ctx, no_frame, f_serve);
+            self.push_frame(ctx, &mut row, 3, suspends);
+            self.set(ctx, &mut row, f_serve, reg::TAPE, tape_next);
+            let served = gate.add(ctx, b[reg::SERVED], one);
+            self.set(ctx, &mut row, f_serve, reg::SERVED, served);
+            let frame = FrameValues {
+                remote: one_v,
+                caller: field[0],
+                target: field[2],
+                value: field[3],
+                data: field[4],
+                committed,
+                entry: b[reg::SERVED],
+            };
+            self.open_frame(ctx, &mut row, f_serve, &frame, b[reg::JOURNAL]);
+        }
+
+        // ---- Return: the result of the call the frame waits on. ----
+        {
+            let off = gate.sub(ctx, field[1], b[reg::F_CALL]);
+            never(ctx, off, f_return);
+            let result = gate.mul(ctx, f_return, field[4]);
+            let [ok, word] =
+                <[AssignedValue<Fr>; 2]>::try_from(self.unpack(ctx, result, &[1, 128]))
+                    .expect("two parts");
+            let address = self.scratch_cell(
+                ctx,
+                scratch::ASSUMED,
+                b[reg::F_CALL],
+                scratch::ASSUMED_RESULT,
+            );
+            row.op(0, f_return, true, address, field[4]);
+            // A call that went through took its value off the rollup; a failed one returns it
+            // to the forwarder.
+            let eth = gate.sub_mul(ctx, b[reg::ETH], ok, value);
+            self.set(ctx, &mut row, f_return, reg::ETH, eth);
+            let refund = gate.mul_not(ctx, ok, f_return);
+            let account1 = gate.mul(ctx, refund, read(1));
+            let (balance1, _) = self.split(ctx, account1, 128, 192);
+            let credited = gate.add(ctx, balance1, value);
+            let credited = gate.mul(ctx, credited, refund);
+            self.range.range_check(ctx, credited, 128);
+            let refunded = gate.add(ctx, read(1), value);
+            row.op(1, refund, false, kb, refunded);
+            self.journal(ctx, &mut row, 2, refund, b[reg::JOURNAL], kb, read(1));
+            let journal = gate.add(ctx, b[reg::JOURNAL], refund);
+            let resume = constant(ctx, next::RESUME);
+            for (r, v) in [
+                (reg::JOURNAL, journal),
+                (reg::TAPE, tape_next),
+                (reg::F_WAITING, zero),
+                (reg::OUT_SUCCESS, ok),
+                (reg::OUT_WORD, word),
+                (reg::NEXT, resume),
+            ] {
+                self.set(ctx, &mut row, f_return, r, v);
             }
         }
 
-        // --- Move: debit the caller, credit the target; a caller that cannot pay reverts. ---
+        // ---- Move: the value to the target: debited from a local caller (which may not be
+        // able to pay), or arrived with a served call. ----
         {
-            // Value arriving with a served call is not supported yet.
-            let remote = gate.mul(ctx, f_move, b[reg::F_REMOTE]);
-            gate.assert_is_const(ctx, &remote, &Fr::zero());
-            let v = b[reg::F_VALUE];
-            let short = self.range.is_less_than(ctx, balance0, v, 128);
-            let paid = gate.mul_not(ctx, short, move_moves);
-            let unpaid = gate.mul(ctx, short, move_moves);
-            // Slot 0: the caller's account, debited if it can pay (else only read).
-            let debit = gate.mul(ctx, paid, v);
-            let debited = gate.sub(ctx, slots[0].before, debit);
-            uses[0].push(SlotUse {
-                weight: move_moves,
-                scratch: false,
-                key: ka,
-                after: debited,
-            });
-            journal_uses(
-                ctx,
-                &mut uses,
-                1,
-                paid,
-                b[reg::JOURNAL],
-                ka,
-                slots[0].before,
-            );
-            // Slot 3: the target's account, credited without overflowing 128 bits.
-            let account3 = gate.mul(ctx, paid, slots[3].before);
+            let paid = gate.mul_not(ctx, short, mv_local);
+            let unpaid = gate.mul(ctx, short, mv_local);
+            let debited = gate.sub_mul(ctx, read(0), paid, value);
+            row.op(0, mv_local, false, ka, debited);
+            let arrived = gate.add(ctx, read(0), value);
+            row.op(0, mv_remote, false, kb, arrived);
+            let changed0 = gate.add(ctx, paid, mv_remote);
+            let key0 = gate.select(ctx, kb, ka, mv_remote);
+            self.journal(ctx, &mut row, 1, changed0, b[reg::JOURNAL], key0, read(0));
+            // The credit of a local move, in slot 3; neither credit overflows 128 bits.
+            let account3 = gate.mul(ctx, paid, read(3));
             let (balance3, _) = self.split(ctx, account3, 128, 192);
-            let credited_balance = gate.add(ctx, balance3, v);
-            let credited_balance = gate.mul(ctx, credited_balance, paid);
+            let credited_balance = gate.mul_add(ctx, mv_remote, balance0, balance3);
+            let credited_balance = gate.add(ctx, credited_balance, value);
+            let credited_balance = gate.mul(ctx, credited_balance, changed0);
             self.range.range_check(ctx, credited_balance, 128);
-            let credited = gate.add(ctx, slots[3].before, v);
-            uses[3].push(SlotUse {
-                weight: paid,
-                scratch: false,
-                key: kb,
-                after: credited,
-            });
-            let journal_plus_one = gate.add(ctx, b[reg::JOURNAL], one);
-            journal_uses(
-                ctx,
-                &mut uses,
-                4,
-                paid,
-                journal_plus_one,
-                kb,
-                slots[3].before,
-            );
+            let credited = gate.add(ctx, read(3), value);
+            row.op(3, paid, false, kb, credited);
+            let second = gate.add(ctx, b[reg::JOURNAL], one);
+            self.journal(ctx, &mut row, 4, paid, second, kb, read(3));
             let journal = gate.mul_add(ctx, paid, Constant(Fr::from(2)), b[reg::JOURNAL]);
-            set(ctx, &mut after, f_move, reg::JOURNAL, journal);
+            let journal = gate.add(ctx, journal, mv_remote);
+            self.set(ctx, &mut row, f_move, reg::JOURNAL, journal);
+            let eth = gate.mul_add(ctx, mv_remote, value, b[reg::ETH]);
+            self.set(ctx, &mut row, f_move, reg::ETH, eth);
             // next: Code, or End with 0xba1 when the caller cannot pay.
             let next = gate.mul_add(
                 ctx,
@@ -628,30 +1096,25 @@ impl StfChip<'_> {
                 Constant(Fr::from(next::END - next::CODE)),
                 Constant(Fr::from(next::CODE)),
             );
-            set(ctx, &mut after, f_move, reg::NEXT, next);
+            self.set(ctx, &mut row, f_move, reg::NEXT, next);
             let word = gate.mul(ctx, unpaid, Constant(Fr::from(REVERT_INSUFFICIENT_BALANCE)));
-            set(ctx, &mut after, f_move, reg::OUT_WORD, word);
-            set(ctx, &mut after, f_move, reg::OUT_SUCCESS, zero);
+            self.set(ctx, &mut row, f_move, reg::OUT_WORD, word);
+            self.set(ctx, &mut row, f_move, reg::OUT_SUCCESS, zero);
             let cursor = gate.select(ctx, b[reg::F_ASSUMED], b[reg::CURSOR], unpaid);
-            set(ctx, &mut after, f_move, reg::CURSOR, cursor);
+            self.set(ctx, &mut row, f_move, reg::CURSOR, cursor);
         }
 
-        // --- Code: read the target's code leaf and dispatch on (app, method). ---
+        // ---- Code: read the target's code leaf and dispatch on (app, method). ----
         {
-            uses[0].push(SlotUse {
-                weight: f_code,
-                scratch: false,
-                key: ka,
-                after: slots[0].before,
-            });
-            let leaf = gate.mul(ctx, f_code, slots[0].before);
+            row.op(0, f_code, false, ka, read(0));
+            let leaf = gate.mul(ctx, f_code, read(0));
             let (app, rest) = self.split(ctx, leaf, 8, 200);
             self.range
                 .check_less_than(ctx, app, Constant(Fr::from(5)), 8);
-            let data = gate.mul(ctx, f_code, b[reg::F_DATA]);
-            let (_, method) = self.split(ctx, data, 144, 152);
-            self.range
-                .check_less_than(ctx, method, Constant(Fr::from(6)), 8);
+            for byte in [method, inner, next_method] {
+                self.range
+                    .check_less_than(ctx, byte, Constant(Fr::from(6)), 8);
+            }
             let app_is = |ctx: &mut Context<Fr>, v| is(ctx, app, v);
             let method_is = |ctx: &mut Context<Fr>, v| is(ctx, method, v);
             let counter = app_is(ctx, APP_COUNTER);
@@ -661,8 +1124,7 @@ impl StfChip<'_> {
             // Only a forwarder's code has parameters (an empty leaf has none either).
             let no_app = gate.is_zero(ctx, app);
             let bare = gate.sum(ctx, [no_app, counter, amm, reverter]);
-            let stray = gate.mul(ctx, bare, rest);
-            gate.assert_is_const(ctx, &stray, &Fr::zero());
+            never(ctx, bare, rest);
             let fail = method_is(ctx, METHOD_FAIL);
             let reverts = gate.or(ctx, reverter, fail);
             let transfer = method_is(ctx, METHOD_TRANSFER);
@@ -691,106 +1153,290 @@ impl StfChip<'_> {
                 [ends, apps, forwards],
                 [next::END, next::APP, next::CALL].map(|n| Constant(Fr::from(n))),
             );
-            set(ctx, &mut after, f_code, reg::NEXT, next);
-            set(ctx, &mut after, f_code, reg::OUT_SUCCESS, transfers);
+            self.set(ctx, &mut row, f_code, reg::NEXT, next);
+            self.set(ctx, &mut row, f_code, reg::OUT_SUCCESS, transfers);
             let word = gate.inner_product(
                 ctx,
                 [reverts, unknown],
                 [REVERT_ALWAYS, REVERT_UNKNOWN_METHOD].map(|w| Constant(Fr::from(w))),
             );
-            set(ctx, &mut after, f_code, reg::OUT_WORD, word);
-            set(ctx, &mut after, f_code, reg::APP, slots[0].before);
+            self.set(ctx, &mut row, f_code, reg::OUT_WORD, word);
+            self.set(ctx, &mut row, f_code, reg::APP, read(0));
             let cursor = gate.select(ctx, b[reg::F_ASSUMED], b[reg::CURSOR], ends);
-            set(ctx, &mut after, f_code, reg::CURSOR, cursor);
+            self.set(ctx, &mut row, f_code, reg::CURSOR, cursor);
         }
 
-        // --- App: a counter's increment (a swap has no row yet). ---
+        // ---- App, counter: increment, wrapping at 2^128. ----
         {
-            let counter = gate.sub(ctx, b[reg::APP], Constant(Fr::from(APP_COUNTER)));
-            let counter = gate.mul(ctx, counter, f_app);
-            gate.assert_is_const(ctx, &counter, &Fr::zero());
-            let count = gate.mul(ctx, f_app, slots[0].before);
+            let count = gate.mul(ctx, app_counter, read(0));
             self.range.range_check(ctx, count, 128);
-            let max = Fr::from_u128(u128::MAX);
-            let wraps = gate.is_equal(ctx, count, Constant(max));
-            // count + 1, wrapping at 2^128.
-            let up = gate.add(ctx, slots[0].before, one);
+            let wraps = gate.is_equal(ctx, count, Constant(u128_max));
+            let up = gate.add(ctx, read(0), one);
             let up = gate.sub_mul(ctx, up, wraps, Constant(two_128));
-            uses[0].push(SlotUse {
-                weight: f_app,
-                scratch: false,
-                key: ka,
-                after: up,
-            });
-            journal_uses(
-                ctx,
-                &mut uses,
-                1,
-                f_app,
-                b[reg::JOURNAL],
-                ka,
-                slots[0].before,
-            );
+            row.op(0, app_counter, false, ka, up);
+            self.journal(ctx, &mut row, 1, app_counter, b[reg::JOURNAL], ka, read(0));
             let journal = gate.add(ctx, b[reg::JOURNAL], one);
-            set(ctx, &mut after, f_app, reg::JOURNAL, journal);
-            let one_v = constant(ctx, 1);
             let end = constant(ctx, next::END);
-            set(ctx, &mut after, f_app, reg::OUT_SUCCESS, one_v);
-            set(ctx, &mut after, f_app, reg::OUT_WORD, up);
-            set(ctx, &mut after, f_app, reg::NEXT, end);
-            set(ctx, &mut after, f_app, reg::CURSOR, b[reg::F_ASSUMED]);
+            for (r, v) in [
+                (reg::JOURNAL, journal),
+                (reg::OUT_SUCCESS, one_v),
+                (reg::OUT_WORD, up),
+                (reg::NEXT, end),
+                (reg::CURSOR, b[reg::F_ASSUMED]),
+            ] {
+                self.set(ctx, &mut row, app_counter, r, v);
+            }
         }
 
-        // --- Undo: the last journal entry's key gets its previous value back. ---
+        // ---- App, AMM: out = ⌊y·v / (x + v)⌋; pays out of y if out > 0 and out ≥ the
+        // argument (the minimum out), then x grows by v; else reverts with 0x511. ----
+        {
+            let x = gate.mul(ctx, app_amm, read(0));
+            self.range.range_check(ctx, x, 128);
+            let y = gate.mul(ctx, app_amm, read(1));
+            self.range.range_check(ctx, y, 128);
+            let v = gate.mul(ctx, app_amm, value);
+            let numerator = gate.mul(ctx, y, v);
+            let denominator = gate.add(ctx, x, v);
+            let empty = gate.is_zero(ctx, denominator);
+            let denominator = gate.add(ctx, denominator, empty);
+            let out = self.div_wide(ctx, numerator, denominator);
+            let none_out = gate.is_zero(ctx, out);
+            let slips = self.range.is_less_than(ctx, out, arg, 128);
+            let swapped = gate.mul_not(ctx, none_out, app_amm);
+            let swapped = gate.mul_not(ctx, slips, swapped);
+            let slipped = gate.sub(ctx, app_amm, swapped);
+            row.op(0, app_amm, false, ka, read(0));
+            let paid_out = gate.sub_mul(ctx, read(1), swapped, out);
+            row.op(1, app_amm, false, kb, paid_out);
+            self.journal(ctx, &mut row, 2, swapped, b[reg::JOURNAL], kb, read(1));
+            let reserve = gate.add(ctx, read(0), value);
+            let fits = gate.mul(ctx, swapped, reserve);
+            self.range.range_check(ctx, fits, 128);
+            row.op(4, swapped, false, ka, reserve);
+            let second = gate.add(ctx, b[reg::JOURNAL], one);
+            self.journal(ctx, &mut row, 5, swapped, second, ka, read(4));
+            let journal = gate.mul_add(ctx, swapped, Constant(Fr::from(2)), b[reg::JOURNAL]);
+            let word = gate.mul(ctx, swapped, out);
+            let word = gate.mul_add(ctx, slipped, Constant(Fr::from(REVERT_SLIPPAGE)), word);
+            let next = gate.inner_product(
+                ctx,
+                [swapped, slipped],
+                [next::TOKENS, next::END].map(|n| Constant(Fr::from(n))),
+            );
+            let cursor = gate.select(ctx, b[reg::F_ASSUMED], b[reg::CURSOR], slipped);
+            for (r, v) in [
+                (reg::JOURNAL, journal),
+                (reg::OUT_SUCCESS, swapped),
+                (reg::OUT_WORD, word),
+                (reg::NEXT, next),
+                (reg::CURSOR, cursor),
+            ] {
+                self.set(ctx, &mut row, app_amm, r, v);
+            }
+        }
+
+        // ---- Tokens: the caller's token balance grows by `out`, saturating at 2^128 − 1. ----
+        {
+            let held = gate.mul(ctx, f_tokens, read(0));
+            self.range.range_check(ctx, held, 128);
+            let out = gate.mul(ctx, f_tokens, b[reg::OUT_WORD]);
+            let sum = gate.add(ctx, held, out);
+            let fits = self.range.is_less_than(ctx, sum, Constant(two_128), 129);
+            let raised = gate.add(ctx, read(0), b[reg::OUT_WORD]);
+            let credited = gate.select(ctx, raised, Constant(u128_max), fits);
+            row.op(0, f_tokens, false, ka, credited);
+            self.journal(ctx, &mut row, 1, f_tokens, b[reg::JOURNAL], ka, read(0));
+            let journal = gate.add(ctx, b[reg::JOURNAL], one);
+            let end = constant(ctx, next::END);
+            for (r, v) in [
+                (reg::JOURNAL, journal),
+                (reg::NEXT, end),
+                (reg::CURSOR, b[reg::F_ASSUMED]),
+            ] {
+                self.set(ctx, &mut row, f_tokens, r, v);
+            }
+        }
+
+        // ---- Call: a forwarder calls its target with its own value and the calldata shifted
+        // one method along: here (a frame opens), or on another rollup (debit, assumed entry,
+        // wait). ----
+        {
+            let forwarded = self.pack(ctx, &[(arg, 128), (zero, 8), (next_method, 8), (inner, 8)]);
+            // Local.
+            self.push_frame(ctx, &mut row, 0, call_local);
+            let frame = FrameValues {
+                remote: zero,
+                caller: b[reg::F_TARGET],
+                target: call_target,
+                value,
+                data: forwarded,
+                committed: b[reg::F_COMMITTED],
+                entry: zero,
+            };
+            self.open_frame(ctx, &mut row, call_local, &frame, b[reg::JOURNAL]);
+            // Remote: a forwarder that cannot pay never reaches the other rollup.
+            let paid = gate.mul_not(ctx, short, call_remote);
+            let unpaid = gate.mul(ctx, short, call_remote);
+            let debited = gate.sub_mul(ctx, read(0), paid, value);
+            row.op(0, call_remote, false, kb, debited);
+            self.journal(ctx, &mut row, 1, paid, b[reg::JOURNAL], kb, read(0));
+            self.at_most(ctx, paid, b[reg::ASSUMED], MAX_ENTRIES as u64 - 1, 8);
+            let caller = self.pack(ctx, &[(b[reg::F_TARGET], 160), (call_rollup, 32)]);
+            let call = self.pack(ctx, &[(value, 96), (forwarded, 152)]);
+            for (cell, value) in [
+                (scratch::ASSUMED_CALLER, caller),
+                (scratch::ASSUMED_TARGET, call_target),
+                (scratch::ASSUMED_CALL, call),
+                (scratch::ASSUMED_COMMITTED, b[reg::F_COMMITTED]),
+            ] {
+                let address = self.scratch_cell(ctx, scratch::ASSUMED, b[reg::ASSUMED], cell);
+                row.op(3 + cell as usize, paid, true, address, value);
+            }
+            let assumed = gate.add(ctx, b[reg::ASSUMED], one);
+            let journal = gate.add(ctx, b[reg::JOURNAL], one);
+            let fetch = constant(ctx, next::FETCH);
+            for (r, v) in [
+                (reg::ASSUMED, assumed),
+                (reg::JOURNAL, journal),
+                (reg::F_CALL, b[reg::ASSUMED]),
+                (reg::F_WAITING, one_v),
+                (reg::NEXT, fetch),
+            ] {
+                self.set(ctx, &mut row, paid, r, v);
+            }
+            let resume = constant(ctx, next::RESUME);
+            let word = constant(ctx, REVERT_INSUFFICIENT_BALANCE);
+            for (r, v) in [
+                (reg::OUT_SUCCESS, zero),
+                (reg::OUT_WORD, word),
+                (reg::NEXT, resume),
+            ] {
+                self.set(ctx, &mut row, unpaid, r, v);
+            }
+        }
+
+        // ---- Resume: the forwarder stores its call's result word, or counts a failure (both
+        // wrapping at 2^128); then returns the word, or reverts with it. ----
+        {
+            let fails = gate.mul_not(ctx, success, f_resume);
+            let failures = gate.mul(ctx, fails, read(0));
+            self.range.range_check(ctx, failures, 128);
+            let wraps = gate.is_equal(ctx, failures, Constant(u128_max));
+            let counted = gate.add(ctx, read(0), one);
+            let counted = gate.sub_mul(ctx, counted, wraps, Constant(two_128));
+            let stored = gate.select(ctx, b[reg::OUT_WORD], counted, success);
+            row.op(0, f_resume, false, ka, stored);
+            self.journal(ctx, &mut row, 1, f_resume, b[reg::JOURNAL], ka, read(0));
+            let journal = gate.add(ctx, b[reg::JOURNAL], one);
+            let word = gate.mul(ctx, success, b[reg::OUT_WORD]);
+            let reverts = is(ctx, method, METHOD_FORWARD_THEN_REVERT);
+            let returns = gate.not(ctx, reverts);
+            let end = constant(ctx, next::END);
+            for (r, v) in [
+                (reg::JOURNAL, journal),
+                (reg::OUT_SUCCESS, returns),
+                (reg::OUT_WORD, word),
+                (reg::NEXT, end),
+                (reg::CURSOR, b[reg::F_ASSUMED]),
+            ] {
+                self.set(ctx, &mut row, f_resume, r, v);
+            }
+        }
+
+        // ---- Mark: a failed frame's assumed entry is not committed. ----
+        {
+            let address = self.scratch_cell(
+                ctx,
+                scratch::ASSUMED,
+                b[reg::CURSOR],
+                scratch::ASSUMED_COMMITTED,
+            );
+            row.op(0, f_mark, true, address, zero);
+            let cursor = gate.add(ctx, b[reg::CURSOR], one);
+            self.set(ctx, &mut row, f_mark, reg::CURSOR, cursor);
+        }
+
+        // ---- Undo: the last journal entry's key gets its previous value back. ----
         {
             let index = gate.sub(ctx, b[reg::JOURNAL], one);
-            let key_cell = self.journal_cell(ctx, index, 0);
-            let previous_cell = self.journal_cell(ctx, index, 1);
-            uses[0].push(SlotUse {
-                weight: f_undo,
-                scratch: true,
-                key: key_cell,
-                after: slots[0].before,
-            });
-            uses[1].push(SlotUse {
-                weight: f_undo,
-                scratch: true,
-                key: previous_cell,
-                after: slots[1].before,
-            });
-            uses[2].push(SlotUse {
-                weight: f_undo,
-                scratch: false,
-                key: slots[0].before,
-                after: slots[1].before,
-            });
-            set(ctx, &mut after, f_undo, reg::JOURNAL, index);
+            let key_cell = self.scratch_cell(ctx, scratch::JOURNAL, index, 0);
+            let previous_cell = self.scratch_cell(ctx, scratch::JOURNAL, index, 1);
+            row.op(0, f_undo, true, key_cell, read(0));
+            row.op(1, f_undo, true, previous_cell, read(1));
+            row.op(2, f_undo, false, read(0), read(1));
+            self.set(ctx, &mut row, f_undo, reg::JOURNAL, index);
         }
 
-        // --- Pop: the frame ends (a transaction's own frame: nothing below it yet). ---
+        // ---- Pop: the frame ends. A served call's result goes into its entry; a discarded
+        // frame's ETH delta returns to its checkpoint; the suspended frame below (if any)
+        // resumes (a local call returned) or keeps waiting (a served call ended). ----
         {
-            let nested = gate.sub(ctx, b[reg::DEPTH], one);
-            let nested = gate.mul(ctx, nested, f_pop);
-            gate.assert_is_const(ctx, &nested, &Fr::zero());
-            let remote = gate.mul(ctx, f_pop, b[reg::F_REMOTE]);
-            gate.assert_is_const(ctx, &remote, &Fr::zero());
+            let depth = gate.sub(ctx, b[reg::DEPTH], one);
+            let bottom = gate.is_zero(ctx, depth);
+            let nested = gate.mul_not(ctx, bottom, f_pop);
+            for cell in 0..scratch::FRAME_CELLS {
+                let address = self.scratch_cell(ctx, scratch::STACK, depth, cell as u64);
+                row.op(cell, nested, true, address, read(cell));
+            }
+            let result = gate.mul_add(ctx, b[reg::OUT_WORD], Constant(Fr::from(2)), success);
+            // In slot 4 after the frame below, or in slot 0 with none below.
+            let answers = gate.mul(ctx, f_pop, b[reg::F_REMOTE]);
+            let answers_below = gate.mul(ctx, answers, nested);
+            let answers_alone = gate.sub(ctx, answers, answers_below);
+            let address = self.scratch_cell(
+                ctx,
+                scratch::SERVED,
+                b[reg::F_ENTRY],
+                scratch::SERVED_RESULT,
+            );
+            row.op(4, answers_below, true, address, result);
+            row.op(0, answers_alone, true, address, result);
             let eth = gate.select(ctx, b[reg::F_ETH], b[reg::ETH], discard);
-            set(ctx, &mut after, f_pop, reg::ETH, eth);
-            for r in reg::FRAME.into_iter().chain([
-                reg::DEPTH,
-                reg::NEXT,
-                reg::OUT_SUCCESS,
-                reg::OUT_WORD,
-                reg::APP,
-                reg::CURSOR,
-            ]) {
-                set(ctx, &mut after, f_pop, r, zero);
+            self.set(ctx, &mut row, f_pop, reg::ETH, eth);
+            // The frame below, unpacked (all zero at the bottom).
+            let head = gate.mul(ctx, nested, read(0));
+            let head = self.unpack(ctx, head, &scratch::FRAME_HEAD);
+            let target = gate.mul(ctx, nested, read(1));
+            let call = gate.mul(ctx, nested, read(2));
+            let call = self.unpack(ctx, call, &[96, 152]);
+            let eth_checkpoint = gate.mul(ctx, nested, read(3));
+            let restored = [
+                head[1],        // remote
+                head[0],        // caller
+                target,         // target
+                call[0],        // value
+                call[1],        // calldata
+                head[2],        // committed
+                head[4],        // journal checkpoint
+                eth_checkpoint, // ETH checkpoint
+                head[5],        // assumed checkpoint
+                head[6],        // served entry
+                head[7],        // the call it waits on
+                head[3],        // waiting
+            ];
+            for (r, v) in reg::FRAME.into_iter().zip(restored) {
+                self.set(ctx, &mut row, f_pop, r, v);
+            }
+            let resumes = gate.mul_not(ctx, b[reg::F_REMOTE], nested);
+            let next = gate.mul(ctx, resumes, Constant(Fr::from(next::RESUME)));
+            let out_success = gate.mul(ctx, resumes, success);
+            let out_word = gate.mul(ctx, resumes, b[reg::OUT_WORD]);
+            for (r, v) in [
+                (reg::DEPTH, depth),
+                (reg::NEXT, next),
+                (reg::OUT_SUCCESS, out_success),
+                (reg::OUT_WORD, out_word),
+                (reg::APP, zero),
+                (reg::CURSOR, zero),
+            ] {
+                self.set(ctx, &mut row, f_pop, r, v);
             }
         }
 
         // Every slot: the one kind that uses it fixes its space, key and written value; an
         // unused slot reads scratch address 0 and leaves it.
-        for (slot, uses) in slots.iter().zip(uses) {
+        for (slot, uses) in slots.iter().zip(row.uses) {
             let mut key = zero;
             let mut state = zero;
             let mut written = slot.before;
@@ -807,6 +1453,6 @@ impl StfChip<'_> {
             ctx.constrain_equal(&slot.scratch, &scratch);
             ctx.constrain_equal(&slot.after, &written);
         }
-        (after, f_pad)
+        (row.after, f_pad)
     }
 }

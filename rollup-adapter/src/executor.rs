@@ -37,7 +37,7 @@ use crate::{
 };
 
 /// Deepest nesting of frames on one rollup (a transaction's own call is depth 1).
-pub const MAX_CALL_DEPTH: usize = 8;
+pub const MAX_CALL_DEPTH: usize = lockstep_circuits::stf::MAX_CALL_DEPTH;
 /// Default depth of the state tree.
 pub const DEFAULT_TREE_DEPTH: usize = 32;
 /// Default most steps in one block.

@@ -237,30 +237,30 @@ impl Scratch {
     /// The address as one integer: `region · 2^40 + index · 2^8 + field`.
     pub fn to_u64(self) -> u64 {
         let (region, index, field) = match self {
-            Self::Stack(i, f) => (1u64, i, f),
-            Self::Journal(i, f) => (stf::JOURNAL_REGION, i, f),
-            Self::Assumed(i, f) => (3, i, f),
-            Self::Served(i, f) => (4, i, f),
+            Self::Stack(i, f) => (stf::scratch::STACK, i, f),
+            Self::Journal(i, f) => (stf::scratch::JOURNAL, i, f),
+            Self::Assumed(i, f) => (stf::scratch::ASSUMED, i, f),
+            Self::Served(i, f) => (stf::scratch::SERVED, i, f),
         };
-        (region << 40) | (u64::from(index) << 8) | u64::from(field)
+        stf::scratch::address(region, u64::from(index), u64::from(field))
     }
 }
 
 /// Cells of an assumed entry: caller and destination rollup, target, value and calldata,
 /// committed flag, result. The call row writes the first four, the return row the result, a
 /// mark row the committed flag.
-const ASSUMED_CALLER: u8 = 0;
-const ASSUMED_TARGET: u8 = 1;
-const ASSUMED_CALL: u8 = 2;
-const ASSUMED_COMMITTED: u8 = 3;
-const ASSUMED_RESULT: u8 = 4;
+const ASSUMED_CALLER: u8 = stf::scratch::ASSUMED_CALLER as u8;
+const ASSUMED_TARGET: u8 = stf::scratch::ASSUMED_TARGET as u8;
+const ASSUMED_CALL: u8 = stf::scratch::ASSUMED_CALL as u8;
+const ASSUMED_COMMITTED: u8 = stf::scratch::ASSUMED_COMMITTED as u8;
+const ASSUMED_RESULT: u8 = stf::scratch::ASSUMED_RESULT as u8;
 /// Cells of a served entry: caller, source rollup and sequence number; target and committed
 /// flag; value and calldata; result. The serve row writes the first three, the pop row the
 /// result.
-const SERVED_CALLER: u8 = 0;
-const SERVED_TARGET: u8 = 1;
-const SERVED_CALL: u8 = 2;
-const SERVED_RESULT: u8 = 3;
+const SERVED_CALLER: u8 = stf::scratch::SERVED_CALLER as u8;
+const SERVED_TARGET: u8 = stf::scratch::SERVED_TARGET as u8;
+const SERVED_CALL: u8 = stf::scratch::SERVED_CALL as u8;
+const SERVED_RESULT: u8 = stf::scratch::SERVED_RESULT as u8;
 
 /// A memory cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -348,54 +348,25 @@ impl Run {
     }
 
     /// The STF circuit's witness of this run of `block` on `pre`, padded to `capacity`.
-    ///
-    /// The circuit proves blocks of local transactions so far (`lockstep_circuits::stf`): a
-    /// block with a served call or a call result on its tape, or a row of a kind the circuit
-    /// has no constraints for yet (an outgoing call, a swap, a mark), is refused here with the
-    /// step or row that needs it.
     pub fn stf_witness(
         &self,
         pre: &State,
         block: &Block,
         capacity: stf::StfCapacity,
     ) -> Result<stf::StfWitness> {
-        let unsupported = |what: String| {
-            Error::Refused(format!(
-                "the STF circuit does not prove {what} yet (it proves blocks of local transactions)"
-            ))
-        };
-        let tape = block
-            .steps
+        let tape: Vec<stf::TapeStep> = block.steps.iter().map(tape_step).collect();
+        let ops: Vec<Vec<Access>> = self
+            .rows
             .iter()
-            .enumerate()
-            .map(|(index, step)| match step {
-                Step::Tx(tx) => Ok(stf::TapeStep {
-                    tag: stf::TAG_TX,
-                    fields: [
-                        address_to_field(&tx.from),
-                        Fr::from(tx.nonce),
-                        address_to_field(&tx.to),
-                        Fr::from_u128(tx.value),
-                        calldata_to_field(&tx.data),
-                    ],
-                }),
-                Step::Serve(_) => Err(unsupported(format!("step {index}, a served call"))),
-                Step::Return(_) => Err(unsupported(format!("step {index}, a call result"))),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut ops = Vec::with_capacity(self.rows.len());
-        for (index, row) in self.rows.iter().enumerate() {
-            let supported = match row.kind {
-                Kind::Tx | Kind::Move | Kind::Code | Kind::Undo | Kind::Pop | Kind::Pad => true,
-                Kind::App => row.before.app == Some(AppKind::Counter),
-                _ => false,
-            };
-            if !supported {
-                return Err(unsupported(format!("row {index}, a {:?} row", row.kind)));
-            }
-            ops.push(row.ops.iter().map(access).collect());
-        }
-        Ok(stf::StfWitness::new(pre.tree(), &tape, &ops, capacity)?)
+            .map(|row| row.ops.iter().map(access).collect())
+            .collect();
+        Ok(stf::StfWitness::new(
+            block.rollup_id,
+            pre.tree(),
+            &tape,
+            &ops,
+            capacity,
+        )?)
     }
 
     /// Row, op and cell counts of the run.
@@ -719,6 +690,29 @@ fn outputs(
 }
 
 /// An op as the memory check sees it.
+/// A block step as the STF circuit's tape reads it.
+pub fn tape_step(step: &Step) -> stf::TapeStep {
+    match step {
+        Step::Tx(tx) => stf::TapeStep::tx(
+            address_to_field(&tx.from),
+            tx.nonce,
+            address_to_field(&tx.to),
+            tx.value,
+            calldata_to_field(&tx.data),
+        ),
+        Step::Serve(call) => stf::TapeStep::serve(
+            address_to_field(&call.caller),
+            call.src,
+            call.seq,
+            call.committed,
+            address_to_field(&call.target),
+            call.value,
+            calldata_to_field(&call.data),
+        ),
+        Step::Return(ret) => stf::TapeStep::result(ret.seq, ret.success, ret.word),
+    }
+}
+
 fn access(op: &Op) -> Access {
     let (space, key) = match op.cell {
         Cell::State(key) => (Space::State, key),
@@ -1206,14 +1200,9 @@ fn end(r: &mut Registers, memory: &mut dyn Memory) -> Result<Kind> {
     if discard {
         r.eth_delta = r.frame.eth_delta;
     }
+    // The frame below first (slots 0 to 3), then a served call's result (slot 4).
     let ended = r.frame;
-    if ended.remote {
-        write(
-            memory,
-            Cell::Scratch(Scratch::Served(ended.entry, SERVED_RESULT)),
-            result_cell(r.outcome),
-        )?;
-    }
+    let outcome = r.outcome;
     r.depth -= 1;
     r.app = None;
     r.cursor = 0;
@@ -1221,20 +1210,27 @@ fn end(r: &mut Registers, memory: &mut dyn Memory) -> Result<Kind> {
         r.frame = Frame::default();
         r.outcome = Outcome::default();
         r.next = Next::Fetch;
-        return Ok(Kind::Pop);
-    }
-    let mut cells = [Fr::zero(); FRAME_CELLS];
-    for (cell, value) in cells.iter_mut().enumerate() {
-        *value = read(memory, Cell::Scratch(Scratch::Stack(r.depth, cell as u8)))?;
-    }
-    r.frame = frame_from_cells(&cells)?;
-    if ended.remote {
-        // A served call ran while this frame waited for its own call's result.
-        r.outcome = Outcome::default();
-        r.next = Next::Fetch;
     } else {
-        // A forwarder's local call returned: the outcome is its call's result.
-        r.next = Next::Resume;
+        let mut cells = [Fr::zero(); FRAME_CELLS];
+        for (cell, value) in cells.iter_mut().enumerate() {
+            *value = read(memory, Cell::Scratch(Scratch::Stack(r.depth, cell as u8)))?;
+        }
+        r.frame = frame_from_cells(&cells)?;
+        if ended.remote {
+            // A served call ran while this frame waited for its own call's result.
+            r.outcome = Outcome::default();
+            r.next = Next::Fetch;
+        } else {
+            // A forwarder's local call returned: the outcome is its call's result.
+            r.next = Next::Resume;
+        }
+    }
+    if ended.remote {
+        write(
+            memory,
+            Cell::Scratch(Scratch::Served(ended.entry, SERVED_RESULT)),
+            result_cell(outcome),
+        )?;
     }
     Ok(Kind::Pop)
 }
@@ -1270,10 +1266,10 @@ fn modify_state(
 }
 
 /// Cells of a frame on the stack.
-const FRAME_CELLS: usize = 4;
+const FRAME_CELLS: usize = stf::scratch::FRAME_CELLS;
 /// Bit widths of a frame's first cell: caller, the remote, committed and waiting flags, the
 /// journal and entry checkpoints, its served entry and the call it waits on.
-const FRAME_HEAD: [usize; 8] = [160, 1, 1, 1, 32, 16, 16, 16];
+const FRAME_HEAD: [usize; 8] = stf::scratch::FRAME_HEAD;
 
 /// A frame packed into [`FRAME_CELLS`] cells (243, 160, 248 bits and a signed field element).
 fn frame_cells(frame: &Frame) -> [Fr; FRAME_CELLS] {
@@ -1333,10 +1329,7 @@ fn from_call_cell(cell: &Fr) -> Result<(u128, CallData)> {
 
 /// A result in one cell: `success + 2 · word` (129 bits).
 fn result_cell(outcome: Outcome) -> Fr {
-    pack(&[
-        (Fr::from(u64::from(outcome.success)), 1),
-        (Fr::from_u128(outcome.word), 128),
-    ])
+    stf::result_cell(outcome.success, outcome.word)
 }
 
 fn from_result_cell(cell: &Fr) -> Result<Outcome> {

@@ -15,6 +15,7 @@ use lockstep_circuits::{
     keys::{keygen, KeyStore},
     prover, shape,
     stf::{self, StfCapacity},
+    Fr,
 };
 use lockstep_rollup_adapter::{
     abi::{AppKind, CallData, Method},
@@ -123,7 +124,8 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
             scratch: stats.scratch_cells + 1,
         };
         let witness = run.stf_witness(&pre, &block, capacity)?;
-        let instances = vec![pre.root(), block.post_root, witness.tape_hash()];
+        // Local transfers and counter calls: no ETH crosses the rollup's boundary.
+        let instances = witness.instances(block.post_root, Fr::zero());
 
         // The smallest k that holds the circuit.
         let (k, advice_cells) = (shape::MIN_K.max(14)..=MAX_K)

@@ -1,17 +1,18 @@
-//! The STF circuit on blocks of local transactions: the executor's blocks prove (MockProver)
-//! to their post roots, and every way of lying about a block's execution is refused.
+//! The STF circuit: the executor's blocks, local and cross-rollup, prove (MockProver) to their
+//! post roots and ETH deltas, and every way of lying about a block's execution is refused.
 
 use halo2_base::{gates::circuit::CircuitBuilderStage, halo2_proofs::dev::MockProver};
 use std::collections::HashMap;
 
 use lockstep_circuits::{
     entry::Address,
+    layout::eth_delta_to_field,
     memory::{Access, MemoryOp, MemoryWitness, Space},
     stf::{self, StfCapacity, StfWitness},
     Fr,
 };
 use lockstep_rollup_adapter::{
-    abi::{CallData, Method},
+    abi::{swap_output, CallData, Method},
     block::{Block, Step},
     machine,
     state::State,
@@ -22,10 +23,10 @@ use crate::world::*;
 /// The scenario tests' tree depth: the three geneses' keys fall on distinct leaves.
 const DEPTH: usize = 12;
 const CAPACITY: StfCapacity = StfCapacity {
-    rows: 24,
-    tape: 4,
-    keys: 8,
-    scratch: 24,
+    rows: 32,
+    tape: 6,
+    keys: 12,
+    scratch: 48,
 };
 const K: u32 = 20;
 
@@ -58,9 +59,13 @@ fn witness(pre: &State, block: &Block) -> StfWitness {
 }
 
 fn verify(witness: &StfWitness, post_root: Fr) -> Result<(), String> {
+    verify_with_delta(witness, post_root, Fr::zero())
+}
+
+fn verify_with_delta(witness: &StfWitness, post_root: Fr, eth_delta: Fr) -> Result<(), String> {
     let builder = stf::circuit(CircuitBuilderStage::Mock, K, None, CAPACITY, witness)
         .map_err(|e| e.to_string())?;
-    let instances = vec![witness.memory.pre_root, post_root, witness.tape_hash()];
+    let instances = witness.instances(post_root, eth_delta);
     let prover = MockProver::run(K, &builder, vec![instances]).map_err(|e| e.to_string())?;
     prover
         .verify()
@@ -125,6 +130,7 @@ fn consistent_lie(
     let memory = MemoryWitness::with_scratch(pre.tree(), &ops).unwrap();
     let post_root = memory.post_root().unwrap();
     let witness = StfWitness {
+        rollup: honest.rollup,
         tape: honest.tape.clone(),
         memory,
     };
@@ -241,26 +247,200 @@ fn a_tape_the_rules_refuse_is_refused() {
     assert!(machine::run(&pre, domain(), &tampered).is_err());
 }
 
-/// Why the witness builder refuses rollup 1's block after Alice calls `to` on it.
-fn refusal_after_call(to: Address) -> String {
-    let mut world = World::with_depth(51, DEPTH);
-    world.send(1, to, 0, forward(Method::Increment)).unwrap();
+/// Alice's transactions on rollup 1 (target, value, calldata), sealed with the cluster: the
+/// blocks of rollups 1 and 2, each with its pre-state, rows and ETH delta.
+fn cross_blocks(slot: u64, txs: &[(Address, u128, CallData)]) -> Vec<Proved> {
+    let mut world = World::with_depth(slot, DEPTH);
+    for &(to, value, data) in txs {
+        world.send(1, to, value, data).unwrap();
+    }
     let sealed = world.seal();
-    let block = Block::decode(&sealed[0].data).unwrap();
-    let pre = &world.pre_states[0];
-    let run = machine::run(pre, domain(), &block).unwrap();
-    run.stf_witness(pre, &block, CAPACITY)
-        .unwrap_err()
-        .to_string()
+    sealed
+        .iter()
+        .zip(&world.pre_states)
+        .take(2)
+        .map(|(sealed, pre)| {
+            let block = Block::decode(&sealed.data).unwrap();
+            let run = machine::run(pre, domain(), &block).unwrap();
+            let witness = run.stf_witness(pre, &block, CAPACITY).unwrap();
+            Proved {
+                pre: pre.clone(),
+                eth_delta: eth_delta_to_field(sealed.eth_delta),
+                post_root: block.post_root,
+                rows: run.rows,
+                witness,
+            }
+        })
+        .collect()
+}
+
+/// A block with what its proof needs.
+struct Proved {
+    pre: State,
+    rows: Vec<machine::Row>,
+    witness: StfWitness,
+    post_root: Fr,
+    eth_delta: Fr,
+}
+
+impl Proved {
+    fn verify(&self) -> Result<(), String> {
+        verify_with_delta(&self.witness, self.post_root, self.eth_delta)
+    }
+
+    /// The first row of `kind` matching `filter`.
+    fn at(&self, kind: machine::Kind, filter: impl Fn(&machine::Row) -> bool) -> usize {
+        self.rows
+            .iter()
+            .position(|r| r.kind == kind && filter(r))
+            .unwrap_or_else(|| panic!("no such {kind:?} row"))
+    }
+
+    /// A consistent lie about `row`, checked with the honest ETH delta.
+    fn lie(&self, row: usize, change: impl Fn(&mut [Access]), what: &str) {
+        let (witness, post_root) = consistent_lie(&self.witness, &self.pre, row, change);
+        assert!(
+            verify_with_delta(&witness, post_root, self.eth_delta).is_err(),
+            "{what} was accepted"
+        );
+    }
+}
+
+fn kinds(proved: &Proved) -> Vec<machine::Kind> {
+    proved.rows.iter().map(|r| r.kind).collect()
 }
 
 #[test]
-fn blocks_beyond_the_circuit_are_refused_with_a_reason() {
-    // Rollup 1 calls rollup 2: its tape holds a call result, which the circuit does not
-    // prove yet.
-    let error = refusal_after_call(TO_COUNTER_2);
-    assert!(error.contains("a call result"), "{error}");
-    // A local forwarder call has a Call row.
-    let error = refusal_after_call(TO_COUNTER_1);
-    assert!(error.contains("Call row"), "{error}");
+fn a_counter_call_and_a_swap_with_value_across_rollups_prove() {
+    use machine::Kind::*;
+    let out = swap_output(AMM_ETH, AMM_TOKENS, 2 * ETH);
+    let blocks = cross_blocks(
+        52,
+        &[
+            (TO_COUNTER_2, 0, forward(Method::Increment)),
+            (
+                TO_AMM_2,
+                2 * ETH,
+                CallData::forward(Method::Swap, Method::Transfer, out),
+            ),
+        ],
+    );
+    let [one, two] = [&blocks[0], &blocks[1]];
+    assert!(kinds(one).contains(&Return) && kinds(one).contains(&Resume));
+    assert!(kinds(two).contains(&Serve) && kinds(two).contains(&Tokens));
+    for (proved, rollup) in [(one, 1), (two, 2)] {
+        assert_eq!(proved.verify(), Ok(()), "rollup {rollup}");
+    }
+    // Rollup 1 sent 2 ETH away, rollup 2 received them: a delta of the other sign or none is
+    // refused.
+    assert_eq!(one.eth_delta, eth_delta_to_field(-((2 * ETH) as i128)));
+    for delta in [Fr::zero(), eth_delta_to_field((2 * ETH) as i128)] {
+        assert!(verify_with_delta(&one.witness, one.post_root, delta).is_err());
+        assert!(verify_with_delta(&two.witness, two.post_root, delta - two.eth_delta).is_err());
+    }
+
+    // Rollup 1: the forwarder stores another word than the result.
+    let resume = one.at(Resume, |_| true);
+    one.lie(
+        resume,
+        |ops| ops[0].after += Fr::one(),
+        "a stored result + 1",
+    );
+    // The call's assumed entry with another committed flag.
+    let call = one.at(Call, |_| true);
+    one.lie(call, |ops| ops[6].after = Fr::zero(), "an uncommitted call");
+    // Rollup 2: the served entry with another committed flag, or a result it did not produce.
+    let serve = two.at(Serve, |_| true);
+    two.lie(
+        serve,
+        |ops| ops[1].after -= Fr::from(1 << 40).square().square(),
+        "a served entry's flag",
+    );
+    // (A served call at depth 1 ends with its result alone, in slot 0.)
+    let pop = two.at(Pop, |r| r.before.frame.data.method == Method::Increment);
+    two.lie(
+        pop,
+        |ops| ops[0].after += Fr::from(2),
+        "another served result",
+    );
+    // The AMM pays out one token more, or the holder is credited one more.
+    let swap = two.at(App, |r| r.before.frame.data.method == Method::Swap);
+    two.lie(swap, |ops| ops[1].after -= Fr::one(), "a swap paying more");
+    let tokens = two.at(Tokens, |_| true);
+    two.lie(
+        tokens,
+        |ops| ops[0].after += Fr::one(),
+        "a token credit + 1",
+    );
+}
+
+#[test]
+fn reentrant_failing_and_local_calls_prove() {
+    use machine::Kind::*;
+    let blocks = cross_blocks(
+        53,
+        &[
+            // A → B → A.
+            (
+                TO_FORWARDER_2,
+                0,
+                CallData::forward(Method::Forward, Method::Increment, 0),
+            ),
+            // The callee reverts: the value comes back.
+            (TO_REVERTER_2, 5, forward(Method::Increment)),
+            // A local forwarder call.
+            (TO_COUNTER_1, 0, forward(Method::Increment)),
+        ],
+    );
+    let [one, two] = [&blocks[0], &blocks[1]];
+    assert!(one.rows.len() < CAPACITY.rows, "{} rows", one.rows.len());
+    for (proved, rollup) in [(one, 1), (two, 2)] {
+        assert_eq!(proved.verify(), Ok(()), "rollup {rollup}");
+    }
+    // The failed call's value is not refunded.
+    let refund = one.at(Return, |r| !r.after.outcome.success);
+    one.lie(
+        refund,
+        |ops| ops[1].after = ops[1].before,
+        "a refund skipped",
+    );
+    // The local call saves another caller for the frame it suspends.
+    let local = one.at(Call, |r| r.after.depth > r.before.depth);
+    one.lie(
+        local,
+        |ops| ops[1].after += Fr::one(),
+        "a suspended frame changed",
+    );
+    // Rollup 1 serves B's call back while it waits: that suspension too.
+    let serve = one.at(Serve, |r| r.before.depth > 0);
+    one.lie(
+        serve,
+        |ops| ops[5].after += Fr::one(),
+        "a waiting frame changed",
+    );
+}
+
+#[test]
+fn a_caller_that_reverts_after_its_callee_served_proves() {
+    use machine::Kind::*;
+    let blocks = cross_blocks(
+        54,
+        &[(TO_COUNTER_2, 7, forward_then_revert(Method::Increment))],
+    );
+    let [one, two] = [&blocks[0], &blocks[1]];
+    assert!(kinds(one).contains(&Mark));
+    assert!(
+        kinds(two).contains(&Undo),
+        "the uncommitted call is discarded"
+    );
+    for (proved, rollup) in [(one, 1), (two, 2)] {
+        assert_eq!(proved.verify(), Ok(()), "rollup {rollup}");
+    }
+    assert_eq!(two.eth_delta, Fr::zero());
+    // The mark left out: the call stays committed.
+    let mark = one.at(Mark, |_| true);
+    one.lie(mark, |ops| ops[0].after = Fr::one(), "an unmarked call");
+    // Rollup 2 keeps the counter's increment: its undo writes the new value back.
+    let undo = two.at(Undo, |_| true);
+    two.lie(undo, |ops| ops[2].after = ops[2].before, "a kept change");
 }
