@@ -4,10 +4,10 @@
 //!
 //! # What it proves
 //! From the pre root, the block's tape (its transactions, the calls it served and the results
-//! of the calls it made, as field elements) executes, row by row, to the post root. Public
-//! inputs: `[rollup id, pre root, post root, ETH delta, tape hash]`, where the tape hash is
-//! Poseidon over every tape cell (tag and fields, padding included) and the ETH delta is a
-//! signed field element (`d` or `p − |d|`).
+//! of the calls it made, as field elements) executes, row by row, to the post root, with the
+//! ETH delta and both entry lists the rows compute. The public inputs are the common layout
+//! ([`crate::layout`], through [`PublicInputsChip`]): the entries are read out of scratch at the
+//! end (see "Entries"), the L1 digest is 0, and the domain, slot and DA commitment are inputs.
 //!
 //! # How
 //! - **Registers are computed, never witnessed.** Row 0 starts from all zeros; each row's
@@ -24,11 +24,20 @@
 //! - **Packed scratch records** (the stack of suspended frames, the journal, both entry lists;
 //!   layout in [`scratch`]) are unpacked with range checks, so a record has one reading.
 //!
+//! # Entries
+//! Entry records live in the lowest scratch regions ([`scratch::ASSUMED`], then
+//! [`scratch::SERVED`]), and every row of the block's last, padding row reads scratch address 0,
+//! so the scratch table (ordered by address) starts with address 0, then the `5·n_a` cells of
+//! the assumed entries, then the `4·n_s` of the served ones, `n_a` and `n_s` being the final
+//! entry counts. Each real entry's cells are read at those positions of the table, their
+//! addresses checked; the table's last values are the cells' final values once the memory
+//! check holds.
+//!
 //! # Scope of this version
 //! Every kind of the machine: `Tx`, `Serve`, `Return`, `Pad`, `Move`, `Code`, `App` (counter
-//! and swap), `Tokens`, `Call` (local and remote), `Resume`, `Mark`, `Undo` and `Pop`. The
-//! entries are recorded in scratch but not yet exposed through the common public-input layout,
-//! and the tape hash is not yet tied to the block's bytes in the blob.
+//! and swap), `Tokens`, `Call` (local and remote), `Resume`, `Mark`, `Undo` and `Pop`. The tape
+//! is a private input: binding it to the block's bytes in the blob needs the blob's polynomial
+//! evaluated in-circuit (`docs/reference-rollup.md`, "Status").
 
 use halo2_base::{
     gates::{
@@ -46,8 +55,12 @@ use num_bigint::BigUint;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    entry::pow2,
-    layout::MAX_ENTRIES,
+    entry::{part, pow2, AssignedEntry, CallKind, Domain, Entry, ENTRY_PARTS},
+    layout::{
+        real_flags, AssignedEntryList, AssignedHeader, PublicInputsChip, RollupPublicInputs,
+        MAX_ENTRIES,
+    },
+    memory::AssignedScratchCell,
     memory::{Access, AssignedOp, MemoryCapacity, MemoryChip, MemoryWitness, Space},
     poseidon, shape,
     smt::SparseMerkleTree,
@@ -72,14 +85,19 @@ pub const MAX_CALL_DEPTH: usize = 8;
 /// Scratch memory: regions, and the cells of each record. An address is
 /// `region · 2^40 + index · 2^8 + cell`.
 pub mod scratch {
-    /// Suspended frames, by depth (from 1): 4 cells.
-    pub const STACK: u64 = 1;
-    /// The journal: a state key and its previous value.
-    pub const JOURNAL: u64 = 2;
-    /// Assumed entries: 5 cells.
-    pub const ASSUMED: u64 = 3;
+    /// Assumed entries: 5 cells. (The entry regions come first: the circuit finds them at
+    /// the start of the scratch table.)
+    pub const ASSUMED: u64 = 1;
     /// Served entries: 4 cells.
-    pub const SERVED: u64 = 4;
+    pub const SERVED: u64 = 2;
+    /// Suspended frames, by depth (from 1): 4 cells.
+    pub const STACK: u64 = 3;
+    /// The journal: a state key and its previous value.
+    pub const JOURNAL: u64 = 4;
+    /// Cells of an assumed entry.
+    pub const ASSUMED_CELLS: usize = 5;
+    /// Cells of a served entry.
+    pub const SERVED_CELLS: usize = 4;
 
     /// A suspended frame's cells: `caller ‖ remote:1 ‖ committed:1 ‖ waiting:1 ‖ journal:32 ‖
     /// assumed:16 ‖ entry:16 ‖ call:16`; the target; `value:96 ‖ calldata:152`; the ETH
@@ -302,9 +320,8 @@ impl StfCapacity {
 /// Everything the STF circuit needs: the tape and the rows' ops, padded to a capacity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StfWitness {
-    /// The rollup whose block it is (a served call's source must be another one; a forwarder
-    /// whose target is on this rollup calls it locally).
-    pub rollup: u32,
+    /// The block's header inputs.
+    pub header: StfHeader,
     /// The tape, padded with empty steps.
     pub tape: Vec<TapeStep>,
     /// Every op slot of every row, in order, as the memory check's witness.
@@ -315,7 +332,7 @@ impl StfWitness {
     /// The witness of `rows` (each row's ops, at most [`OPS_PER_ROW`]) executing `tape` on
     /// `pre`, padded to `capacity`: unused slots and padding rows read scratch address 0.
     pub fn new(
-        rollup: u32,
+        header: StfHeader,
         pre: &SparseMerkleTree,
         tape: &[TapeStep],
         rows: &[Vec<Access>],
@@ -356,37 +373,52 @@ impl StfWitness {
         let mut tape = tape.to_vec();
         tape.resize(capacity.tape, TapeStep::PAD);
         Ok(Self {
-            rollup,
+            header,
             tape,
             memory,
         })
     }
 
-    /// The tape hash the circuit exposes, natively.
-    pub fn tape_hash(&self) -> Fr {
-        let cells: Vec<Fr> = self
-            .tape
-            .iter()
-            .flat_map(|s| std::iter::once(Fr::from(u64::from(s.tag))).chain(s.fields))
-            .collect();
-        poseidon::hash(&cells)
-    }
-
-    /// The public inputs of a proof that the block leads to `post_root` with `eth_delta` (a
-    /// signed field element, `layout::eth_delta_to_field`).
-    pub fn instances(&self, post_root: Fr, eth_delta: Fr) -> Vec<Fr> {
-        vec![
-            Fr::from(u64::from(self.rollup)),
-            self.memory.pre_root,
+    /// The public inputs of a proof that the block leads to `post_root` with `eth_delta` and
+    /// these entries.
+    pub fn public_inputs(
+        &self,
+        post_root: Fr,
+        eth_delta: i128,
+        assumed: &[Entry],
+        served: &[Entry],
+    ) -> RollupPublicInputs {
+        let h = &self.header;
+        RollupPublicInputs {
+            domain: h.domain,
+            slot: h.slot,
+            rollup_id: h.rollup,
+            pre_root: self.memory.pre_root,
             post_root,
+            da_commitment: h.da_commitment,
             eth_delta,
-            self.tape_hash(),
-        ]
+            l1_digest: Fr::zero(),
+            assumed: assumed.iter().map(Entry::hash).collect(),
+            served: served.iter().map(Entry::hash).collect(),
+        }
     }
 }
 
-/// The STF circuit in the common shape, exposing `[rollup id, pre root, post root, ETH delta,
-/// tape hash]`.
+/// What a block's proof exposes besides what its execution computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StfHeader {
+    /// The deployment.
+    pub domain: Domain,
+    /// The L1 slot.
+    pub slot: u64,
+    /// The rollup whose block it is (a served call's source must be another one; a forwarder
+    /// whose target is on this rollup calls it locally).
+    pub rollup: u32,
+    /// The commitment to the block's data in the blob.
+    pub da_commitment: Fr,
+}
+
+/// The STF circuit in the common shape, exposing the common public-input layout.
 pub fn circuit(
     stage: CircuitBuilderStage,
     k: u32,
@@ -415,21 +447,18 @@ pub fn circuit(
     let keys = chip.load_keys(ctx, &witness.memory)?;
     let scratch = chip.load_scratch(ctx, &witness.memory)?;
     let pre_root = ctx.load_witness(witness.memory.pre_root);
-    let rollup = ctx.load_witness(Fr::from(u64::from(witness.rollup)));
+    let h = &witness.header;
+    let rollup = ctx.load_witness(Fr::from(u64::from(h.rollup)));
     range.range_check(ctx, rollup, 32);
+    let domain = ctx.load_witness(h.domain.to_field());
+    let slot = ctx.load_witness(Fr::from(h.slot));
+    let da_commitment = ctx.load_witness(h.da_commitment);
 
     let stf = StfChip {
         range: &range,
         hasher: &hasher,
     };
     let tape = stf.load_tape(ctx, &witness.tape);
-    let tape_hash = {
-        let cells: Vec<_> = tape
-            .iter()
-            .flat_map(|s| std::iter::once(s.tag).chain(s.fields))
-            .collect();
-        poseidon::hash_assigned(&hasher, ctx, range.gate(), &cells)
-    };
 
     let zero = ctx.load_zero();
     let mut registers = vec![zero; reg::COUNT];
@@ -443,13 +472,19 @@ pub fn circuit(
     range.gate().assert_is_const(ctx, &padding, &Fr::one());
 
     let post_root = chip.check(ctx, &hasher, pre_root, &ops, &keys, &scratch)?;
-    builder.assigned_instances[0].extend([
-        rollup,
+    let header = AssignedHeader {
+        domain,
+        slot,
+        rollup_id: rollup,
         pre_root,
         post_root,
-        registers[reg::ETH],
-        tape_hash,
-    ]);
+        da_commitment,
+        eth_delta: registers[reg::ETH],
+        l1_digest: zero,
+    };
+    let (assumed, served) = stf.entries(ctx, &header, &scratch, &registers);
+    let instances = PublicInputsChip::new(&range).expose(ctx, &hasher, &header, &assumed, &served);
+    builder.assigned_instances[0].extend(instances);
     if stage != CircuitBuilderStage::Prover {
         if let Err(error) = shape::check_fits(&mut builder) {
             // Never synthesised: drop it quietly.
@@ -544,6 +579,193 @@ impl StfChip<'_> {
             }
         }
         steps
+    }
+
+    /// Both entry lists, read out of the scratch table (module docs, "Entries"), as the
+    /// public-input gadget takes them. `end` is the last row's registers after.
+    fn entries(
+        &self,
+        ctx: &mut Context<Fr>,
+        header: &AssignedHeader,
+        table: &[AssignedScratchCell],
+        end: &[AssignedValue<Fr>],
+    ) -> (AssignedEntryList, AssignedEntryList) {
+        let gate = self.range.gate();
+        let zero = ctx.load_zero();
+        // The table starts at address 0 (the padding row's unused slots read it).
+        gate.assert_is_const(ctx, &table[0].address, &Fr::zero());
+        let (assumed_count, served_count) = (end[reg::ASSUMED], end[reg::SERVED]);
+        let [chain_id, registry] =
+            <[AssignedValue<Fr>; 2]>::try_from(self.unpack(ctx, header.domain, &[64, 160]))
+                .expect("two parts");
+        let kind = ctx.load_constant(Fr::from(CallKind::Call as u64));
+        // A real entry's cell `(index, cell)` of `region` sits where `at` says: its address is
+        // checked, and its final value returned (0 for padding entries).
+        let read = |ctx: &mut Context<Fr>,
+                    real: AssignedValue<Fr>,
+                    at: &[(AssignedValue<Fr>, usize)],
+                    region: u64,
+                    index: usize,
+                    cell: usize| {
+            // Σ weight · table[position] over the positions the table has.
+            let pick =
+                |ctx: &mut Context<Fr>, f: &dyn Fn(&AssignedScratchCell) -> AssignedValue<Fr>| {
+                    let terms: Vec<_> = at
+                        .iter()
+                        .filter(|(_, p)| *p < table.len())
+                        .map(|(w, p)| (*w, f(&table[*p])))
+                        .collect();
+                    gate.inner_product(
+                        ctx,
+                        terms.iter().map(|(w, _)| Existing(*w)),
+                        terms.iter().map(|(_, v)| Existing(*v)),
+                    )
+                };
+            let address = pick(ctx, &|c| c.address);
+            let used = pick(ctx, &|c| c.used);
+            let last = pick(ctx, &|c| c.last);
+            let expected = Fr::from(scratch::address(region, index as u64, cell as u64));
+            let off = gate.sub(ctx, address, Constant(expected));
+            let off = gate.mul(ctx, off, real);
+            gate.assert_is_const(ctx, &off, &Fr::zero());
+            let unused = gate.sub(ctx, real, used);
+            let unused = gate.mul(ctx, unused, real);
+            gate.assert_is_const(ctx, &unused, &Fr::zero());
+            gate.mul(ctx, last, real)
+        };
+        let one = ctx.load_constant(Fr::one());
+        let entry = |ctx: &mut Context<Fr>,
+                     src: AssignedValue<Fr>,
+                     dst: AssignedValue<Fr>,
+                     seq: AssignedValue<Fr>,
+                     caller: AssignedValue<Fr>,
+                     target: AssignedValue<Fr>,
+                     call: AssignedValue<Fr>,
+                     committed: AssignedValue<Fr>,
+                     result: AssignedValue<Fr>| {
+            let [value, data] =
+                <[AssignedValue<Fr>; 2]>::try_from(self.unpack(ctx, call, &[96, 152]))
+                    .expect("two parts");
+            let [arg, methods] =
+                <[AssignedValue<Fr>; 2]>::try_from(self.unpack(ctx, data, &[128, 24]))
+                    .expect("two parts");
+            let [success, word] =
+                <[AssignedValue<Fr>; 2]>::try_from(self.unpack(ctx, result, &[1, 128]))
+                    .expect("two parts");
+            self.range.gate().assert_bit(ctx, committed);
+            let mut parts = [zero; ENTRY_PARTS];
+            for (i, v) in [
+                (part::CHAIN_ID, chain_id),
+                (part::REGISTRY, registry),
+                (part::SLOT, header.slot),
+                (part::SRC, src),
+                (part::DST, dst),
+                (part::SEQ, seq),
+                (part::KIND, kind),
+                (part::SUCCESS, success),
+                (part::COMMITTED, committed),
+                (part::CALLER, caller),
+                (part::TARGET, target),
+                (part::VALUE_HI, zero),
+                (part::VALUE_LO, value),
+                (part::CALLDATA_HI, methods),
+                (part::CALLDATA_LO, arg),
+                (part::RETURN_HI, zero),
+                (part::RETURN_LO, word),
+            ] {
+                parts[i] = v;
+            }
+            AssignedEntry { parts }
+        };
+
+        // Assumed entry i: table positions 1 + 5i + cell.
+        let real = real_flags(self.range, ctx, assumed_count);
+        let mut assumed = Vec::with_capacity(MAX_ENTRIES);
+        for (i, real) in real.into_iter().enumerate() {
+            let cells: Vec<_> = (0..scratch::ASSUMED_CELLS)
+                .map(|c| {
+                    let at = [(one, 1 + scratch::ASSUMED_CELLS * i + c)];
+                    read(ctx, real, &at, scratch::ASSUMED, i, c)
+                })
+                .collect();
+            let [caller, dst] = <[AssignedValue<Fr>; 2]>::try_from(self.unpack(
+                ctx,
+                cells[scratch::ASSUMED_CALLER as usize],
+                &[160, 32],
+            ))
+            .expect("two parts");
+            let target = cells[scratch::ASSUMED_TARGET as usize];
+            self.range.range_check(ctx, target, 160);
+            let seq = ctx.load_constant(Fr::from(i as u64));
+            let seq = gate.mul(ctx, seq, real);
+            let src = gate.mul(ctx, header.rollup_id, real);
+            assumed.push(entry(
+                ctx,
+                src,
+                dst,
+                seq,
+                caller,
+                target,
+                cells[scratch::ASSUMED_CALL as usize],
+                cells[scratch::ASSUMED_COMMITTED as usize],
+                cells[scratch::ASSUMED_RESULT as usize],
+            ));
+        }
+        // Served entry j: positions 1 + 5·n_a + 4j + cell, for whichever n_a it is.
+        let after_assumed: Vec<_> = (0..=MAX_ENTRIES)
+            .map(|n| gate.is_equal(ctx, assumed_count, Constant(Fr::from(n as u64))))
+            .collect();
+        let real = real_flags(self.range, ctx, served_count);
+        let mut served = Vec::with_capacity(MAX_ENTRIES);
+        for (j, real) in real.into_iter().enumerate() {
+            let cells: Vec<_> = (0..scratch::SERVED_CELLS)
+                .map(|c| {
+                    let at: Vec<_> = after_assumed
+                        .iter()
+                        .enumerate()
+                        .map(|(n, w)| {
+                            let p = 1 + scratch::ASSUMED_CELLS * n + scratch::SERVED_CELLS * j + c;
+                            (*w, p)
+                        })
+                        .collect();
+                    read(ctx, real, &at, scratch::SERVED, j, c)
+                })
+                .collect();
+            let [caller, src, seq] = <[AssignedValue<Fr>; 3]>::try_from(self.unpack(
+                ctx,
+                cells[scratch::SERVED_CALLER as usize],
+                &[160, 32, 32],
+            ))
+            .expect("three parts");
+            let [target, committed] = <[AssignedValue<Fr>; 2]>::try_from(self.unpack(
+                ctx,
+                cells[scratch::SERVED_TARGET as usize],
+                &[160, 1],
+            ))
+            .expect("two parts");
+            let dst = gate.mul(ctx, header.rollup_id, real);
+            served.push(entry(
+                ctx,
+                src,
+                dst,
+                seq,
+                caller,
+                target,
+                cells[scratch::SERVED_CALL as usize],
+                committed,
+                cells[scratch::SERVED_RESULT as usize],
+            ));
+        }
+        (
+            AssignedEntryList {
+                count: assumed_count,
+                entries: assumed,
+            },
+            AssignedEntryList {
+                count: served_count,
+                entries: served,
+            },
+        )
     }
 
     /// `Poseidon(TAG, space, address, slot)`.

@@ -347,11 +347,14 @@ impl Run {
         self.rows.iter().map(|r| r.ops.len()).sum()
     }
 
-    /// The STF circuit's witness of this run of `block` on `pre`, padded to `capacity`.
+    /// The STF circuit's witness of this run of `block` on `pre`, padded to `capacity`; its
+    /// proof exposes `da_commitment` for the block's data and the deployment `domain`.
     pub fn stf_witness(
         &self,
         pre: &State,
         block: &Block,
+        domain: Domain,
+        da_commitment: Fr,
         capacity: stf::StfCapacity,
     ) -> Result<stf::StfWitness> {
         let tape: Vec<stf::TapeStep> = block.steps.iter().map(tape_step).collect();
@@ -360,8 +363,14 @@ impl Run {
             .iter()
             .map(|row| row.ops.iter().map(access).collect())
             .collect();
+        let header = stf::StfHeader {
+            domain,
+            slot: block.slot,
+            rollup: block.rollup_id,
+            da_commitment,
+        };
         Ok(stf::StfWitness::new(
-            block.rollup_id,
+            header,
             pre.tree(),
             &tape,
             &ops,
@@ -689,7 +698,6 @@ fn outputs(
     Ok((outputs, memory))
 }
 
-/// An op as the memory check sees it.
 /// A block step as the STF circuit's tape reads it.
 pub fn tape_step(step: &Step) -> stf::TapeStep {
     match step {
@@ -713,6 +721,7 @@ pub fn tape_step(step: &Step) -> stf::TapeStep {
     }
 }
 
+/// An op as the memory check sees it.
 fn access(op: &Op) -> Access {
     let (space, key) = match op.cell {
         Cell::State(key) => (Space::State, key),

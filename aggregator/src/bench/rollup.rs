@@ -123,9 +123,16 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
             // Unused op slots read scratch address 0.
             scratch: stats.scratch_cells + 1,
         };
-        let witness = run.stf_witness(&pre, &block, capacity)?;
-        // Local transfers and counter calls: no ETH crosses the rollup's boundary.
-        let instances = witness.instances(block.post_root, Fr::zero());
+        let witness = run.stf_witness(&pre, &block, Domain::default(), Fr::zero(), capacity)?;
+        let outputs = &run.outputs;
+        let instances = witness
+            .public_inputs(
+                outputs.post_root,
+                outputs.eth_delta,
+                &outputs.assumed,
+                &outputs.served,
+            )
+            .to_instances()?;
 
         // The smallest k that holds the circuit.
         let (k, advice_cells) = (shape::MIN_K.max(14)..=MAX_K)

@@ -7,4 +7,5 @@ mod props;
 mod scenarios;
 mod state_trace;
 mod stf;
+mod stf_slot;
 mod world;

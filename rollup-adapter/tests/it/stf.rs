@@ -1,12 +1,12 @@
-//! The STF circuit: the executor's blocks, local and cross-rollup, prove (MockProver) to their
-//! post roots and ETH deltas, and every way of lying about a block's execution is refused.
+//! The STF circuit: the executor's blocks, local and cross-rollup, prove (MockProver) to the
+//! public inputs the builder sealed, and every way of lying about a block's execution is refused.
 
 use halo2_base::{gates::circuit::CircuitBuilderStage, halo2_proofs::dev::MockProver};
 use std::collections::HashMap;
 
 use lockstep_circuits::{
     entry::Address,
-    layout::eth_delta_to_field,
+    layout::RollupPublicInputs,
     memory::{Access, MemoryOp, MemoryWitness, Space},
     stf::{self, StfCapacity, StfWitness},
     Fr,
@@ -53,19 +53,24 @@ fn local_block() -> (State, Block) {
     ])
 }
 
+/// The DA commitment the tests' proofs expose.
+const DA: u64 = 0xda;
+
 fn witness(pre: &State, block: &Block) -> StfWitness {
     let run = machine::run(pre, domain(), block).unwrap();
-    run.stf_witness(pre, block, CAPACITY).unwrap()
+    run.stf_witness(pre, block, domain(), Fr::from(DA), CAPACITY)
+        .unwrap()
 }
 
+/// A local block's proof: no ETH delta, no entries.
 fn verify(witness: &StfWitness, post_root: Fr) -> Result<(), String> {
-    verify_with_delta(witness, post_root, Fr::zero())
+    verify_against(witness, &witness.public_inputs(post_root, 0, &[], &[]))
 }
 
-fn verify_with_delta(witness: &StfWitness, post_root: Fr, eth_delta: Fr) -> Result<(), String> {
+fn verify_against(witness: &StfWitness, public: &RollupPublicInputs) -> Result<(), String> {
     let builder = stf::circuit(CircuitBuilderStage::Mock, K, None, CAPACITY, witness)
         .map_err(|e| e.to_string())?;
-    let instances = witness.instances(post_root, eth_delta);
+    let instances = public.to_instances().map_err(|e| e.to_string())?;
     let prover = MockProver::run(K, &builder, vec![instances]).map_err(|e| e.to_string())?;
     prover
         .verify()
@@ -130,7 +135,7 @@ fn consistent_lie(
     let memory = MemoryWitness::with_scratch(pre.tree(), &ops).unwrap();
     let post_root = memory.post_root().unwrap();
     let witness = StfWitness {
-        rollup: honest.rollup,
+        header: honest.header,
         tape: honest.tape.clone(),
         memory,
     };
@@ -262,13 +267,16 @@ fn cross_blocks(slot: u64, txs: &[(Address, u128, CallData)]) -> Vec<Proved> {
         .map(|(sealed, pre)| {
             let block = Block::decode(&sealed.data).unwrap();
             let run = machine::run(pre, domain(), &block).unwrap();
-            let witness = run.stf_witness(pre, &block, CAPACITY).unwrap();
+            let witness = run
+                .stf_witness(pre, &block, domain(), Fr::from(DA), CAPACITY)
+                .unwrap();
+            // What the block's proof must expose: the builder's sealed block.
+            let public = sealed.witness(domain(), Fr::from(DA)).public_inputs();
             Proved {
                 pre: pre.clone(),
-                eth_delta: eth_delta_to_field(sealed.eth_delta),
-                post_root: block.post_root,
                 rows: run.rows,
                 witness,
+                public,
             }
         })
         .collect()
@@ -279,13 +287,22 @@ struct Proved {
     pre: State,
     rows: Vec<machine::Row>,
     witness: StfWitness,
-    post_root: Fr,
-    eth_delta: Fr,
+    public: RollupPublicInputs,
 }
 
 impl Proved {
     fn verify(&self) -> Result<(), String> {
-        verify_with_delta(&self.witness, self.post_root, self.eth_delta)
+        verify_against(&self.witness, &self.public)
+    }
+
+    /// Refused against public inputs changed by `change`.
+    fn refuses(&self, change: impl Fn(&mut RollupPublicInputs), what: &str) {
+        let mut public = self.public.clone();
+        change(&mut public);
+        assert!(
+            verify_against(&self.witness, &public).is_err(),
+            "{what} was accepted"
+        );
     }
 
     /// The first row of `kind` matching `filter`.
@@ -296,11 +313,14 @@ impl Proved {
             .unwrap_or_else(|| panic!("no such {kind:?} row"))
     }
 
-    /// A consistent lie about `row`, checked with the honest ETH delta.
+    /// A consistent lie about `row`, checked against the honest public inputs with the post
+    /// root it leads to.
     fn lie(&self, row: usize, change: impl Fn(&mut [Access]), what: &str) {
         let (witness, post_root) = consistent_lie(&self.witness, &self.pre, row, change);
+        let mut public = self.public.clone();
+        public.post_root = post_root;
         assert!(
-            verify_with_delta(&witness, post_root, self.eth_delta).is_err(),
+            verify_against(&witness, &public).is_err(),
             "{what} was accepted"
         );
     }
@@ -333,11 +353,19 @@ fn a_counter_call_and_a_swap_with_value_across_rollups_prove() {
     }
     // Rollup 1 sent 2 ETH away, rollup 2 received them: a delta of the other sign or none is
     // refused.
-    assert_eq!(one.eth_delta, eth_delta_to_field(-((2 * ETH) as i128)));
-    for delta in [Fr::zero(), eth_delta_to_field((2 * ETH) as i128)] {
-        assert!(verify_with_delta(&one.witness, one.post_root, delta).is_err());
-        assert!(verify_with_delta(&two.witness, two.post_root, delta - two.eth_delta).is_err());
+    assert_eq!(one.public.eth_delta, -((2 * ETH) as i128));
+    assert_eq!(two.public.eth_delta, (2 * ETH) as i128);
+    for proved in [one, two] {
+        proved.refuses(|p| p.eth_delta = 0, "no ETH delta");
+        proved.refuses(|p| p.eth_delta = -p.eth_delta, "the opposite ETH delta");
     }
+    // Each side's entries are what the builder sealed: two calls assumed on rollup 1, served
+    // on rollup 2. Another result, a dropped entry or a swapped order is refused.
+    assert_eq!((one.public.assumed.len(), two.public.served.len()), (2, 2));
+    one.refuses(|p| p.assumed.truncate(1), "a dropped assumed entry");
+    one.refuses(|p| p.assumed.swap(0, 1), "reordered entries");
+    two.refuses(|p| p.served[1] += Fr::one(), "another served entry");
+    two.refuses(|p| p.served.push(Fr::one()), "an extra served entry");
 
     // Rollup 1: the forwarder stores another word than the result.
     let resume = one.at(Resume, |_| true);
@@ -436,7 +464,9 @@ fn a_caller_that_reverts_after_its_callee_served_proves() {
     for (proved, rollup) in [(one, 1), (two, 2)] {
         assert_eq!(proved.verify(), Ok(()), "rollup {rollup}");
     }
-    assert_eq!(two.eth_delta, Fr::zero());
+    assert_eq!(two.public.eth_delta, 0);
+    // The entries carry the committed flag 0 on both sides.
+    one.refuses(|p| p.assumed.clear(), "no assumed entry");
     // The mark left out: the call stays committed.
     let mark = one.at(Mark, |_| true);
     one.lie(mark, |ops| ops[0].after = Fr::one(), "an unmarked call");

@@ -1,0 +1,187 @@
+//! One slot of cross-rollup scenarios, end to end with real proofs: the builder simulates it,
+//! each rollup's block is proven with the STF circuit (real keys, real SHPLONK proofs), and the
+//! aggregation circuit verifies both proofs and the call accumulator, exposing what L1 settles.
+//!
+//! The scenarios: A → B counter increment, A → B swap with value, a callee that reverts and a
+//! caller that handles it, and a call above the caller's balance, refused. (A → B → A and a
+//! caller reverting after its callee served prove in `stf.rs` under MockProver, with the same
+//! constraints and public inputs; a slot holding them all needs k = 21 per rollup here.)
+
+use std::time::Instant;
+
+use halo2_base::gates::circuit::CircuitBuilderStage;
+use lockstep_circuits::{
+    accumulator::check_balanced,
+    aggregation::{
+        self, aggregation_key, settled_instances, vk_digest, AggregatedRollup, AggregationConfig,
+        AggregationKind, ACCUMULATOR_CELLS,
+    },
+    keys::{config_digest, KeyStore},
+    layout::NUM_INSTANCES,
+    prover, shape,
+    stf::{self, StfCapacity},
+    testing, Fr,
+};
+use lockstep_rollup_adapter::{
+    abi::{swap_output, CallData, Method},
+    block::Block,
+    machine,
+};
+
+use crate::world::*;
+
+/// The STF circuit's size for this slot's blocks (rollup 1's is 22 rows).
+const K: u32 = 20;
+const CAPACITY: StfCapacity = StfCapacity {
+    rows: 32,
+    tape: 6,
+    keys: 12,
+    scratch: 48,
+};
+/// The aggregation's size for two rollups (its key is shared with the EVM aggregation test).
+const AGG_K: u32 = 21;
+
+#[test]
+fn a_slot_of_scenarios_proves_with_the_stf_circuit_and_aggregates() {
+    let mut world = World::with_depth(60, 12);
+    world
+        .send(1, TO_COUNTER_2, 0, forward(Method::Increment))
+        .unwrap();
+    let out = swap_output(AMM_ETH, AMM_TOKENS, 2 * ETH);
+    world
+        .send(
+            1,
+            TO_AMM_2,
+            2 * ETH,
+            CallData::forward(Method::Swap, Method::Transfer, out),
+        )
+        .unwrap();
+    world
+        .send(1, TO_REVERTER_2, 5, forward(Method::Increment))
+        .unwrap();
+    // Alice holds 8 ETH now: a call carrying 9 is refused and leaves no trace.
+    let nonce = world.nonces[1];
+    assert!(world
+        .send(1, TO_COUNTER_2, 9 * ETH, forward(Method::Increment))
+        .is_err());
+    assert_eq!(world.nonces[1], nonce);
+    let sealed = world.seal();
+
+    // Each rollup's witness and the public inputs its proof must expose: the sealed block's.
+    let da = |id: u32| Fr::from(0xda00 + u64::from(id));
+    let mut witnesses = Vec::new();
+    let mut publics = Vec::new();
+    for (block, pre) in sealed.iter().zip(&world.pre_states).take(2) {
+        let decoded = Block::decode(&block.data).unwrap();
+        let run = machine::run(pre, domain(), &decoded).unwrap();
+        eprintln!(
+            "rollup {}: {} steps, {} rows",
+            block.rollup_id,
+            decoded.steps.len(),
+            run.rows.len()
+        );
+        witnesses.push(
+            run.stf_witness(pre, &decoded, domain(), da(block.rollup_id), CAPACITY)
+                .unwrap(),
+        );
+        publics.push(block.witness(domain(), da(block.rollup_id)).public_inputs());
+    }
+    check_balanced(&publics).unwrap();
+    assert_eq!((publics[0].assumed.len(), publics[1].served.len()), (3, 3));
+
+    // One STF key for both rollups (its structure depends on the capacity alone: rollup 1's
+    // witness makes it, rollup 2's proves with it). The key is made fresh: the circuit changes
+    // more often than a cache would notice.
+    let store = testing::persistent_key_store().unwrap();
+    let params = store.load_or_generate_unsafe_test_srs(K).unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let stf_keys = KeyStore::open(fresh.path()).unwrap();
+    let t = Instant::now();
+    let digest = config_digest(&("stf", shape::SHAPE_VERSION, K, CAPACITY, 12));
+    let key = stf_keys
+        .proving_key("stf", &digest, &params, || {
+            stf::circuit(
+                CircuitBuilderStage::Keygen,
+                K,
+                None,
+                CAPACITY,
+                &witnesses[0],
+            )
+        })
+        .unwrap();
+    eprintln!("STF keygen (k = {K}): {:.1} s", t.elapsed().as_secs_f64());
+    let snarks: Vec<_> = witnesses
+        .iter()
+        .zip(&publics)
+        .map(|(witness, public)| {
+            let t = Instant::now();
+            let circuit = stf::circuit(
+                CircuitBuilderStage::Prover,
+                K,
+                Some(key.meta.break_points.clone()),
+                CAPACITY,
+                witness,
+            )
+            .unwrap();
+            let snark = prover::prove(&params, &key.pk, circuit).unwrap();
+            eprintln!(
+                "rollup {} STF proof: {:.1} s",
+                public.rollup_id,
+                t.elapsed().as_secs_f64()
+            );
+            assert_eq!(snark.instances, vec![public.to_instances().unwrap()]);
+            snark
+        })
+        .collect();
+    // A claim the block does not support fails verification: another served entry.
+    let mut forged = snarks[1].clone();
+    let at = lockstep_circuits::layout::index::SERVED;
+    forged.instances[0][at] += Fr::one();
+    assert!(!prover::verify(&params, key.pk.get_vk(), &forged));
+
+    // The aggregation verifies both proofs and balances the slot's calls.
+    let agg_params = store.load_or_generate_unsafe_test_srs(AGG_K).unwrap();
+    let config = AggregationConfig::new(2, AGG_K);
+    let t = Instant::now();
+    let agg_key = aggregation_key(
+        &store,
+        &agg_params,
+        &config,
+        AggregationKind::Lockstep,
+        &params,
+        key.pk.get_vk(),
+    )
+    .unwrap();
+    eprintln!(
+        "aggregation key ({:?}): {:.1} s",
+        agg_key.source,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let circuit = aggregation::build(
+        CircuitBuilderStage::Prover,
+        &config,
+        AggregationKind::Lockstep,
+        Some(agg_key.meta.circuit_params),
+        Some(agg_key.meta.break_points.clone()),
+        &agg_params,
+        snarks,
+    )
+    .unwrap();
+    let snark = prover::prove(&agg_params, &agg_key.pk, circuit).unwrap();
+    eprintln!("aggregation proof: {:.1} s", t.elapsed().as_secs_f64());
+
+    // It exposes what L1 settles: both rollups under the STF circuit's vk digest.
+    let digest = vk_digest(&prover::protocol(&params, key.pk.get_vk(), NUM_INSTANCES));
+    let expected: Vec<_> = publics
+        .iter()
+        .map(|public| AggregatedRollup {
+            public: public.clone(),
+            vk_digest: digest,
+        })
+        .collect();
+    assert_eq!(
+        snark.instances[0][ACCUMULATOR_CELLS..],
+        settled_instances(&expected).unwrap()[..]
+    );
+}
