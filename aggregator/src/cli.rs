@@ -142,6 +142,9 @@ pub struct BenchRollupArgs {
     /// Depth of the state tree.
     #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub depth: usize,
+    /// What the blocks do: local transactions, or calls to another rollup.
+    #[arg(long, value_enum, default_value = "local")]
+    pub workload: crate::bench::rollup::Workload,
     /// Key store folder (SRS files; the UNSAFE test SRS unless a real one was imported).
     #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
     pub keys: PathBuf,

@@ -19,7 +19,7 @@
 //! - [`memory`]: offline memory checking ([`memory::MemoryChip`]): a whole state trace proven
 //!   with one Merkle opening per distinct key.
 //! - [`stf`]: the reference rollup's STF circuit, the step machine's rows as constraints over
-//!   the memory check (local blocks so far).
+//!   the memory check, exposing the common public-input layout.
 //! - [`keys`]: SRS files (standard halo2 KZG format), an unsafe test SRS for tests and the
 //!   demo, and proving keys cached on disk under a digest of the circuit configuration.
 //! - [`prover`]: proving and verifying rollup snarks, with errors instead of panics.

@@ -1,10 +1,15 @@
 //! `lockstep bench rollup`: proving a reference rollup block with the STF circuit, against the
 //! number of transactions in the block, on this machine.
 //!
-//! The blocks are local transactions (the STF circuit's scope so far): Alice alternately
-//! increments a counter and sends a wei to Bob. For each size it reports the step machine's
-//! rows and memory, the circuit's advice cells and the smallest `k` that holds them, keygen
-//! and proving seconds and peak memory, and the proof size. Every proof is verified natively.
+//! Two workloads (`--workload`):
+//! - `local`: Alice alternately increments a counter and sends a wei to Bob;
+//! - `cross`: Alice alternately increments a counter on rollup 2 through a forwarder and swaps
+//!   1,000 wei on rollup 2's AMM through another, each call with its result and entries; the
+//!   caller's block (rollup 1) is measured.
+//!
+//! For each size it reports the step machine's rows and memory, the circuit's advice cells and
+//! the smallest `k` that holds them, keygen and proving seconds and peak memory, and the proof
+//! size. Every proof is verified natively and exposes the block's sealed public inputs.
 
 use std::time::Instant;
 
@@ -20,7 +25,7 @@ use lockstep_circuits::{
 use lockstep_rollup_adapter::{
     abi::{AppKind, CallData, Method},
     block::{Block, Tx},
-    machine, Cluster, Genesis, ReferenceRollup,
+    machine, Cluster, Genesis, ReferenceRollup, SealedBlock,
 };
 use serde::Serialize;
 use tracing::info;
@@ -31,6 +36,10 @@ use crate::cli::BenchRollupArgs;
 const ALICE: Address = Address([0xa1; 20]);
 const BOB: Address = Address([0xb0; 20]);
 const COUNTER: Address = Address([0xc0; 20]);
+/// On rollup 1 of the cross workload: forwarders to rollup 2's counter and AMM.
+const TO_COUNTER: Address = Address([0xf2; 20]);
+const TO_AMM: Address = Address([0xf5; 20]);
+const AMM: Address = Address([0xaa; 20]);
 /// Largest `k` tried for a block.
 const MAX_K: u32 = 24;
 
@@ -66,6 +75,8 @@ pub struct RollupResult {
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct RollupReport {
+    /// The workload.
+    pub workload: Workload,
     /// State tree depth.
     pub tree_depth: usize,
     /// Cores the prover used.
@@ -74,24 +85,78 @@ pub struct RollupReport {
     pub results: Vec<RollupResult>,
 }
 
-/// A one-rollup cluster's sealed block of `txs` local transactions, and its pre state.
-fn block(txs: usize, depth: usize) -> Result<(lockstep_rollup_adapter::state::State, Block)> {
-    let mut genesis =
+/// What the blocks do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Workload {
+    /// Counter increments and transfers on one rollup.
+    Local,
+    /// Calls to another rollup's counter and AMM (rollup 1's block is measured).
+    Cross,
+}
+
+/// Rollup 1's sealed block of `txs` transactions of `workload`, the slot's block of every
+/// rollup, and rollup 1's pre state.
+fn block(
+    txs: usize,
+    depth: usize,
+    workload: Workload,
+) -> Result<(lockstep_rollup_adapter::state::State, Block, SealedBlock)> {
+    let mut one =
         Genesis::new(1)
             .with_account(ALICE, 1_000_000)
             .with_app(COUNTER, AppKind::Counter, 0);
-    genesis.tree_depth = depth;
-    genesis.max_steps = txs.max(1);
-    let rollup = ReferenceRollup::new(&genesis)?;
-    let pre = rollup.state();
+    let mut geneses = Vec::new();
+    if workload == Workload::Cross {
+        one = one
+            .with_app(
+                TO_COUNTER,
+                AppKind::Forwarder {
+                    rollup: 2,
+                    target: COUNTER,
+                },
+                0,
+            )
+            .with_app(
+                TO_AMM,
+                AppKind::Forwarder {
+                    rollup: 2,
+                    target: AMM,
+                },
+                0,
+            );
+        geneses.push(
+            Genesis::new(2)
+                .with_app(COUNTER, AppKind::Counter, 0)
+                .with_amm(AMM, 1_000_000, 1_000_000_000),
+        );
+    }
+    geneses.insert(0, one);
     let mut cluster = Cluster::new(Domain::default());
-    cluster.add(Box::new(rollup))?;
+    let mut pre = None;
+    for mut genesis in geneses {
+        genesis.tree_depth = depth;
+        // Each transaction of the cross workload is a call and its result.
+        genesis.max_steps = 2 * txs.max(1);
+        let rollup = ReferenceRollup::new(&genesis)?;
+        pre.get_or_insert_with(|| rollup.state());
+        cluster.add(Box::new(rollup))?;
+    }
     cluster.begin_slot(1)?;
     for nonce in 0..txs as u64 {
-        let (to, value, data) = if nonce % 2 == 0 {
-            (COUNTER, 0, CallData::new(Method::Increment))
-        } else {
-            (BOB, 1, CallData::transfer())
+        let (to, value, data) = match (workload, nonce % 2) {
+            (Workload::Local, 0) => (COUNTER, 0, CallData::new(Method::Increment)),
+            (Workload::Local, _) => (BOB, 1, CallData::transfer()),
+            (Workload::Cross, 0) => (
+                TO_COUNTER,
+                0,
+                CallData::forward(Method::Increment, Method::Transfer, 0),
+            ),
+            (Workload::Cross, _) => (
+                TO_AMM,
+                1_000,
+                CallData::forward(Method::Swap, Method::Transfer, 1),
+            ),
         };
         let tx = Tx {
             from: ALICE,
@@ -102,8 +167,9 @@ fn block(txs: usize, depth: usize) -> Result<(lockstep_rollup_adapter::state::St
         };
         cluster.submit(1, &tx)?;
     }
-    let sealed = cluster.seal()?;
-    Ok((pre, Block::decode(&sealed[0].data)?))
+    let sealed = cluster.seal()?.swap_remove(0);
+    let pre = pre.expect("rollup 1");
+    Ok((pre, Block::decode(&sealed.data)?, sealed))
 }
 
 /// Runs the benchmark.
@@ -113,7 +179,7 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
     let mut results = Vec::new();
     for &txs in &args.txs {
         ensure!(txs >= 1, "a block holds at least one transaction");
-        let (pre, block) = block(txs, args.depth)?;
+        let (pre, block, sealed) = block(txs, args.depth, args.workload)?;
         let run = machine::run(&pre, Domain::default(), &block)?;
         let stats = run.stats();
         let capacity = StfCapacity {
@@ -124,14 +190,10 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
             scratch: stats.scratch_cells + 1,
         };
         let witness = run.stf_witness(&pre, &block, Domain::default(), Fr::zero(), capacity)?;
-        let outputs = &run.outputs;
-        let instances = witness
-            .public_inputs(
-                outputs.post_root,
-                outputs.eth_delta,
-                &outputs.assumed,
-                &outputs.served,
-            )
+        // What the proof must expose: the block the builder sealed.
+        let instances = sealed
+            .witness(Domain::default(), Fr::zero())
+            .public_inputs()
             .to_instances()?;
 
         // The smallest k that holds the circuit.
@@ -187,7 +249,7 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
         let proving_peak_rss_bytes = peak_rss();
         ensure!(
             snark.instances == vec![instances],
-            "the proof exposes other public inputs than [pre root, post root, tape hash]"
+            "the proof exposes other public inputs than the sealed block's"
         );
         let result = RollupResult {
             txs,
@@ -207,6 +269,7 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
         results.push(result);
     }
     Ok(RollupReport {
+        workload: args.workload,
         tree_depth: args.depth,
         cores: std::thread::available_parallelism().map_or(1, usize::from),
         results,
@@ -219,8 +282,8 @@ pub fn print(report: &RollupReport, json: bool) {
         return print_json(report);
     }
     println!(
-        "STF circuit, local blocks, tree depth {}, {} cores",
-        report.tree_depth, report.cores
+        "STF circuit, {:?} blocks, tree depth {}, {} cores",
+        report.workload, report.tree_depth, report.cores
     );
     println!(
         "{:>4} {:>5} {:>6} {:>5} {:>8} {:>11} {:>3} {:>9} {:>9} {:>8} {:>8} {:>7}",

@@ -8,7 +8,7 @@ use halo2_base::{
     halo2_proofs::{halo2curves::ff::Field, poly::commitment::Params},
 };
 use lockstep_circuits::{
-    keys::{config_digest, unsafe_test_srs, KeySource, KeyStore},
+    keys::{config_digest, is_unsafe_test_srs, unsafe_test_srs, KeySource, KeyStore},
     layout::{index, PublicInputsWitness},
     prover, shape,
     test_rollup::{build, TEST_ROLLUP_K},
@@ -52,6 +52,35 @@ fn srs_is_downsized_from_a_larger_file_and_missing_srs_is_a_clear_error() {
     std::fs::write(store.srs_path(7), b"not an srs").unwrap();
     let err = store.load_srs(7).unwrap_err().to_string();
     assert!(err.contains("kzg_bn254_7.srs"), "{err}");
+}
+
+#[test]
+fn a_missing_test_srs_is_generated_and_a_ceremony_file_is_downsized() {
+    use halo2_base::halo2_proofs::{
+        halo2curves::bn256::Bn256,
+        poly::{commitment::ParamsProver, kzg::commitment::ParamsKZG},
+    };
+    use rand::SeedableRng;
+    // A larger unsafe test SRS: the smaller one is the unsafe test SRS, whichever way it is
+    // made, and it is cached.
+    let dir = tempfile::tempdir().unwrap();
+    let store = KeyStore::open(dir.path()).unwrap();
+    store.generate_unsafe_test_srs(9).unwrap();
+    let made = store.load_or_generate_unsafe_test_srs(8).unwrap();
+    assert!(is_unsafe_test_srs(&made));
+    assert_eq!(srs_bytes(&made), srs_bytes(&unsafe_test_srs(8)));
+    assert!(store.srs_path(8).exists());
+
+    // A larger file of another secret (a ceremony's): downsized from it, never replaced by
+    // the unsafe one, whose keys would not verify against it.
+    let dir = tempfile::tempdir().unwrap();
+    let store = KeyStore::open(dir.path()).unwrap();
+    let ceremony = ParamsKZG::<Bn256>::setup(9, rand_chacha::ChaCha20Rng::from_seed([7; 32]));
+    assert!(!is_unsafe_test_srs(&ceremony));
+    std::fs::write(store.srs_path(9), srs_bytes(&ceremony)).unwrap();
+    let smaller = store.load_or_generate_unsafe_test_srs(8).unwrap();
+    assert!(!is_unsafe_test_srs(&smaller));
+    assert_eq!(smaller.get_g()[..], ceremony.get_g()[..256]);
 }
 
 /// A tiny circuit of the common shape (one range check) for exercising the key cache.
