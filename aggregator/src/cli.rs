@@ -145,6 +145,9 @@ pub struct BenchRollupArgs {
     /// What the blocks do: local transactions, or calls to another rollup.
     #[arg(long, value_enum, default_value = "local")]
     pub workload: crate::bench::rollup::Workload,
+    /// Only size the circuit (rows, keys, advice cells, k): no keygen, no proof.
+    #[arg(long)]
+    pub size_only: bool,
     /// Key store folder (SRS files; the UNSAFE test SRS unless a real one was imported).
     #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
     pub keys: PathBuf,

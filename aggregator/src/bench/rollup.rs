@@ -60,6 +60,13 @@ pub struct RollupResult {
     pub advice_cells: usize,
     /// The circuit's degree.
     pub k: u32,
+    /// Keygen and proving, unless `--size-only`.
+    pub proved: Option<Proved>,
+}
+
+/// What keygen and proving took.
+#[derive(Debug, Clone, Serialize)]
+pub struct Proved {
     /// Keygen seconds (verifying and proving key).
     pub keygen_seconds: f64,
     /// Peak resident memory during keygen.
@@ -219,6 +226,20 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
             k,
             "STF circuit sized"
         );
+        let mut result = RollupResult {
+            txs,
+            rows: capacity.rows,
+            op_slots: capacity.memory().ops,
+            state_keys: capacity.keys,
+            scratch_cells: capacity.scratch,
+            advice_cells,
+            k,
+            proved: None,
+        };
+        if args.size_only {
+            results.push(result);
+            continue;
+        }
         let params = store
             .load_or_generate_unsafe_test_srs(k)
             .wrap_err_with(|| format!("SRS for k = {k}"))?;
@@ -251,20 +272,13 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
             snark.instances == vec![instances],
             "the proof exposes other public inputs than the sealed block's"
         );
-        let result = RollupResult {
-            txs,
-            rows: capacity.rows,
-            op_slots: capacity.memory().ops,
-            state_keys: capacity.keys,
-            scratch_cells: capacity.scratch,
-            advice_cells,
-            k,
+        result.proved = Some(Proved {
             keygen_seconds,
             keygen_peak_rss_bytes,
             proving_seconds,
             proving_peak_rss_bytes,
             proof_bytes: snark.proof.len(),
-        };
+        });
         info!(?result, "done");
         results.push(result);
     }
@@ -301,20 +315,22 @@ pub fn print(report: &RollupReport, json: bool) {
         "proof B"
     );
     for r in &report.results {
+        let proved = r.proved.as_ref().map_or_else(
+            || format!("{:>9} {:>9} {:>8} {:>8} {:>7}", "-", "-", "-", "-", "-"),
+            |p| {
+                format!(
+                    "{:>9.1} {:>9.2} {:>8.1} {:>8.2} {:>7}",
+                    p.keygen_seconds,
+                    p.keygen_peak_rss_bytes as f64 / 1e9,
+                    p.proving_seconds,
+                    p.proving_peak_rss_bytes as f64 / 1e9,
+                    p.proof_bytes
+                )
+            },
+        );
         println!(
-            "{:>4} {:>5} {:>6} {:>5} {:>8} {:>11} {:>3} {:>9.1} {:>9.2} {:>8.1} {:>8.2} {:>7}",
-            r.txs,
-            r.rows,
-            r.op_slots,
-            r.state_keys,
-            r.scratch_cells,
-            r.advice_cells,
-            r.k,
-            r.keygen_seconds,
-            r.keygen_peak_rss_bytes as f64 / 1e9,
-            r.proving_seconds,
-            r.proving_peak_rss_bytes as f64 / 1e9,
-            r.proof_bytes
+            "{:>4} {:>5} {:>6} {:>5} {:>8} {:>11} {:>3} {proved}",
+            r.txs, r.rows, r.op_slots, r.state_keys, r.scratch_cells, r.advice_cells, r.k,
         );
     }
 }

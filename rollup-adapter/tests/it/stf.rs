@@ -5,17 +5,18 @@ use halo2_base::{gates::circuit::CircuitBuilderStage, halo2_proofs::dev::MockPro
 use std::collections::HashMap;
 
 use lockstep_circuits::{
-    entry::Address,
+    entry::{Address, Entry},
     layout::RollupPublicInputs,
     memory::{Access, MemoryOp, MemoryWitness, Space},
     stf::{self, StfCapacity, StfWitness},
     Fr,
 };
 use lockstep_rollup_adapter::{
-    abi::{swap_output, CallData, Method},
+    abi::{self, swap_output, CallData, Method},
     block::{Block, Step},
     machine,
     state::State,
+    SealedBlock,
 };
 
 use crate::world::*;
@@ -277,6 +278,7 @@ fn cross_blocks(slot: u64, txs: &[(Address, u128, CallData)]) -> Vec<Proved> {
                 rows: run.rows,
                 witness,
                 public,
+                sealed: sealed.clone(),
             }
         })
         .collect()
@@ -288,6 +290,7 @@ struct Proved {
     rows: Vec<machine::Row>,
     witness: StfWitness,
     public: RollupPublicInputs,
+    sealed: SealedBlock,
 }
 
 impl Proved {
@@ -316,9 +319,23 @@ impl Proved {
     /// A consistent lie about `row`, checked against the honest public inputs with the post
     /// root it leads to.
     fn lie(&self, row: usize, change: impl Fn(&mut [Access]), what: &str) {
+        self.lie_about_entry(row, change, |_, _| {}, what);
+    }
+
+    /// A consistent lie about `row` that also changes an entry, checked against public inputs
+    /// that claim the changed entry (`edit` takes the assumed and served lists): so that only
+    /// the row's constraints stand in the way, not the entry exposure.
+    fn lie_about_entry(
+        &self,
+        row: usize,
+        change: impl Fn(&mut [Access]),
+        edit: impl Fn(&mut Vec<Entry>, &mut Vec<Entry>),
+        what: &str,
+    ) {
         let (witness, post_root) = consistent_lie(&self.witness, &self.pre, row, change);
-        let mut public = self.public.clone();
-        public.post_root = post_root;
+        let (mut assumed, mut served) = (self.sealed.assumed.clone(), self.sealed.served.clone());
+        edit(&mut assumed, &mut served);
+        let public = witness.public_inputs(post_root, self.sealed.eth_delta, &assumed, &served);
         assert!(
             verify_against(&witness, &public).is_err(),
             "{what} was accepted"
@@ -376,19 +393,26 @@ fn a_counter_call_and_a_swap_with_value_across_rollups_prove() {
     );
     // The call's assumed entry with another committed flag.
     let call = one.at(Call, |_| true);
-    one.lie(call, |ops| ops[6].after = Fr::zero(), "an uncommitted call");
+    one.lie_about_entry(
+        call,
+        |ops| ops[6].after = Fr::zero(),
+        |assumed, _| assumed[0].committed = false,
+        "an uncommitted call",
+    );
     // Rollup 2: the served entry with another committed flag, or a result it did not produce.
     let serve = two.at(Serve, |_| true);
-    two.lie(
+    two.lie_about_entry(
         serve,
         |ops| ops[1].after -= Fr::from(1 << 40).square().square(),
+        |_, served| served[0].committed = false,
         "a served entry's flag",
     );
     // (A served call at depth 1 ends with its result alone, in slot 0.)
     let pop = two.at(Pop, |r| r.before.frame.data.method == Method::Increment);
-    two.lie(
+    two.lie_about_entry(
         pop,
         |ops| ops[0].after += Fr::from(2),
+        |_, served| served[0].return_hash = abi::word_digest(2),
         "another served result",
     );
     // The AMM pays out one token more, or the holder is credited one more.
@@ -469,7 +493,12 @@ fn a_caller_that_reverts_after_its_callee_served_proves() {
     one.refuses(|p| p.assumed.clear(), "no assumed entry");
     // The mark left out: the call stays committed.
     let mark = one.at(Mark, |_| true);
-    one.lie(mark, |ops| ops[0].after = Fr::one(), "an unmarked call");
+    one.lie_about_entry(
+        mark,
+        |ops| ops[0].after = Fr::one(),
+        |assumed, _| assumed[0].committed = true,
+        "an unmarked call",
+    );
     // Rollup 2 keeps the counter's increment: its undo writes the new value back.
     let undo = two.at(Undo, |_| true);
     two.lie(undo, |ops| ops[2].after = ops[2].before, "a kept change");
