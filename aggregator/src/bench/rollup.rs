@@ -191,7 +191,7 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
         let stats = run.stats();
         let capacity = StfCapacity {
             rows: stats.rows + 1,
-            tape: txs,
+            tape: block.steps.len(),
             keys: stats.state_keys,
             // Unused op slots read scratch address 0.
             scratch: stats.scratch_cells + 1,

@@ -2,10 +2,10 @@
 //! each rollup's block is proven with the STF circuit (real keys, real SHPLONK proofs), and the
 //! aggregation circuit verifies both proofs and the call accumulator, exposing what L1 settles.
 //!
-//! The scenarios: A → B counter increment, A → B swap with value, a callee that reverts and a
-//! caller that handles it, and a call above the caller's balance, refused. (A → B → A and a
-//! caller reverting after its callee served prove in `stf.rs` under MockProver, with the same
-//! constraints and public inputs; a slot holding them all needs k = 21 per rollup here.)
+//! The scenarios, all in one slot: A → B counter increment, A → B swap with value, A → B → A
+//! (a reentrant call), a callee that reverts and a caller that handles it, a caller that
+//! reverts after its callee served (the callee's changes discarded, the entries still
+//! matching), and a call above the caller's balance, refused.
 
 use std::time::Instant;
 
@@ -30,15 +30,10 @@ use lockstep_rollup_adapter::{
 
 use crate::world::*;
 
-/// The STF circuit's size for this slot's blocks (rollup 1's is 22 rows).
-const K: u32 = 20;
-const CAPACITY: StfCapacity = StfCapacity {
-    rows: 32,
-    tape: 6,
-    keys: 12,
-    scratch: 48,
-};
-/// The aggregation's size for two rollups (its key is shared with the EVM aggregation test).
+/// The STF circuit's degree for this slot's blocks (their capacity is sized from the runs).
+const K: u32 = 21;
+/// The aggregation's size for two rollups (its key is shared with the EVM aggregation test;
+/// the same SRS as the rollups').
 const AGG_K: u32 = 21;
 
 #[test]
@@ -57,7 +52,18 @@ fn a_slot_of_scenarios_proves_with_the_stf_circuit_and_aggregates() {
         )
         .unwrap();
     world
+        .send(
+            1,
+            TO_FORWARDER_2,
+            0,
+            CallData::forward(Method::Forward, Method::Increment, 0),
+        )
+        .unwrap();
+    world
         .send(1, TO_REVERTER_2, 5, forward(Method::Increment))
+        .unwrap();
+    world
+        .send(1, TO_COUNTER_2, 7, forward_then_revert(Method::Increment))
         .unwrap();
     // Alice holds 8 ETH now: a call carrying 9 is refused and leaves no trace.
     let nonce = world.nonces[1];
@@ -67,44 +73,63 @@ fn a_slot_of_scenarios_proves_with_the_stf_circuit_and_aggregates() {
     assert_eq!(world.nonces[1], nonce);
     let sealed = world.seal();
 
-    // Each rollup's witness and the public inputs its proof must expose: the sealed block's.
+    // Each rollup's run, and the public inputs its proof must expose: the sealed block's.
     let da = |id: u32| Fr::from(0xda00 + u64::from(id));
-    let mut witnesses = Vec::new();
+    let mut runs = Vec::new();
     let mut publics = Vec::new();
     for (block, pre) in sealed.iter().zip(&world.pre_states).take(2) {
         let decoded = Block::decode(&block.data).unwrap();
         let run = machine::run(pre, domain(), &decoded).unwrap();
         eprintln!(
-            "rollup {}: {} steps, {} rows",
+            "rollup {}: {} steps, {:?}",
             block.rollup_id,
             decoded.steps.len(),
-            run.rows.len()
-        );
-        witnesses.push(
-            run.stf_witness(pre, &decoded, domain(), da(block.rollup_id), CAPACITY)
-                .unwrap(),
+            run.stats()
         );
         publics.push(block.witness(domain(), da(block.rollup_id)).public_inputs());
+        runs.push((pre, decoded, run));
     }
+    // One capacity (so one key) for both blocks.
+    let stats: Vec<_> = runs.iter().map(|(_, _, run)| run.stats()).collect();
+    let most = |f: fn(&machine::Stats) -> usize| stats.iter().map(f).max().unwrap();
+    let capacity = StfCapacity {
+        rows: most(|s| s.rows) + 1,
+        tape: most(|s| s.steps),
+        keys: most(|s| s.state_keys),
+        // Unused op slots read scratch address 0.
+        scratch: most(|s| s.scratch_cells) + 1,
+    };
+    let witnesses: Vec<_> = runs
+        .iter()
+        .map(|(pre, block, run)| {
+            run.stf_witness(pre, block, domain(), da(block.rollup_id), capacity)
+                .unwrap()
+        })
+        .collect();
     check_balanced(&publics).unwrap();
-    assert_eq!((publics[0].assumed.len(), publics[1].served.len()), (3, 3));
+    // Rollup 1 made five calls and served one (B → A); rollup 2 the reverse.
+    assert_eq!((publics[0].assumed.len(), publics[0].served.len()), (5, 1));
+    assert_eq!((publics[1].assumed.len(), publics[1].served.len()), (1, 5));
 
     // One STF key for both rollups (its structure depends on the capacity alone: rollup 1's
     // witness makes it, rollup 2's proves with it). The key is made fresh: the circuit changes
     // more often than a cache would notice.
     let store = testing::persistent_key_store().unwrap();
-    let params = store.load_or_generate_unsafe_test_srs(K).unwrap();
+    // One SRS for the rollups and the aggregation (both k = 21).
+    let params = store
+        .load_or_generate_unsafe_test_srs(K.max(AGG_K))
+        .unwrap();
     let fresh = tempfile::tempdir().unwrap();
     let stf_keys = KeyStore::open(fresh.path()).unwrap();
     let t = Instant::now();
-    let digest = config_digest(&("stf", shape::SHAPE_VERSION, K, CAPACITY, 12));
+    let digest = config_digest(&("stf", shape::SHAPE_VERSION, K, capacity, 12));
     let key = stf_keys
         .proving_key("stf", &digest, &params, || {
             stf::circuit(
                 CircuitBuilderStage::Keygen,
                 K,
                 None,
-                CAPACITY,
+                capacity,
                 &witnesses[0],
             )
         })
@@ -119,7 +144,7 @@ fn a_slot_of_scenarios_proves_with_the_stf_circuit_and_aggregates() {
                 CircuitBuilderStage::Prover,
                 K,
                 Some(key.meta.break_points.clone()),
-                CAPACITY,
+                capacity,
                 witness,
             )
             .unwrap();
@@ -140,12 +165,11 @@ fn a_slot_of_scenarios_proves_with_the_stf_circuit_and_aggregates() {
     assert!(!prover::verify(&params, key.pk.get_vk(), &forged));
 
     // The aggregation verifies both proofs and balances the slot's calls.
-    let agg_params = store.load_or_generate_unsafe_test_srs(AGG_K).unwrap();
     let config = AggregationConfig::new(2, AGG_K);
     let t = Instant::now();
     let agg_key = aggregation_key(
         &store,
-        &agg_params,
+        &params,
         &config,
         AggregationKind::Lockstep,
         &params,
@@ -164,11 +188,11 @@ fn a_slot_of_scenarios_proves_with_the_stf_circuit_and_aggregates() {
         AggregationKind::Lockstep,
         Some(agg_key.meta.circuit_params),
         Some(agg_key.meta.break_points.clone()),
-        &agg_params,
+        &params,
         snarks,
     )
     .unwrap();
-    let snark = prover::prove(&agg_params, &agg_key.pk, circuit).unwrap();
+    let snark = prover::prove(&params, &agg_key.pk, circuit).unwrap();
     eprintln!("aggregation proof: {:.1} s", t.elapsed().as_secs_f64());
 
     // It exposes what L1 settles: both rollups under the STF circuit's vk digest.
