@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use crate::world::*;
 
 /// Every (rollup, target) a transaction may go to.
-const TARGETS: [(u32, Address); 14] = [
+pub(crate) const TARGETS: [(u32, Address); 14] = [
     (1, COUNTER_1),
     (1, TO_COUNTER_2),
     (1, TO_AMM_2),

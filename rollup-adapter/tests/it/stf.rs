@@ -19,7 +19,7 @@ use lockstep_rollup_adapter::{
     SealedBlock,
 };
 
-use crate::world::*;
+use crate::{props::TARGETS, world::*};
 
 /// The scenario tests' tree depth: the three geneses' keys fall on distinct leaves.
 const DEPTH: usize = 12;
@@ -504,24 +504,7 @@ fn a_caller_that_reverts_after_its_callee_served_proves() {
     two.lie(undo, |ops| ops[2].after = ops[2].before, "a kept change");
 }
 
-/// Every (rollup, target) a random transaction may go to: every app and forwarder of the
-/// three rollups, and a plain account.
-const TARGETS: [(u32, Address); 13] = [
-    (1, COUNTER_1),
-    (1, TO_COUNTER_2),
-    (1, TO_AMM_2),
-    (1, TO_REVERTER_2),
-    (1, TO_FORWARDER_2),
-    (1, TO_COUNTER_1),
-    (1, BOB),
-    (2, COUNTER_2),
-    (2, AMM_2),
-    (2, REVERTER_2),
-    (2, BACK_TO_1),
-    (3, THREE_TO_COUNTER_2),
-    (3, THREE_TO_1),
-];
-
+/// Random transactions go where the executor's property test sends them ([`TARGETS`]).
 /// A smaller row capacity, more keys: random blocks touch more distinct cells per row.
 const RANDOM_CAPACITY: StfCapacity = StfCapacity {
     rows: 24,
