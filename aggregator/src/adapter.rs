@@ -17,10 +17,12 @@
 //! (a crash between steps 3 and 4) is proven again from the state before it. A proof the
 //! aggregator already holds (`409 duplicate`) counts as submitted.
 //!
-//! **What it proves with.** The reference rollup's STF circuit is not built yet
-//! (`docs/reference-rollup.md`, "Status"). Until it is, the adapter proves the block's public
-//! inputs with the test-rollup circuit, which checks no state transition, and says so in
-//! every line it logs about a proof. Replay (step 2) is the check that the block is valid.
+//! **What it proves with.** The circuit the aggregator registered the rollup with
+//! (`GET /v1/rollups/{id}`): the reference rollup's **STF circuit** (`circuit = "stf"`), whose
+//! key the adapter derives from the same deployment (`k`, tree depth, capacity) and checks
+//! against the registered vk digest at open; or the **test-rollup circuit**, which proves the
+//! block's public inputs and no state transition, and is named in every line logged about
+//! such a proof.
 //!
 //! **Not handled yet.** A slot that fails after the adapter applied its block leaves the
 //! adapter ahead of L1: the builder and the adapters then need to go back to the settled root,
@@ -40,13 +42,18 @@ use halo2_base::{
     halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG},
 };
 use lockstep_circuits::{
+    aggregation::vk_digest,
     entry::Domain,
     keys::{CircuitKey, KeyStore},
+    layout::NUM_INSTANCES,
+    prover,
+    stf::StfConfig,
     testing, Fr,
 };
 use lockstep_rollup_adapter::{
     block::{fr_hex, parse_fr_hex, Block},
     executor::Genesis,
+    machine,
     state::State,
     ReferenceRollup, SealedBlock,
 };
@@ -59,18 +66,34 @@ use crate::{cli::AdapterRunArgs, client::ApiClient};
 const RETRY: Duration = Duration::from_secs(10);
 
 /// Label of every proof made with the test-rollup circuit.
-pub const PROOF_LABEL: &str = "test-rollup circuit: public inputs only, STF not proven yet";
+pub const PROOF_LABEL: &str = "test-rollup circuit: public inputs only, STF not proven";
 
-/// Proves a rollup block's public inputs.
+/// Proves a rollup's blocks with the circuit the aggregator registered the rollup with.
 #[derive(Clone)]
-pub struct BlockProver {
-    params: Arc<ParamsKZG<Bn256>>,
-    key: Arc<CircuitKey<BaseCircuitParams>>,
+pub enum BlockProver {
+    /// The test-rollup circuit: the block's public inputs, no state transition.
+    TestRollup {
+        /// Its SRS.
+        params: Arc<ParamsKZG<Bn256>>,
+        /// Its key.
+        key: Arc<CircuitKey<BaseCircuitParams>>,
+    },
+    /// The reference rollup's STF circuit of one deployment.
+    Stf {
+        /// The deployment.
+        config: StfConfig,
+        /// The SRS of `config.k`.
+        params: Arc<ParamsKZG<Bn256>>,
+        /// Its key.
+        key: Arc<CircuitKey<BaseCircuitParams>>,
+    },
 }
 
 impl std::fmt::Debug for BlockProver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlockProver").finish_non_exhaustive()
+        f.debug_struct("BlockProver")
+            .field("circuit", &self.circuit_name())
+            .finish_non_exhaustive()
     }
 }
 
@@ -83,16 +106,99 @@ impl BlockProver {
         Ok(Self::new(Arc::new(params), Arc::new(key)))
     }
 
-    /// A prover over a loaded SRS and test-rollup key.
-    pub fn new(params: Arc<ParamsKZG<Bn256>>, key: Arc<CircuitKey<BaseCircuitParams>>) -> Self {
-        Self { params, key }
+    /// A test-rollup prover over a loaded SRS and key.
+    pub const fn new(
+        params: Arc<ParamsKZG<Bn256>>,
+        key: Arc<CircuitKey<BaseCircuitParams>>,
+    ) -> Self {
+        Self::TestRollup { params, key }
     }
 
-    /// Proves `sealed`'s public inputs with its DA commitment; returns the `POST /v1/proofs`
-    /// body. Blocking (tens of seconds).
-    pub fn prove(&self, sealed: &SealedBlock, domain: Domain, da_commitment: Fr) -> Result<Value> {
-        let witness = sealed.witness(domain, da_commitment);
-        let snark = testing::prove_test_rollup(&self.params, &self.key, &witness)?;
+    /// The STF circuit's prover for `config`: the SRS of `config.k` from `keys` (it must be
+    /// there), the proving key from its cache or made by keygen (minutes) and cached.
+    pub fn stf(keys: &KeyStore, config: StfConfig) -> Result<Self> {
+        let params = keys.load_srs(config.k)?;
+        let key = config
+            .proving_key(keys, &params)
+            .wrap_err("loading the STF circuit's key")?;
+        Ok(Self::Stf {
+            config,
+            params: Arc::new(params),
+            key: Arc::new(key),
+        })
+    }
+
+    /// The prover of a rollup registered with `stf` (`None`: the test-rollup circuit).
+    pub fn for_circuit(keys: &KeyStore, stf: Option<StfConfig>) -> Result<Self> {
+        match stf {
+            Some(config) => Self::stf(keys, config),
+            None => Self::test_rollup(keys),
+        }
+    }
+
+    /// The circuit's name, as the API spells it.
+    pub const fn circuit_name(&self) -> &'static str {
+        match self {
+            Self::TestRollup { .. } => "test-rollup",
+            Self::Stf { .. } => "stf",
+        }
+    }
+
+    /// What every log line about a proof says it proves.
+    pub fn label(&self) -> String {
+        match self {
+            Self::TestRollup { .. } => PROOF_LABEL.to_owned(),
+            Self::Stf { config, .. } => format!("STF circuit, k = {}", config.k),
+        }
+    }
+
+    /// The digest of the verifying key, as the aggregation exposes it and L1 registers it.
+    pub fn vk_digest(&self) -> Fr {
+        let (params, key) = match self {
+            Self::TestRollup { params, key } | Self::Stf { params, key, .. } => (params, key),
+        };
+        vk_digest(&prover::protocol(params, key.pk.get_vk(), NUM_INSTANCES))
+    }
+
+    /// Proves `prepared`'s block with its DA commitment; returns the `POST /v1/proofs` body.
+    /// Blocking (tens of seconds for the test rollup, minutes for the STF circuit).
+    pub fn prove(&self, prepared: &PreparedSlot, domain: Domain) -> Result<Value> {
+        let sealed = &prepared.sealed;
+        let expected = sealed
+            .witness(domain, prepared.da_commitment)
+            .public_inputs()
+            .to_instances()?;
+        let snark = match self {
+            Self::TestRollup { params, key } => testing::prove_test_rollup(
+                params,
+                key,
+                &sealed.witness(domain, prepared.da_commitment),
+            )?,
+            Self::Stf {
+                config,
+                params,
+                key,
+            } => {
+                let run = machine::run(&prepared.pre, domain, &prepared.block)
+                    .wrap_err("running the block on the step machine")?;
+                run.stats()
+                    .check_fits(&config.capacity)
+                    .map_err(|why| eyre!("slot {}: {why}", sealed.slot))?;
+                let witness = run.stf_witness(
+                    &prepared.pre,
+                    &prepared.block,
+                    domain,
+                    prepared.da_commitment,
+                    config.capacity,
+                )?;
+                config.prove(params, key, &witness)?
+            }
+        };
+        ensure!(
+            snark.instances == vec![expected],
+            "slot {}: the proof exposes other public inputs than the block the builder sealed",
+            sealed.slot
+        );
         Ok(json!({
             "slot": sealed.slot,
             "rollup_id": sealed.rollup_id,
@@ -109,8 +215,34 @@ pub struct PreparedSlot {
     pub sealed: SealedBlock,
     /// The DA commitment its proof exposes.
     pub da_commitment: Fr,
-    /// Steps in the block.
-    pub steps: usize,
+    /// The block.
+    pub block: Block,
+    /// The rollup's state before it.
+    pub pre: State,
+}
+
+/// The circuit `id` is registered with at the aggregator behind `client`
+/// (`GET /v1/rollups/{id}`): its STF deployment (`None`: the test-rollup circuit) and its vk
+/// digest.
+pub async fn registered_circuit(client: &ApiClient, id: u32) -> Result<(Option<StfConfig>, Fr)> {
+    let (status, rollup) = client.get(&format!("/v1/rollups/{id}")).await?;
+    ensure!(
+        status == 200,
+        "GET /v1/rollups/{id} answered {status}: {rollup}"
+    );
+    let stf = match rollup["circuit"].as_str() {
+        Some("stf") => Some(
+            serde_json::from_value(rollup["stf"].clone())
+                .wrap_err_with(|| format!("rollup {id}'s STF deployment in {rollup}"))?,
+        ),
+        Some("test-rollup") => None,
+        _ => bail!("rollup {id}: the aggregator names no known circuit: {rollup}"),
+    };
+    let digest = rollup["vk_digest"]
+        .as_str()
+        .and_then(parse_fr_hex)
+        .ok_or_else(|| eyre!("rollup {id}: no vk digest in {rollup}"))?;
+    Ok((stf, digest))
 }
 
 /// What happened to one slot.
@@ -169,6 +301,19 @@ impl Adapter {
         );
         let domain: Domain = serde_json::from_value(health["domain"].clone())
             .wrap_err_with(|| format!("the aggregator's domain in {health}"))?;
+        let (stf, digest) = registered_circuit(&client, id).await?;
+        let mine = prover.vk_digest();
+        ensure!(
+            digest == mine,
+            "rollup {id} is registered at the aggregator with the {} circuit{} (vk digest {}), \
+             but this adapter proves with the {} circuit (vk digest {}): another circuit, \
+             deployment or SRS",
+            if stf.is_some() { "STF" } else { "test-rollup" },
+            stf.map(|c| format!(" {c:?}")).unwrap_or_default(),
+            fr_hex(&digest),
+            prover.circuit_name(),
+            fr_hex(&mine)
+        );
         std::fs::create_dir_all(dir.join("blocks"))
             .wrap_err_with(|| format!("creating {}", dir.display()))?;
         let mut adapter = Self {
@@ -291,13 +436,14 @@ impl Adapter {
         let transition = self.replay(base.clone(), &block)?;
         if self.previous.as_ref().is_none_or(|(kept, _)| *kept != slot) {
             self.keep(slot, &data)?;
-            self.previous = Some((slot, base));
+            self.previous = Some((slot, base.clone()));
             self.head = transition.post_state;
         }
         Ok(PreparedSlot {
-            steps: block.steps.len(),
             sealed: transition.sealed,
             da_commitment,
+            block,
+            pre: base,
         })
     }
 
@@ -370,18 +516,19 @@ impl Adapter {
     /// Proves a prepared slot and submits the proof.
     pub async fn submit(&self, prepared: &PreparedSlot) -> Result<Submitted> {
         let (id, slot) = (self.rollup_id(), prepared.sealed.slot);
+        let label = self.prover.label();
         info!(
             rollup = id,
             slot,
-            steps = prepared.steps,
+            steps = prepared.block.steps.len(),
             assumed = prepared.sealed.assumed.len(),
             served = prepared.sealed.served.len(),
-            "block replayed; proving ({PROOF_LABEL})"
+            "block replayed; proving ({label})"
         );
         let started = Instant::now();
         let prover = self.prover.clone();
-        let (sealed, domain, da) = (prepared.sealed.clone(), self.domain, prepared.da_commitment);
-        let body = tokio::task::spawn_blocking(move || prover.prove(&sealed, domain, da))
+        let (job, domain) = (prepared.clone(), self.domain);
+        let body = tokio::task::spawn_blocking(move || prover.prove(&job, domain))
             .await
             .wrap_err("the proving thread")??;
         let prove_seconds = started.elapsed().as_secs_f64();
@@ -397,7 +544,7 @@ impl Adapter {
             slot,
             seconds = format!("{prove_seconds:.1}"),
             outcome,
-            "proof submitted ({PROOF_LABEL})"
+            "proof submitted ({label})"
         );
         Ok(Submitted {
             slot,
@@ -475,14 +622,37 @@ pub async fn run(args: AdapterRunArgs) -> Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("adapter-data/rollup-{id}")));
-    let keys = KeyStore::open(&args.keys)
-        .wrap_err_with(|| format!("opening key folder {}", args.keys.display()))?;
-    info!("loading the test rollup's key (made and cached on first use)");
-    let prover = tokio::task::spawn_blocking(move || BlockProver::test_rollup(&keys)).await??;
+    let keys = Arc::new(
+        KeyStore::open(&args.keys)
+            .wrap_err_with(|| format!("opening key folder {}", args.keys.display()))?,
+    );
     let client = ApiClient::new(&args.aggregator);
     let poll = Duration::from_millis(args.poll_ms);
+    // The circuit is the one the aggregator registered the rollup with; its key is derived
+    // here from the same deployment and checked against the registered vk digest at open.
+    let mut prover: Option<BlockProver> = None;
     let mut adapter = loop {
-        match Adapter::open(genesis.clone(), client.clone(), &dir, prover.clone()).await {
+        let attempt = async {
+            let prover = match &prover {
+                Some(prover) => prover.clone(),
+                None => {
+                    let (stf, _) = registered_circuit(&client, id).await?;
+                    info!(
+                        circuit = if stf.is_some() { "stf" } else { "test-rollup" },
+                        "loading the rollup circuit's key (keygen on first use: minutes for \
+                         the STF circuit)"
+                    );
+                    let keys = keys.clone();
+                    let loaded =
+                        tokio::task::spawn_blocking(move || BlockProver::for_circuit(&keys, stf))
+                            .await??;
+                    prover = Some(loaded.clone());
+                    loaded
+                }
+            };
+            Adapter::open(genesis.clone(), client.clone(), &dir, prover).await
+        };
+        match attempt.await {
             Ok(adapter) => break adapter,
             Err(err) if args.once => return Err(err),
             Err(err) => {
@@ -491,8 +661,9 @@ pub async fn run(args: AdapterRunArgs) -> Result<()> {
             }
         }
     };
+    let label = adapter.prover.label();
     println!(
-        "adapter of rollup {id}: state root {}, data in {}, aggregator {}; proofs: {PROOF_LABEL}",
+        "adapter of rollup {id}: state root {}, data in {}, aggregator {}; proofs: {label}",
         fr_hex(&adapter.head_root()),
         dir.display(),
         client.base()

@@ -41,11 +41,14 @@
 
 use halo2_base::{
     gates::{
-        circuit::{builder::BaseCircuitBuilder, CircuitBuilderStage},
+        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
         flex_gate::MultiPhaseThreadBreakPoints,
         GateInstructions, RangeChip, RangeInstructions,
     },
-    halo2_proofs::halo2curves::ff::PrimeField,
+    halo2_proofs::{
+        halo2curves::{bn256::Bn256, ff::PrimeField},
+        poly::{commitment::Params, kzg::commitment::ParamsKZG},
+    },
     poseidon::hasher::PoseidonHasher,
     utils::{biguint_to_fe, fe_to_biguint},
     AssignedValue, Context,
@@ -53,9 +56,11 @@ use halo2_base::{
 };
 use num_bigint::BigUint;
 use serde::{Deserialize, Serialize};
+use snark_verifier_sdk::Snark;
 
 use crate::{
     entry::{part, pow2, AssignedEntry, CallKind, Domain, Entry, ENTRY_PARTS},
+    keys::{CircuitKey, KeyStore},
     layout::{
         real_flags, AssignedEntryList, AssignedHeader, PublicInputsChip, RollupPublicInputs,
         MAX_ENTRIES,
@@ -314,6 +319,101 @@ impl StfCapacity {
             keys: self.keys,
             scratch: self.scratch,
         }
+    }
+}
+
+/// The version of the STF circuit's constraints, part of every cached key's digest: a change
+/// to what the circuit lays out or constrains bumps it, so that no key made by an older build
+/// is read back by a newer one.
+pub const STF_VERSION: u32 = 1;
+
+/// One deployment of the STF circuit: its degree, the depth of the rollup's state tree and
+/// the capacity of a block. The verifying key is a function of these alone, so an aggregator
+/// and an adapter with the same config derive the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StfConfig {
+    /// Degree of the circuit (`2^k` rows of [`shape::NUM_ADVICE`] advice columns).
+    pub k: u32,
+    /// Depth of the rollup's state tree (its genesis's `tree_depth`).
+    pub depth: usize,
+    /// What one block may use.
+    pub capacity: StfCapacity,
+}
+
+impl StfConfig {
+    /// The digest its proving key is cached under.
+    pub fn key_digest(&self) -> String {
+        crate::keys::config_digest(&("stf", shape::SHAPE_VERSION, STF_VERSION, self))
+    }
+
+    /// The witness keygen lays the circuit out with: an empty block on an empty tree. The
+    /// layout depends on the config alone, never on the witness's values.
+    pub fn keygen_witness(&self) -> Result<StfWitness> {
+        let header = StfHeader {
+            domain: Domain::default(),
+            slot: 0,
+            rollup: 0,
+            da_commitment: Fr::zero(),
+        };
+        StfWitness::new(
+            header,
+            &SparseMerkleTree::new(self.depth)?,
+            &[],
+            &[],
+            self.capacity,
+        )
+    }
+
+    /// The proving key from `store`: read from its cache, or made by keygen over
+    /// [`Self::keygen_witness`] (minutes at k ≥ 20) and cached. `params` must be the SRS for
+    /// `self.k`.
+    pub fn proving_key(
+        &self,
+        store: &KeyStore,
+        params: &ParamsKZG<Bn256>,
+    ) -> Result<CircuitKey<BaseCircuitParams>> {
+        if params.k() != self.k {
+            return Err(Error::OutOfRange {
+                what: "SRS degree for the STF key",
+                value: params.k().to_string(),
+                expected: "the STF config's k",
+            });
+        }
+        store.proving_key("stf", &self.key_digest(), params, || {
+            circuit(
+                CircuitBuilderStage::Keygen,
+                self.k,
+                None,
+                self.capacity,
+                &self.keygen_witness()?,
+            )
+        })
+    }
+
+    /// Proves `witness` (a block padded to this config's capacity) with `key`, and checks the
+    /// proof natively.
+    pub fn prove(
+        &self,
+        params: &ParamsKZG<Bn256>,
+        key: &CircuitKey<BaseCircuitParams>,
+        witness: &StfWitness,
+    ) -> Result<Snark> {
+        if witness.memory.depth != self.depth {
+            return Err(Error::OutOfRange {
+                what: "state tree depth of the block",
+                value: witness.memory.depth.to_string(),
+                expected: "the STF config's depth",
+            });
+        }
+        let builder = circuit(
+            CircuitBuilderStage::Prover,
+            self.k,
+            Some(key.meta.break_points.clone()),
+            self.capacity,
+            witness,
+        )?;
+        crate::prover::prove(params, &key.pk, builder)
     }
 }
 

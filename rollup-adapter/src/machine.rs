@@ -341,6 +341,42 @@ pub struct Stats {
     pub kinds: Vec<(Kind, usize)>,
 }
 
+impl Stats {
+    /// The smallest STF capacity that holds this run: one padding row after the last, and
+    /// scratch address 0 for unused op slots.
+    pub const fn capacity(&self) -> stf::StfCapacity {
+        stf::StfCapacity {
+            rows: self.rows + 1,
+            tape: self.steps,
+            keys: self.state_keys,
+            scratch: self.scratch_cells + 1,
+        }
+    }
+
+    /// Whether the run fits `capacity`; the error names every dimension it exceeds.
+    pub fn check_fits(&self, capacity: &stf::StfCapacity) -> std::result::Result<(), String> {
+        let need = self.capacity();
+        let over: Vec<String> = [
+            ("rows", need.rows, capacity.rows),
+            ("tape steps", need.tape, capacity.tape),
+            ("state keys", need.keys, capacity.keys),
+            ("scratch cells", need.scratch, capacity.scratch),
+        ]
+        .into_iter()
+        .filter(|(_, need, have)| need > have)
+        .map(|(what, need, have)| format!("{what} {need} > {have}"))
+        .collect();
+        if over.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the block does not fit the STF circuit's capacity: {}",
+                over.join(", ")
+            ))
+        }
+    }
+}
+
 impl Run {
     /// Memory ops of all rows.
     pub fn op_count(&self) -> usize {

@@ -580,6 +580,8 @@ async fn rollup_status<S: Store + Clone + 'static>(
         "id": id,
         "vk_digest": fr_hex(&rollup.vk_digest),
         "k": rollup.protocol.domain.k,
+        "circuit": rollup.circuit_name(),
+        "stf": rollup.stf,
         "slots_waiting_for_proof": waiting,
     })))
 }

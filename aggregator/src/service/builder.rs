@@ -10,7 +10,10 @@
 //!    once and return their results (`lockstep_rollup_adapter::sync`). A transaction the rules
 //!    refuse (a wrong nonce, a value above the balance, an unknown rollup) is refused and leaves
 //!    no trace;
-//! 4. seals the blocks, lays out the slot's blobs and records the slot, its blocks and every
+//! 4. keeps only as many of them as fit: every block of a rollup proven with the STF circuit
+//!    must fit its capacity (`[rollups.stf]`). The longest prefix that fits is the slot; the
+//!    rest waits for the next one, and a transaction that does not fit even alone is refused;
+//! 5. seals the blocks, lays out the slot's blobs and records the slot, its blocks and every
 //!    transaction's outcome in **one atomic write**. A rollup with no transaction in the slot
 //!    has no block in it.
 //!
@@ -36,13 +39,13 @@ use std::{
 
 use alloy::providers::DynProvider;
 use eyre::{eyre, Result, WrapErr};
-use lockstep_circuits::{entry::Domain, Fr};
+use lockstep_circuits::{entry::Domain, stf::StfCapacity, Fr};
 use lockstep_contracts::bindings::LockstepSettlement;
 use lockstep_rollup_adapter::{
     block::{fr_hex, Block},
     executor::Genesis,
     state::State,
-    Cluster, ReferenceRollup,
+    machine, Cluster, ReferenceRollup, SealedBlock,
 };
 use lockstep_storage::Store;
 use tracing::{info, warn};
@@ -73,6 +76,9 @@ pub enum SlotClock {
 pub struct BuilderParts {
     /// The rollups it runs, from their geneses.
     pub geneses: Vec<Genesis>,
+    /// The STF circuit's capacity of the rollups proven with it: a slot holds only as many
+    /// transactions as every block can prove.
+    pub capacities: BTreeMap<u32, StfCapacity>,
     /// Where slot numbers come from.
     pub clock: SlotClock,
     /// How often to seal a slot when transactions wait.
@@ -107,6 +113,13 @@ pub struct Builder<S> {
     handle: AggregatorHandle,
     domain: Domain,
     parts: BuilderParts,
+}
+
+/// A slot's transactions run on a fresh cluster.
+struct Simulated {
+    rollups: BTreeMap<u32, Rc<ReferenceRollup>>,
+    outcomes: Vec<TxRecord>,
+    sealed: Vec<SealedBlock>,
 }
 
 /// The rollups' states and which opened slots they include.
@@ -264,6 +277,76 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
             .ok_or_else(|| eyre!("no genesis for rollup {id}"))
     }
 
+    /// Runs `txs` in arrival order in `slot` on a fresh cluster over `applied`'s states, and
+    /// seals every rollup's block.
+    fn simulate(&self, applied: &Applied, slot: u64, txs: &[TxRecord]) -> Result<Simulated> {
+        let rollups: BTreeMap<u32, Rc<ReferenceRollup>> = applied
+            .states
+            .iter()
+            .map(|(&id, state)| {
+                let genesis = self.genesis(id)?;
+                Ok((
+                    id,
+                    Rc::new(ReferenceRollup::from_state(
+                        id,
+                        genesis.max_steps,
+                        state.clone(),
+                    )),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let mut cluster = Cluster::new(self.domain);
+        for rollup in rollups.values() {
+            cluster.add(Box::new(rollup.clone()))?;
+        }
+        cluster.begin_slot(slot)?;
+        let mut outcomes: Vec<TxRecord> = Vec::with_capacity(txs.len());
+        for record in txs {
+            let outcome = if rollups.contains_key(&record.rollup_id) {
+                match cluster.submit(record.rollup_id, &record.tx) {
+                    Ok(receipt) => record.included(slot, &receipt.outcome, receipt.cross_calls),
+                    Err(err) => record.refused(slot, err.to_string()),
+                }
+            } else {
+                record.refused(
+                    slot,
+                    format!(
+                        "rollup {} is not built by this aggregator",
+                        record.rollup_id
+                    ),
+                )
+            };
+            outcomes.push(outcome);
+        }
+        let sealed = cluster.seal()?;
+        Ok(Simulated {
+            rollups,
+            outcomes,
+            sealed,
+        })
+    }
+
+    /// Why a sealed block does not fit its rollup's STF circuit, if one does not (rollups
+    /// proven with the test-rollup circuit have no capacity).
+    fn overflow(&self, applied: &Applied, sealed: &[SealedBlock]) -> Result<Option<String>> {
+        for block in sealed {
+            let Some(capacity) = self.parts.capacities.get(&block.rollup_id) else {
+                continue;
+            };
+            let decoded = Block::decode(&block.data)?;
+            if decoded.steps.is_empty() {
+                continue;
+            }
+            let pre = &applied.states[&block.rollup_id];
+            let run = machine::run(pre, self.domain, &decoded)
+                .wrap_err_with(|| format!("running rollup {}'s block", block.rollup_id))?;
+            if let Err(why) = run.stats().check_fits(capacity) {
+                return Ok(Some(format!("rollup {}: {why}", block.rollup_id)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Runs the oldest pending transactions in a new slot; returns the slot it opened.
     fn build_once(
         &self,
@@ -295,45 +378,48 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
             }
         };
 
-        let rollups: BTreeMap<u32, Rc<ReferenceRollup>> = applied
-            .states
-            .iter()
-            .map(|(&id, state)| {
-                let genesis = self.genesis(id)?;
-                Ok((
-                    id,
-                    Rc::new(ReferenceRollup::from_state(
-                        id,
-                        genesis.max_steps,
-                        state.clone(),
-                    )),
-                ))
-            })
-            .collect::<Result<_>>()?;
-        let mut cluster = Cluster::new(self.domain);
-        for rollup in rollups.values() {
-            cluster.add(Box::new(rollup.clone()))?;
-        }
-        cluster.begin_slot(slot)?;
-        let mut outcomes: Vec<TxRecord> = Vec::with_capacity(pending.len());
-        for record in &pending {
-            let outcome = if rollups.contains_key(&record.rollup_id) {
-                match cluster.submit(record.rollup_id, &record.tx) {
-                    Ok(receipt) => record.included(slot, &receipt.outcome, receipt.cross_calls),
-                    Err(err) => record.refused(slot, err.to_string()),
+        // The longest prefix of the waiting transactions whose blocks fit every rollup's STF
+        // capacity; the rest wait for the next slot. A transaction that does not fit even
+        // first in an empty slot never will: it is refused.
+        let mut candidates: Vec<TxRecord> = pending;
+        let mut too_large: Vec<TxRecord> = Vec::new();
+        let mut take = candidates.len();
+        let Simulated {
+            rollups,
+            mut outcomes,
+            sealed,
+        } = loop {
+            if take == 0 {
+                runtime
+                    .block_on(self.handle.record_outcomes(too_large))
+                    .map_err(|e| eyre!(e))??;
+                info!(slot, "builder: the waiting transactions were refused");
+                return Ok(None);
+            }
+            let simulated = self.simulate(applied, slot, &candidates[..take])?;
+            match self.overflow(applied, &simulated.sealed)? {
+                None => break simulated,
+                Some(why) if take == 1 => {
+                    let record = candidates.remove(0);
+                    warn!(slot, tx = record.id, "builder: {why}; refusing the transaction");
+                    too_large.push(record.refused(
+                        slot,
+                        format!("{why} (even alone in a slot)"),
+                    ));
+                    take = candidates.len();
                 }
-            } else {
-                record.refused(
-                    slot,
-                    format!(
-                        "rollup {} is not built by this aggregator",
-                        record.rollup_id
-                    ),
-                )
-            };
-            outcomes.push(outcome);
+                Some(_) => take -= 1,
+            }
+        };
+        let waiting = candidates.len() - take;
+        if waiting > 0 {
+            info!(
+                slot,
+                waiting, "builder: the slot is full for a rollup's STF circuit; the rest waits"
+            );
         }
-        let sealed = cluster.seal()?;
+        outcomes.extend(too_large);
+        let pending_len = outcomes.len();
         let mut blocks = BTreeMap::new();
         let mut pre_roots: BTreeMap<u32, Fr> = BTreeMap::new();
         for block in &sealed {
@@ -353,7 +439,7 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
                 .map_err(|e| eyre!(e))??;
             info!(
                 slot,
-                refused = pending.len(),
+                refused = pending_len,
                 "builder: every waiting transaction was refused"
             );
             return Ok(None);
@@ -374,7 +460,7 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
         info!(
             slot,
             included,
-            refused = pending.len() - included,
+            refused = pending_len - included,
             rollups = ?blocks.keys().collect::<Vec<_>>(),
             "builder sealed a slot"
         );

@@ -13,7 +13,15 @@
 //!
 //! [[rollups]]
 //! id = 1
-//! circuit = "test-rollup"
+//! circuit = "stf"                 # the reference rollup's STF circuit
+//! [rollups.stf]                   # its deployment: the vk is a function of these
+//! k = 20
+//! depth = 16                      # the genesis's tree_depth
+//! capacity = { rows = 48, tape = 12, keys = 16, scratch = 96 }
+//!
+//! [[rollups]]
+//! id = 2
+//! circuit = "test-rollup"         # public inputs only: tests and dry runs
 //!
 //! [aggregation]
 //! k = 21                          # default: 21 for up to 2 rollups, 22 for up to 4
@@ -34,7 +42,8 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use eyre::{ensure, Context, Result};
+use eyre::{bail, ensure, Context, Result};
+use lockstep_circuits::{shape, stf::StfConfig};
 use serde::{Deserialize, Serialize};
 
 use super::api::DEFAULT_MAX_BODY_BYTES;
@@ -46,6 +55,9 @@ pub enum RollupCircuit {
     /// The test rollup (trivial state transition, common shape, k = 17); its key is made once
     /// in the key folder and cached.
     TestRollup,
+    /// The reference rollup's STF circuit, with the deployment in `[rollups.stf]`; its key is
+    /// made once per config in the key folder and cached.
+    Stf,
 }
 
 /// One rollup the aggregator accepts proofs from.
@@ -56,7 +68,67 @@ pub struct RollupConfig {
     pub id: u32,
     /// The circuit its proofs are made with.
     pub circuit: RollupCircuit,
+    /// The STF circuit's deployment (with `circuit = "stf"` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stf: Option<StfConfig>,
 }
+
+impl RollupConfig {
+    /// A rollup proven with the test-rollup circuit.
+    pub const fn test_rollup(id: u32) -> Self {
+        Self {
+            id,
+            circuit: RollupCircuit::TestRollup,
+            stf: None,
+        }
+    }
+
+    /// A rollup proven with the STF circuit of `stf`.
+    pub const fn stf(id: u32, stf: StfConfig) -> Self {
+        Self {
+            id,
+            circuit: RollupCircuit::Stf,
+            stf: Some(stf),
+        }
+    }
+
+    /// Checks the circuit's section.
+    fn validate(&self) -> Result<()> {
+        let id = self.id;
+        match (self.circuit, &self.stf) {
+            (RollupCircuit::TestRollup, None) => Ok(()),
+            (RollupCircuit::TestRollup, Some(_)) => {
+                bail!("rollup {id}: [rollups.stf] is only for circuit = \"stf\"")
+            }
+            (RollupCircuit::Stf, None) => bail!(
+                "rollup {id}: circuit = \"stf\" needs [rollups.stf] (k, depth, capacity)"
+            ),
+            (RollupCircuit::Stf, Some(stf)) => {
+                ensure!(
+                    (shape::MIN_K..=MAX_STF_K).contains(&stf.k),
+                    "rollup {id}: stf.k = {} is outside {}..={MAX_STF_K}",
+                    stf.k,
+                    shape::MIN_K
+                );
+                ensure!(
+                    (1..=64).contains(&stf.depth),
+                    "rollup {id}: stf.depth = {} is outside 1..=64",
+                    stf.depth
+                );
+                let c = stf.capacity;
+                ensure!(
+                    c.rows >= 2 && c.tape >= 1 && c.keys >= 1 && c.scratch >= 1,
+                    "rollup {id}: stf.capacity {c:?} holds no block (at least 2 rows, 1 tape \
+                     step, 1 key and 1 scratch cell)"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Largest degree accepted for an STF circuit (the SRS files go to 2^26).
+pub const MAX_STF_K: u32 = 26;
 
 /// The deployment the proofs are bound to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +284,9 @@ impl AggregatorConfig {
             ids.windows(2).all(|w| w[0] != w[1]),
             "a rollup id appears twice in [[rollups]]: {ids:?}"
         );
+        for rollup in &self.rollups {
+            rollup.validate()?;
+        }
         self.registry_address()?;
         if let Some(l1) = &self.l1 {
             l1.rpc

@@ -13,7 +13,9 @@ use lockstep_circuits::{
     aggregation::vk_digest,
     entry::Domain,
     layout::{RollupPublicInputs, NUM_INSTANCES},
-    prover, Fr,
+    prover,
+    stf::StfConfig,
+    Fr,
 };
 use serde::{Deserialize, Serialize};
 use snark_verifier_sdk::{snark_verifier::verifier::plonk::PlonkProtocol, Snark};
@@ -51,6 +53,9 @@ pub struct RegisteredRollup {
     pub params: Arc<ParamsKZG<Bn256>>,
     /// The vk digest the aggregation exposes and the L1 registry holds.
     pub vk_digest: Fr,
+    /// The STF circuit's deployment its proofs are made with; `None`: the test-rollup
+    /// circuit. Adapters read it (`GET /v1/rollups/{id}`) to derive the same key.
+    pub stf: Option<StfConfig>,
 }
 
 impl RegisteredRollup {
@@ -63,6 +68,24 @@ impl RegisteredRollup {
             vk,
             protocol,
             params,
+            stf: None,
+        }
+    }
+
+    /// The same rollup, proven with the STF circuit of `stf` (its `vk` must be that
+    /// circuit's).
+    #[must_use]
+    pub const fn with_stf(mut self, stf: StfConfig) -> Self {
+        self.stf = Some(stf);
+        self
+    }
+
+    /// The circuit's name, as the API and the config spell it.
+    pub const fn circuit_name(&self) -> &'static str {
+        if self.stf.is_some() {
+            "stf"
+        } else {
+            "test-rollup"
         }
     }
 }

@@ -7,7 +7,13 @@ use eyre::{ensure, Context, Result};
 use lockstep_circuits::{
     entry::{Address, Domain},
     keys::KeyStore,
+    stf::StfConfig,
     testing,
+};
+use halo2_base::halo2_proofs::{
+    halo2curves::bn256::{Bn256, G1Affine},
+    plonk::VerifyingKey,
+    poly::kzg::commitment::ParamsKZG,
 };
 use lockstep_rollup_adapter::executor::Genesis;
 use lockstep_storage::RocksStore;
@@ -44,7 +50,9 @@ pub fn config(args: &AggregatorRunArgs) -> Result<AggregatorConfig> {
     Ok(config)
 }
 
-/// Loads every configured rollup's verifying key (making the test rollup's key on first use).
+/// Loads every configured rollup's verifying key: the test rollup's is made on first use, an
+/// STF circuit's is made by keygen (minutes) the first time its config is seen, over the SRS
+/// of its `k` in the key folder, and cached.
 pub fn registry(config: &AggregatorConfig) -> Result<Registry> {
     let domain = Domain {
         chain_id: config.domain.chain_id,
@@ -66,10 +74,33 @@ pub fn registry(config: &AggregatorConfig) -> Result<Registry> {
                 let (params, vk) = test_rollup.clone().expect("loaded above");
                 RegisteredRollup::new(rollup.id, vk, params)
             }
+            RollupCircuit::Stf => {
+                let stf = rollup.stf.expect("validated: circuit = \"stf\" has [rollups.stf]");
+                let (params, vk) = stf_verifying_key(&keys, &stf)
+                    .wrap_err_with(|| format!("rollup {}'s STF circuit key", rollup.id))?;
+                RegisteredRollup::new(rollup.id, vk, params).with_stf(stf)
+            }
         };
         rollups.insert(rollup.id, registered);
     }
     Ok(Registry { domain, rollups })
+}
+
+/// The SRS of `stf.k` (which must be in the key folder) and the STF circuit's verifying key
+/// for `stf`, made and cached on first use; the proving key is dropped.
+pub fn stf_verifying_key(
+    keys: &KeyStore,
+    stf: &StfConfig,
+) -> Result<(Arc<ParamsKZG<Bn256>>, VerifyingKey<G1Affine>)> {
+    let params = keys.load_srs(stf.k)?;
+    info!(
+        k = stf.k,
+        depth = stf.depth,
+        capacity = ?stf.capacity,
+        "loading the STF circuit's key (keygen on first use: minutes)"
+    );
+    let key = stf.proving_key(keys, &params)?;
+    Ok((Arc::new(params), key.pk.get_vk().clone()))
 }
 
 /// Runs the service.
@@ -174,6 +205,7 @@ fn builder_parts(
     l1: Option<&L1Poster>,
 ) -> Result<BuilderParts> {
     let mut geneses = Vec::new();
+    let mut capacities = BTreeMap::new();
     for path in &section.geneses {
         let genesis = crate::adapter::read_genesis(path)?;
         ensure!(
@@ -195,6 +227,18 @@ fn builder_parts(
             path.display(),
             fr_hex(&genesis.state()?.root())
         );
+        if let Some(stf) = registry.rollups[&genesis.rollup_id].stf {
+            ensure!(
+                genesis.tree_depth == stf.depth,
+                "builder genesis {} has a tree of depth {}, but rollup {}'s STF circuit is for \
+                 depth {} ([rollups.stf] depth)",
+                path.display(),
+                genesis.tree_depth,
+                genesis.rollup_id,
+                stf.depth
+            );
+            capacities.insert(genesis.rollup_id, stf.capacity);
+        }
         geneses.push(genesis);
     }
     let clock = match l1 {
@@ -209,6 +253,7 @@ fn builder_parts(
     };
     Ok(BuilderParts {
         geneses,
+        capacities,
         clock,
         every: Duration::from_millis(section.slot_ms),
         max_txs: section.max_txs_per_slot,

@@ -37,6 +37,7 @@ async fn start(store: Arc<MemoryStore>, keys: &KeyStore, every_ms: u64) -> (Laun
         max_body_bytes: 64 * 1024,
         builder: Some(BuilderParts {
             geneses: geneses().to_vec(),
+            capacities: Default::default(),
             clock: SlotClock::Next,
             every: Duration::from_millis(every_ms),
             max_txs: 8,
