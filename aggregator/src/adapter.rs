@@ -152,12 +152,35 @@ impl BlockProver {
         }
     }
 
+    /// The circuit's SRS.
+    pub const fn params(&self) -> &Arc<ParamsKZG<Bn256>> {
+        match self {
+            Self::TestRollup { params, .. } | Self::Stf { params, .. } => params,
+        }
+    }
+
+    /// The circuit's proving key.
+    pub const fn key(&self) -> &Arc<CircuitKey<BaseCircuitParams>> {
+        match self {
+            Self::TestRollup { key, .. } | Self::Stf { key, .. } => key,
+        }
+    }
+
+    /// The STF deployment it proves (`None`: the test-rollup circuit).
+    pub const fn stf_config(&self) -> Option<StfConfig> {
+        match self {
+            Self::TestRollup { .. } => None,
+            Self::Stf { config, .. } => Some(*config),
+        }
+    }
+
     /// The digest of the verifying key, as the aggregation exposes it and L1 registers it.
     pub fn vk_digest(&self) -> Fr {
-        let (params, key) = match self {
-            Self::TestRollup { params, key } | Self::Stf { params, key, .. } => (params, key),
-        };
-        vk_digest(&prover::protocol(params, key.pk.get_vk(), NUM_INSTANCES))
+        vk_digest(&prover::protocol(
+            self.params(),
+            self.key().pk.get_vk(),
+            NUM_INSTANCES,
+        ))
     }
 
     /// Proves `prepared`'s block with its DA commitment; returns the `POST /v1/proofs` body.

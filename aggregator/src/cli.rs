@@ -255,4 +255,9 @@ pub struct DemoArgs {
     /// instead of the two each workload touches (k = 21).
     #[arg(long)]
     pub all_rollups: bool,
+    /// The rollup circuit: `stf` proves every block's state transition (k = 20, minutes per
+    /// block); `test-rollup` proves only the public inputs (k = 17, seconds), a quicker run
+    /// that every line labels as such.
+    #[arg(long, value_enum, default_value = "stf")]
+    pub circuit: crate::service::config::RollupCircuit,
 }

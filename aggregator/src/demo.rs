@@ -38,6 +38,7 @@ use eyre::{bail, ensure, eyre, Context, Result};
 use lockstep_circuits::{
     entry::{Address, Domain},
     keys::KeyStore,
+    stf::{StfCapacity, StfConfig},
     testing,
 };
 use lockstep_contracts::{
@@ -63,14 +64,26 @@ use crate::{
     l1::{fr_to_u256, u256_to_fr},
     service::{
         self,
+        config::RollupCircuit,
         intake::{fr_hex, RegisteredRollup, Registry},
         pipeline::{aggregation_verifier_code, AggregationProver, L1Poster},
         Parts,
     },
 };
 
-/// What every slot line says about the rollup proofs.
-const PROOF_LABEL: &str = "rollup proofs: test-rollup circuit (public inputs; STF not proven yet)";
+/// The demo rollups' STF circuit: trees of depth 16, and a block capacity that holds the
+/// busiest block of the schedule (20 rows, 5 tape steps, 10 keys, 35 scratch cells) at k = 20.
+/// At the default depth of 32 the same capacity needs k = 21, about twice the proving time.
+pub const DEMO_STF: StfConfig = StfConfig {
+    k: 20,
+    depth: 16,
+    capacity: StfCapacity {
+        rows: 24,
+        tape: 6,
+        keys: 12,
+        scratch: 48,
+    },
+};
 
 const ETH: u128 = 1_000_000_000_000_000_000;
 const ALICE: Address = Address([0xa1; 20]);
@@ -91,7 +104,7 @@ const THREE_TO_COUNTER_2: Address = Address([0x32; 20]);
 /// forwarder that calls back), rollup 2 the apps, rollup 3 a forwarder to rollup 2's counter.
 fn geneses() -> [Genesis; 3] {
     let forwarder = |rollup, target| AppKind::Forwarder { rollup, target };
-    [
+    let mut geneses = [
         Genesis::new(1)
             .with_account(ALICE, 10 * ETH)
             .with_account(BOB, ETH)
@@ -111,7 +124,11 @@ fn geneses() -> [Genesis; 3] {
             forwarder(2, COUNTER_2),
             0,
         ),
-    ]
+    ];
+    for genesis in &mut geneses {
+        genesis.tree_depth = DEMO_STF.depth;
+    }
+    geneses
 }
 
 /// One user transaction of the workload.
@@ -271,16 +288,36 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
 
     // Keys: the rollup circuit's, then one aggregation key per slot size (made once, cached).
     let t = Instant::now();
-    let (rollup_params, rollup_key) = tokio::task::block_in_place(|| {
-        testing::test_rollup_key(&keys).wrap_err("the rollup circuit's key")
-    })?;
+    let prover = match args.circuit {
+        RollupCircuit::TestRollup => {
+            tokio::task::block_in_place(|| BlockProver::test_rollup(&keys))?
+        }
+        RollupCircuit::Stf => {
+            println!(
+                "rollup key  STF circuit, k = {}, trees of depth {}, capacity {:?}: loading, or \
+                 making it once (minutes; the SRS too if missing)",
+                DEMO_STF.k, DEMO_STF.depth, DEMO_STF.capacity
+            );
+            tokio::task::block_in_place(|| -> Result<BlockProver> {
+                keys.load_or_generate_unsafe_test_srs(DEMO_STF.k)?;
+                BlockProver::stf(&keys, DEMO_STF)
+            })?
+        }
+    };
+    let label = match args.circuit {
+        RollupCircuit::TestRollup => {
+            "rollup proofs: TEST-ROLLUP circuit (public inputs only, STF not proven)".to_owned()
+        }
+        RollupCircuit::Stf => format!("rollup proofs: STF circuit (k = {})", DEMO_STF.k),
+    };
     println!(
-        "rollup key  test-rollup circuit, k = {}, ready in {:.1} s",
-        lockstep_circuits::test_rollup::TEST_ROLLUP_K,
+        "rollup key  {} circuit, k = {}, ready in {:.1} s",
+        prover.circuit_name(),
+        halo2_base::halo2_proofs::poly::commitment::Params::k(prover.params().as_ref()),
         t.elapsed().as_secs_f64()
     );
-    let rollup_params = Arc::new(rollup_params);
-    let vk = rollup_key.pk.get_vk().clone();
+    let rollup_params = prover.params().clone();
+    let vk = prover.key().pk.get_vk().clone();
     let geneses = geneses();
     let registry = Arc::new(Registry {
         domain: Domain::default(),
@@ -288,10 +325,12 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
             .iter()
             .map(|g| {
                 let id = g.rollup_id;
-                (
-                    id,
-                    RegisteredRollup::new(id, vk.clone(), rollup_params.clone()),
-                )
+                let registered = RegisteredRollup::new(id, vk.clone(), rollup_params.clone());
+                let registered = match prover.stf_config() {
+                    Some(stf) => registered.with_stf(stf),
+                    None => registered,
+                };
+                (id, registered)
             })
             .collect(),
     });
@@ -422,7 +461,6 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     // One adapter per rollup, as `lockstep adapter run` runs it: its own copy of the rollup's
     // state, its blocks kept in its own folder. The geneses are written out so that the same
     // adapters can be run by hand.
-    let prover = BlockProver::new(rollup_params.clone(), Arc::new(rollup_key));
     let mut adapters = BTreeMap::new();
     for genesis in &geneses {
         let id = genesis.rollup_id;
@@ -453,7 +491,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     for (index, (members, work)) in slots.iter().enumerate() {
         let slot = next_slot(&contract, previous).await?;
         println!(
-            "\n── slot {slot} ({}/{}) · rollups {members:?} · {PROOF_LABEL}",
+            "\n── slot {slot} ({}/{}) · rollups {members:?} · {label}",
             index + 1,
             slots.len()
         );
@@ -474,7 +512,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     launched.pipeline.abort();
     server.abort();
 
-    println!("\nper-slot latency (seconds) · {PROOF_LABEL}");
+    println!("\nper-slot latency (seconds) · {label}");
     println!(
         "{:>6} {:>8} {:>8} {:>6} {:>22} {:>10} {:>7} {:>8} {:>9}",
         "slot",
@@ -726,5 +764,91 @@ async fn http(
     match method {
         "POST" => client.post(path, &body.unwrap_or(Value::Null)).await,
         _ => client.get(path).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lockstep_rollup_adapter::{block::Block, machine};
+
+    /// Every block of the demo's schedule, with its pre state: the slots in order, over the
+    /// rollups' states as each slot leaves them.
+    fn scheduled_blocks(all_rollups: bool) -> Vec<(lockstep_rollup_adapter::state::State, Block)> {
+        let rollups: Vec<Rc<ReferenceRollup>> = geneses()
+            .iter()
+            .map(|g| ReferenceRollup::new(g).map(Rc::new).unwrap())
+            .collect();
+        let mut blocks = Vec::new();
+        for (index, (members, work)) in schedule(all_rollups).iter().enumerate() {
+            let pre: BTreeMap<u32, _> = members
+                .iter()
+                .map(|&id| (id, rollups[id as usize - 1].state()))
+                .collect();
+            let mut cluster = Cluster::new(Domain::default());
+            for id in members {
+                cluster.add(Box::new(rollups[*id as usize - 1].clone())).unwrap();
+            }
+            cluster.begin_slot(index as u64 + 1).unwrap();
+            for w in work {
+                let nonce = rollups[w.rollup as usize - 1].account(&w.from).unwrap().nonce;
+                let tx = Tx {
+                    from: w.from,
+                    nonce,
+                    to: w.to,
+                    value: w.value,
+                    data: w.data,
+                };
+                cluster.submit(w.rollup, &tx).unwrap();
+            }
+            for sealed in cluster.seal().unwrap() {
+                let block = Block::decode(&sealed.data).unwrap();
+                blocks.push((pre[&sealed.rollup_id].clone(), block));
+            }
+        }
+        blocks
+    }
+
+    #[test]
+    fn the_demo_stf_deployment_holds_every_block_of_the_schedule() {
+        let mut most = lockstep_circuits::stf::StfCapacity {
+            rows: 0,
+            tape: 0,
+            keys: 0,
+            scratch: 0,
+        };
+        for all in [false, true] {
+            for (pre, block) in scheduled_blocks(all) {
+                assert_eq!(pre.tree().depth(), DEMO_STF.depth);
+                let need = machine::run(&pre, Domain::default(), &block)
+                    .unwrap()
+                    .stats()
+                    .capacity();
+                most.rows = most.rows.max(need.rows);
+                most.tape = most.tape.max(need.tape);
+                most.keys = most.keys.max(need.keys);
+                most.scratch = most.scratch.max(need.scratch);
+            }
+        }
+        let c = DEMO_STF.capacity;
+        assert!(
+            most.rows <= c.rows
+                && most.tape <= c.tape
+                && most.keys <= c.keys
+                && most.scratch <= c.scratch,
+            "the schedule needs {most:?}, the demo's STF circuit holds {c:?}"
+        );
+        // The busiest block (the reentrant call and the failing callee) is most of it.
+        assert!(most.rows * 5 >= c.rows * 4, "{most:?} in {c:?}: oversized");
+        // And the circuit of that capacity fits its k.
+        let mut builder = lockstep_circuits::stf::circuit(
+            halo2_base::gates::circuit::CircuitBuilderStage::Mock,
+            DEMO_STF.k,
+            None,
+            c,
+            &DEMO_STF.keygen_witness().unwrap(),
+        )
+        .unwrap();
+        builder.clear();
     }
 }

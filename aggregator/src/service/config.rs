@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 use super::api::DEFAULT_MAX_BODY_BYTES;
 
 /// The circuits a registered rollup may be proven with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum RollupCircuit {
     /// The test rollup (trivial state transition, common shape, k = 17); its key is made once
