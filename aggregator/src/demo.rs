@@ -787,11 +787,16 @@ mod tests {
                 .collect();
             let mut cluster = Cluster::new(Domain::default());
             for id in members {
-                cluster.add(Box::new(rollups[*id as usize - 1].clone())).unwrap();
+                cluster
+                    .add(Box::new(rollups[*id as usize - 1].clone()))
+                    .unwrap();
             }
             cluster.begin_slot(index as u64 + 1).unwrap();
             for w in work {
-                let nonce = rollups[w.rollup as usize - 1].account(&w.from).unwrap().nonce;
+                let nonce = rollups[w.rollup as usize - 1]
+                    .account(&w.from)
+                    .unwrap()
+                    .nonce;
                 let tx = Tx {
                     from: w.from,
                     nonce,

@@ -300,6 +300,7 @@ pub fn result_cell(success: bool, word: u128) -> Fr {
 
 /// The fixed sizes of one STF circuit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StfCapacity {
     /// Rows (micro-steps), padding included.
     pub rows: usize,

@@ -44,8 +44,9 @@ use lockstep_contracts::bindings::LockstepSettlement;
 use lockstep_rollup_adapter::{
     block::{fr_hex, Block},
     executor::Genesis,
+    machine,
     state::State,
-    machine, Cluster, ReferenceRollup, SealedBlock,
+    Cluster, ReferenceRollup, SealedBlock,
 };
 use lockstep_storage::Store;
 use tracing::{info, warn};
@@ -401,11 +402,12 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
                 None => break simulated,
                 Some(why) if take == 1 => {
                     let record = candidates.remove(0);
-                    warn!(slot, tx = record.id, "builder: {why}; refusing the transaction");
-                    too_large.push(record.refused(
+                    warn!(
                         slot,
-                        format!("{why} (even alone in a slot)"),
-                    ));
+                        tx = record.id,
+                        "builder: {why}; refusing the transaction"
+                    );
+                    too_large.push(record.refused(slot, format!("{why} (even alone in a slot)")));
                     take = candidates.len();
                 }
                 Some(_) => take -= 1,

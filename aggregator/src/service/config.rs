@@ -100,9 +100,9 @@ impl RollupConfig {
             (RollupCircuit::TestRollup, Some(_)) => {
                 bail!("rollup {id}: [rollups.stf] is only for circuit = \"stf\"")
             }
-            (RollupCircuit::Stf, None) => bail!(
-                "rollup {id}: circuit = \"stf\" needs [rollups.stf] (k, depth, capacity)"
-            ),
+            (RollupCircuit::Stf, None) => {
+                bail!("rollup {id}: circuit = \"stf\" needs [rollups.stf] (k, depth, capacity)")
+            }
             (RollupCircuit::Stf, Some(stf)) => {
                 ensure!(
                     (shape::MIN_K..=MAX_STF_K).contains(&stf.k),
@@ -395,6 +395,58 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not an address"));
+
+        // An STF rollup names its deployment; the section and the circuit must agree.
+        let stf: AggregatorConfig = toml::from_str(
+            "[[rollups]]\nid = 1\ncircuit = \"stf\"\n[rollups.stf]\nk = 20\ndepth = 16\n\
+             capacity = { rows = 24, tape = 6, keys = 12, scratch = 48 }\n",
+        )
+        .unwrap();
+        stf.validate().unwrap();
+        let deployment = stf.rollups[0].stf.unwrap();
+        assert_eq!(
+            (deployment.k, deployment.depth, deployment.capacity.keys),
+            (20, 16, 12)
+        );
+        assert_eq!(stf.rollups[0], RollupConfig::stf(1, deployment));
+        let back: AggregatorConfig =
+            toml::from_str(&toml::to_string_pretty(&stf).unwrap()).unwrap();
+        assert_eq!(back, stf, "the printed configuration reads back");
+        let mut zero_rows = deployment;
+        zero_rows.capacity.rows = 1;
+        let mut big_k = deployment;
+        big_k.k = 30;
+        for (rollup, named) in [
+            (
+                RollupConfig {
+                    stf: None,
+                    ..RollupConfig::stf(1, deployment)
+                },
+                "needs [rollups.stf]",
+            ),
+            (
+                RollupConfig {
+                    stf: Some(deployment),
+                    ..RollupConfig::test_rollup(1)
+                },
+                "only for circuit",
+            ),
+            (RollupConfig::stf(1, zero_rows), "holds no block"),
+            (RollupConfig::stf(1, big_k), "stf.k = 30"),
+        ] {
+            let config = AggregatorConfig {
+                rollups: vec![rollup],
+                ..AggregatorConfig::default()
+            };
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(named), "{err}");
+        }
+        let err = toml::from_str::<AggregatorConfig>(
+            "[[rollups]]\nid = 1\ncircuit = \"stf\"\n[rollups.stf]\nk = 20\ndepth = 16\n\
+             capacity = { rows = 24, tape = 6, keys = 12, scratch = 48, wide = 1 }\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("wide"), "{err}");
 
         let built: AggregatorConfig =
             toml::from_str("[builder]\ngeneses = [\"g1.json\"]\nslot_ms = 500\n").unwrap();

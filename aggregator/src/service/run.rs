@@ -4,16 +4,16 @@
 use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
 use eyre::{ensure, Context, Result};
+use halo2_base::halo2_proofs::{
+    halo2curves::bn256::{Bn256, G1Affine},
+    plonk::VerifyingKey,
+    poly::kzg::commitment::ParamsKZG,
+};
 use lockstep_circuits::{
     entry::{Address, Domain},
     keys::KeyStore,
     stf::StfConfig,
     testing,
-};
-use halo2_base::halo2_proofs::{
-    halo2curves::bn256::{Bn256, G1Affine},
-    plonk::VerifyingKey,
-    poly::kzg::commitment::ParamsKZG,
 };
 use lockstep_rollup_adapter::executor::Genesis;
 use lockstep_storage::RocksStore;
@@ -75,7 +75,9 @@ pub fn registry(config: &AggregatorConfig) -> Result<Registry> {
                 RegisteredRollup::new(rollup.id, vk, params)
             }
             RollupCircuit::Stf => {
-                let stf = rollup.stf.expect("validated: circuit = \"stf\" has [rollups.stf]");
+                let stf = rollup
+                    .stf
+                    .expect("validated: circuit = \"stf\" has [rollups.stf]");
                 let (params, vk) = stf_verifying_key(&keys, &stf)
                     .wrap_err_with(|| format!("rollup {}'s STF circuit key", rollup.id))?;
                 RegisteredRollup::new(rollup.id, vk, params).with_stf(stf)

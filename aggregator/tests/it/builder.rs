@@ -2,7 +2,7 @@
 //! builder opens, with each transaction's outcome recorded in the same write; bad submissions
 //! get a clear 4xx; a restarted builder replays the opened slots and carries on from there.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use lockstep_aggregator::{
     client::ApiClient,
@@ -13,7 +13,7 @@ use lockstep_aggregator::{
         Launched, Parts,
     },
 };
-use lockstep_circuits::{keys::KeyStore, testing};
+use lockstep_circuits::{keys::KeyStore, stf::StfCapacity, testing};
 use lockstep_rollup_adapter::block::{parse_fr_hex, Block, Step};
 use lockstep_storage::MemoryStore;
 use serde_json::{json, Value};
@@ -22,6 +22,16 @@ use crate::cluster::*;
 
 /// A service with a builder over `store`, served on loopback.
 async fn start(store: Arc<MemoryStore>, keys: &KeyStore, every_ms: u64) -> (Launched, ApiClient) {
+    start_with(store, keys, every_ms, BTreeMap::new()).await
+}
+
+/// As [`start`], with the builder keeping blocks within `capacities`.
+async fn start_with(
+    store: Arc<MemoryStore>,
+    keys: &KeyStore,
+    every_ms: u64,
+    capacities: BTreeMap<u32, StfCapacity>,
+) -> (Launched, ApiClient) {
     let registry = Arc::new(registry(keys));
     let mut launched = service::launch(Parts {
         store,
@@ -37,7 +47,7 @@ async fn start(store: Arc<MemoryStore>, keys: &KeyStore, every_ms: u64) -> (Laun
         max_body_bytes: 64 * 1024,
         builder: Some(BuilderParts {
             geneses: geneses().to_vec(),
-            capacities: Default::default(),
+            capacities,
             clock: SlotClock::Next,
             every: Duration::from_millis(every_ms),
             max_txs: 8,
@@ -191,6 +201,84 @@ async fn submitted_transactions_run_in_a_slot_the_builder_opens() {
     let (_, record) = client.get(&format!("/v1/slots/{next}")).await.unwrap();
     let pre = parse_fr_hex(record["rollups"]["1"]["pre_root"].as_str().unwrap()).unwrap();
     assert_eq!(pre, one_post);
+    launched.builder.unwrap().stop();
+    launched.pipeline.abort();
+}
+
+/// A capacity limited to `tape` steps and otherwise ample.
+const fn tape_only(tape: usize) -> StfCapacity {
+    StfCapacity {
+        rows: 1_000,
+        tape,
+        keys: 1_000,
+        scratch: 1_000,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_builder_keeps_every_block_within_its_stf_capacity() {
+    let keys = testing::persistent_key_store().unwrap();
+
+    // Rollup 2's blocks hold 3 tape steps; each increment through the proxy takes 2 (the
+    // transaction and the call's result). Two waiting increments go into two slots.
+    let store = Arc::new(MemoryStore::default());
+    let capacities = BTreeMap::from([(2, tape_only(3))]);
+    let (launched, client) = start_with(store, &keys, 1_500, capacities).await;
+    for nonce in 0..2 {
+        let (status, body) = client
+            .post("/v1/transactions", &submission(2, nonce))
+            .await
+            .unwrap();
+        assert_eq!(status, 202, "{body}");
+    }
+    let first = settled_tx(&client, 1).await;
+    let second = settled_tx(&client, 2).await;
+    for (tx, word) in [(&first, "1"), (&second, "2")] {
+        assert_eq!(
+            (tx["state"].as_str(), tx["word"].as_str()),
+            (Some("included"), Some(word)),
+            "{tx}"
+        );
+    }
+    let (one, two) = (
+        first["slot"].as_u64().unwrap(),
+        second["slot"].as_u64().unwrap(),
+    );
+    assert!(
+        two > one,
+        "the second waited for the next slot: {one}, {two}"
+    );
+    for slot in [one, two] {
+        let (_, block) = client
+            .get(&format!("/v1/slots/{slot}/blocks/2"))
+            .await
+            .unwrap();
+        let data = hex::decode(block["data"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+        assert_eq!(Block::decode(&data).unwrap().steps.len(), 2, "slot {slot}");
+    }
+    launched.builder.unwrap().stop();
+    launched.pipeline.abort();
+
+    // With 1 step, an increment does not fit even alone: refused, named, and no slot opens.
+    let store = Arc::new(MemoryStore::default());
+    let capacities = BTreeMap::from([(2, tape_only(1))]);
+    let (launched, client) = start_with(store, &keys, 100, capacities).await;
+    let (status, body) = client
+        .post("/v1/transactions", &submission(2, 0))
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let refused = settled_tx(&client, 1).await;
+    assert_eq!(refused["state"], "refused", "{refused}");
+    let reason = refused["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("rollup 2")
+            && reason.contains("tape steps 2 > 1")
+            && reason.contains("alone"),
+        "{reason}"
+    );
+    let (_, slots) = client.get("/v1/slots").await.unwrap();
+    assert_eq!(slots["slots"], json!([]), "{slots}");
     launched.builder.unwrap().stop();
     launched.pipeline.abort();
 }

@@ -6,3 +6,4 @@ mod api;
 mod builder;
 mod cluster;
 mod pipeline;
+mod stf_adapter;

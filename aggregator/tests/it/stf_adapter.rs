@@ -1,0 +1,219 @@
+//! Adapters proving with the reference rollup's STF circuit against a running service, with
+//! real proofs: the aggregator registers both rollups under one STF deployment, each adapter
+//! derives the same key from it, proves its blocks of two slots and the aggregator accepts
+//! them after verifying them natively. Refused: an adapter whose circuit is not the registered
+//! one, a test-rollup proof for an STF rollup, and a block over the deployment's capacity.
+
+use std::{rc::Rc, sync::Arc, time::Instant};
+
+use lockstep_aggregator::{
+    adapter::{Adapter, BlockProver},
+    client::ApiClient,
+    service::{
+        api::{router, ApiState},
+        intake::{RegisteredRollup, Registry},
+        run::stf_verifying_key,
+        AggregatorService,
+    },
+};
+use lockstep_circuits::{
+    entry::Address,
+    stf::{StfCapacity, StfConfig},
+    testing,
+};
+use lockstep_rollup_adapter::{
+    abi::CallData, block::Tx, Cluster, Genesis, ReferenceRollup, SealedBlock,
+};
+use lockstep_storage::MemoryStore;
+use serde_json::json;
+
+use crate::cluster::*;
+
+/// The smallest deployment that holds this test's blocks: a cross-rollup increment (rollup 2:
+/// the transaction and the call's result; rollup 1: the served call) and a transfer, on trees
+/// of depth 8.
+const STF: StfConfig = StfConfig {
+    k: 19,
+    depth: 8,
+    capacity: StfCapacity {
+        rows: 12,
+        tape: 2,
+        keys: 5,
+        scratch: 16,
+    },
+};
+
+fn small_geneses() -> [Genesis; 2] {
+    geneses().map(|mut genesis| {
+        genesis.tree_depth = STF.depth;
+        genesis
+    })
+}
+
+/// Seals one slot of `txs` (each on rollup 2) over `rollups`; only non-empty blocks.
+fn build_slot(rollups: &[Rc<ReferenceRollup>], slot: u64, txs: &[Tx]) -> Vec<SealedBlock> {
+    let mut cluster = Cluster::new(DOMAIN);
+    for rollup in rollups {
+        cluster.add(Box::new(rollup.clone())).unwrap();
+    }
+    cluster.begin_slot(slot).unwrap();
+    for tx in txs {
+        cluster.submit(2, tx).unwrap();
+    }
+    let mut blocks = cluster.seal().unwrap();
+    blocks.retain(|b| b.pre_root != b.post_root || !b.assumed.is_empty() || !b.served.is_empty());
+    blocks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adapters_prove_their_blocks_with_the_stf_circuit() {
+    let keys = testing::persistent_key_store().unwrap();
+    tokio::task::block_in_place(|| keys.load_or_generate_unsafe_test_srs(STF.k)).unwrap();
+
+    // The aggregator's side: the STF circuit's verifying key for the deployment.
+    let t = Instant::now();
+    let (params, vk) = tokio::task::block_in_place(|| stf_verifying_key(&keys, &STF)).unwrap();
+    eprintln!(
+        "STF key (k = {}): {:.1} s",
+        STF.k,
+        t.elapsed().as_secs_f64()
+    );
+    let registry = Registry {
+        domain: DOMAIN,
+        rollups: [1, 2]
+            .map(|id| {
+                let registered = RegisteredRollup::new(id, vk.clone(), params.clone());
+                (id, registered.with_stf(STF))
+            })
+            .into(),
+    };
+    let store = Arc::new(MemoryStore::default());
+    let (service, handle) = AggregatorService::new(store.clone());
+    tokio::spawn(service.run());
+    let app = router(
+        ApiState {
+            store,
+            registry: Arc::new(registry),
+            handle,
+            metrics: None,
+            builder: None,
+        },
+        1 << 20,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = ApiClient::local(listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // The rollup reports its circuit and deployment.
+    let (_, rollup) = client.get("/v1/rollups/1").await.unwrap();
+    assert_eq!(rollup["circuit"], "stf");
+    assert_eq!(rollup["stf"], serde_json::to_value(STF).unwrap());
+
+    // The adapters' side: the key derived from the same deployment, read from the cache.
+    let stf = tokio::task::block_in_place(|| BlockProver::stf(&keys, STF)).unwrap();
+    let test_rollup = tokio::task::block_in_place(|| BlockProver::test_rollup(&keys)).unwrap();
+    let [one, two] = small_geneses();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+
+    // An adapter proving with another circuit is refused at open, naming both.
+    let err = Adapter::open(
+        one.clone(),
+        client.clone(),
+        dirs[0].path(),
+        test_rollup.clone(),
+    )
+    .await
+    .unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("registered at the aggregator with the STF circuit")
+            && err.contains("proves with the test-rollup circuit"),
+        "{err}"
+    );
+
+    let builder: Vec<_> = small_geneses()
+        .iter()
+        .map(|g| Rc::new(ReferenceRollup::new(g).unwrap()))
+        .collect();
+    let mut adapter_one = Adapter::open(one, client.clone(), dirs[0].path(), stf.clone())
+        .await
+        .unwrap();
+    let mut adapter_two = Adapter::open(two, client.clone(), dirs[1].path(), stf.clone())
+        .await
+        .unwrap();
+
+    // Slot 5: Alice on rollup 2 increments rollup 1's counter; both blocks are proven.
+    let blocks = build_slot(&builder, 5, &[increment(0)]);
+    assert_eq!(blocks.len(), 2);
+    let (status, body) = client.open_slot(5, &blocks).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+
+    // Before that: a test-rollup proof of rollup 2's block is refused by the verifier.
+    let prepared = adapter_two.prepare(5).await.unwrap();
+    let forged = tokio::task::block_in_place(|| test_rollup.prove(&prepared, DOMAIN)).unwrap();
+    let (status, answer) = client.post("/v1/proofs", &forged).await.unwrap();
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (422, Some("invalid_proof")),
+        "{answer}"
+    );
+    // And a deployment too small for the block refuses to prove it, naming what is over.
+    let BlockProver::Stf { params, key, .. } = &stf else {
+        unreachable!()
+    };
+    let mut small = STF;
+    small.capacity.tape = 1;
+    let cramped = BlockProver::Stf {
+        config: small,
+        params: params.clone(),
+        key: key.clone(),
+    };
+    let err = cramped.prove(&prepared, DOMAIN).unwrap_err().to_string();
+    assert!(err.contains("tape steps 2 > 1"), "{err}");
+
+    for (adapter, state) in [
+        (&mut adapter_one, "proving"),
+        (&mut adapter_two, "aggregating"),
+    ] {
+        let t = Instant::now();
+        let done = adapter.step().await.unwrap();
+        eprintln!(
+            "rollup {} STF proof of slot 5: {:.1} s",
+            adapter.rollup_id(),
+            t.elapsed().as_secs_f64()
+        );
+        assert_eq!(
+            (done.len(), done[0].outcome, done[0].slot_state.as_str()),
+            (1, "accepted", state),
+            "{done:?}"
+        );
+    }
+    assert_eq!(adapter_one.head_root(), blocks[0].post_root);
+    assert_eq!(adapter_two.head_root(), blocks[1].post_root);
+
+    // Slot 6: a plain transfer on rollup 2, from the state slot 5 left.
+    let transfer = Tx {
+        from: ALICE,
+        nonce: 1,
+        to: Address([0xb0; 20]),
+        value: 7,
+        data: CallData::transfer(),
+    };
+    let blocks = build_slot(&builder, 6, &[transfer]);
+    assert_eq!(blocks.iter().map(|b| b.rollup_id).collect::<Vec<_>>(), [2]);
+    let (status, body) = client.open_slot(6, &blocks).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        adapter_one.step().await.unwrap().is_empty(),
+        "not in slot 6"
+    );
+    let done = adapter_two.step().await.unwrap();
+    assert_eq!(
+        (done[0].slot, done[0].outcome, done[0].slot_state.as_str()),
+        (6, "accepted", "aggregating"),
+        "{done:?}"
+    );
+    assert_eq!(adapter_two.head_root(), blocks[0].post_root);
+    let (_, record) = client.get("/v1/slots/6").await.unwrap();
+    assert_eq!(record["state"], json!("aggregating"), "{record}");
+}
