@@ -9,15 +9,15 @@
 //! 2. **open**: the blocks go to the aggregator (`POST /v1/slots`), which lays them out in the
 //!    slot's blob and fixes each rollup's DA commitment;
 //! 3. **prove**: each rollup's adapter ([`crate::adapter`], what `lockstep adapter run` runs)
-//!    fetches its block, replays it on its own copy of the rollup's state, proves the block's
-//!    public inputs and submits the proof (`POST /v1/proofs`);
+//!    fetches its block, replays it on its own copy of the rollup's state, proves it and
+//!    submits the proof (`POST /v1/proofs`);
 //! 4. **aggregate** and **post**: the aggregator's pipeline folds the proofs into one and settles
 //!    the slot on L1 in one type-3 transaction.
 //!
-//! Every proof is real. The rollup proofs are made with the **test-rollup circuit**, which
-//! exposes the block's public inputs (roots, DA commitment, ETH delta, entries) without proving
-//! the state transition: the reference rollup's STF circuit is not built yet, and every slot
-//! line says so.
+//! Every proof is real. The rollup proofs are made with the reference rollup's **STF circuit**
+//! ([`DEMO_STF`]: k = 20, trees of depth 16): each proves its block's state transition, calls
+//! and entries. `--circuit test-rollup` swaps in the test-rollup circuit, which proves only the
+//! public inputs, for a quicker run; every slot line then says so.
 
 use std::{
     collections::BTreeMap,
