@@ -18,9 +18,7 @@ use halo2_base::gates::circuit::CircuitBuilderStage;
 use lockstep_circuits::{
     entry::{Address, Domain},
     keys::{keygen, KeyStore},
-    prover, shape,
-    stf::{self, StfCapacity},
-    Fr,
+    prover, shape, stf, Fr,
 };
 use lockstep_rollup_adapter::{
     abi::{AppKind, CallData, Method},
@@ -189,13 +187,7 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
         let (pre, block, sealed) = block(txs, args.depth, args.workload)?;
         let run = machine::run(&pre, Domain::default(), &block)?;
         let stats = run.stats();
-        let capacity = StfCapacity {
-            rows: stats.rows + 1,
-            tape: block.steps.len(),
-            keys: stats.state_keys,
-            // Unused op slots read scratch address 0.
-            scratch: stats.scratch_cells + 1,
-        };
+        let capacity = stats.capacity();
         let witness = run.stf_witness(&pre, &block, Domain::default(), Fr::zero(), capacity)?;
         // What the proof must expose: the block the builder sealed.
         let instances = sealed

@@ -16,10 +16,9 @@ use lockstep_circuits::{
         self, aggregation_key, settled_instances, vk_digest, AggregatedRollup, AggregationConfig,
         AggregationKind, ACCUMULATOR_CELLS,
     },
-    keys::{config_digest, KeyStore},
     layout::NUM_INSTANCES,
-    prover, shape,
-    stf::{self, StfCapacity},
+    prover,
+    stf::{StfCapacity, StfConfig},
     testing, Fr,
 };
 use lockstep_rollup_adapter::{
@@ -111,44 +110,32 @@ fn a_slot_of_scenarios_proves_with_the_stf_circuit_and_aggregates() {
     assert_eq!((publics[0].assumed.len(), publics[0].served.len()), (5, 1));
     assert_eq!((publics[1].assumed.len(), publics[1].served.len()), (1, 5));
 
-    // One STF key for both rollups (its structure depends on the capacity alone: rollup 1's
-    // witness makes it, rollup 2's proves with it). The key is made fresh: the circuit changes
-    // more often than a cache would notice.
+    // One STF deployment, so one key, for both rollups: its layout depends on the deployment
+    // alone (keygen runs over an empty block of that capacity). The key is cached under the
+    // deployment and `STF_VERSION`, as the aggregator and the adapters cache it.
     let store = testing::persistent_key_store().unwrap();
     // One SRS for the rollups and the aggregation (both k = 21).
     let params = store
         .load_or_generate_unsafe_test_srs(K.max(AGG_K))
         .unwrap();
-    let fresh = tempfile::tempdir().unwrap();
-    let stf_keys = KeyStore::open(fresh.path()).unwrap();
+    let deployment = StfConfig {
+        k: K,
+        depth: 12,
+        capacity,
+    };
     let t = Instant::now();
-    let digest = config_digest(&("stf", shape::SHAPE_VERSION, K, capacity, 12));
-    let key = stf_keys
-        .proving_key("stf", &digest, &params, || {
-            stf::circuit(
-                CircuitBuilderStage::Keygen,
-                K,
-                None,
-                capacity,
-                &witnesses[0],
-            )
-        })
-        .unwrap();
-    eprintln!("STF keygen (k = {K}): {:.1} s", t.elapsed().as_secs_f64());
+    let key = deployment.proving_key(&store, &params).unwrap();
+    eprintln!(
+        "STF key (k = {K}, {:?}): {:.1} s",
+        key.source,
+        t.elapsed().as_secs_f64()
+    );
     let snarks: Vec<_> = witnesses
         .iter()
         .zip(&publics)
         .map(|(witness, public)| {
             let t = Instant::now();
-            let circuit = stf::circuit(
-                CircuitBuilderStage::Prover,
-                K,
-                Some(key.meta.break_points.clone()),
-                capacity,
-                witness,
-            )
-            .unwrap();
-            let snark = prover::prove(&params, &key.pk, circuit).unwrap();
+            let snark = deployment.prove(&params, &key, witness).unwrap();
             eprintln!(
                 "rollup {} STF proof: {:.1} s",
                 public.rollup_id,
