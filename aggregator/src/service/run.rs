@@ -122,8 +122,9 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
     .await??;
     for rollup in registry.rollups.values() {
         println!(
-            "rollup {}    k = {}, vk digest {}",
+            "rollup {}    {} circuit, k = {}, vk digest {}",
             rollup.id,
+            rollup.circuit_name(),
             rollup.protocol.domain.k,
             fr_hex(&rollup.vk_digest)
         );
