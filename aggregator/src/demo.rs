@@ -141,6 +141,19 @@ struct Workload {
     data: CallData,
 }
 
+impl Workload {
+    /// The transaction, with its sender's next nonce on `rollups` (indexed by id − 1).
+    fn tx(&self, rollups: &[Rc<ReferenceRollup>]) -> Result<Tx> {
+        Ok(Tx {
+            from: self.from,
+            nonce: rollups[self.rollup as usize - 1].account(&self.from)?.nonce,
+            to: self.to,
+            value: self.value,
+            data: self.data,
+        })
+    }
+}
+
 /// The slots the demo runs: which rollups take part, and what they do.
 fn schedule(all_rollups: bool) -> Vec<(Vec<u32>, Vec<Workload>)> {
     let w = |what, rollup, from, to, value, data| Workload {
@@ -569,14 +582,7 @@ async fn run_slot(
     }
     cluster.begin_slot(slot)?;
     for w in work {
-        let nonce = rollups[w.rollup as usize - 1].account(&w.from)?.nonce;
-        let tx = Tx {
-            from: w.from,
-            nonce,
-            to: w.to,
-            value: w.value,
-            data: w.data,
-        };
+        let tx = w.tx(rollups)?;
         let receipt = cluster
             .submit(w.rollup, &tx)
             .wrap_err_with(|| format!("transaction {:?}", w.what))?;
@@ -793,18 +799,7 @@ mod tests {
             }
             cluster.begin_slot(index as u64 + 1).unwrap();
             for w in work {
-                let nonce = rollups[w.rollup as usize - 1]
-                    .account(&w.from)
-                    .unwrap()
-                    .nonce;
-                let tx = Tx {
-                    from: w.from,
-                    nonce,
-                    to: w.to,
-                    value: w.value,
-                    data: w.data,
-                };
-                cluster.submit(w.rollup, &tx).unwrap();
+                cluster.submit(w.rollup, &w.tx(&rollups).unwrap()).unwrap();
             }
             for sealed in cluster.seal().unwrap() {
                 let block = Block::decode(&sealed.data).unwrap();

@@ -2,19 +2,14 @@
 //! its own state, proves and submits them; it keeps its blocks across restarts, proves a block
 //! again after a crash before submission, and refuses a block that does not start at its root.
 
-use std::{rc::Rc, sync::Arc};
+use std::rc::Rc;
 
 use lockstep_aggregator::{
     adapter::{Adapter, BlockProver},
     client::ApiClient,
-    service::{
-        api::{router, ApiState},
-        AggregatorService,
-    },
 };
 use lockstep_circuits::testing;
 use lockstep_rollup_adapter::{Cluster, Genesis, ReferenceRollup, SealedBlock};
-use lockstep_storage::MemoryStore;
 use serde_json::{json, Value};
 
 use crate::cluster::*;
@@ -41,22 +36,7 @@ async fn adapters_replay_prove_and_survive_restarts() {
     let keys = testing::persistent_key_store().unwrap();
     let prover = BlockProver::test_rollup(&keys).unwrap();
     let registry = registry(&keys);
-    let store = Arc::new(MemoryStore::default());
-    let (service, handle) = AggregatorService::new(store.clone());
-    tokio::spawn(service.run());
-    let app = router(
-        ApiState {
-            store,
-            registry: Arc::new(registry),
-            handle,
-            metrics: None,
-            builder: None,
-        },
-        1 << 20,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = ApiClient::local(listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = serve(registry).await;
 
     let [one, two] = geneses();
     let builder: Vec<_> = geneses()

@@ -3,7 +3,14 @@
 
 use std::sync::Arc;
 
-use lockstep_aggregator::service::intake::{RegisteredRollup, Registry};
+use lockstep_aggregator::{
+    client::ApiClient,
+    service::{
+        api::{router, ApiState},
+        intake::{RegisteredRollup, Registry},
+        AggregatorService,
+    },
+};
 use lockstep_circuits::{
     entry::{Address, Domain},
     keys::KeyStore,
@@ -14,6 +21,7 @@ use lockstep_rollup_adapter::{
     block::Tx,
     Genesis,
 };
+use lockstep_storage::MemoryStore;
 
 pub(crate) const DOMAIN: Domain = Domain {
     chain_id: 31_337,
@@ -63,4 +71,26 @@ pub(crate) fn registry(keys: &KeyStore) -> Registry {
             })
             .into(),
     }
+}
+
+/// An aggregator service (writer and API, no pipeline, no builder) over an in-memory store
+/// with `registry`, served on loopback.
+pub(crate) async fn serve(registry: Registry) -> ApiClient {
+    let store = Arc::new(MemoryStore::default());
+    let (service, handle) = AggregatorService::new(store.clone());
+    tokio::spawn(service.run());
+    let app = router(
+        ApiState {
+            store,
+            registry: Arc::new(registry),
+            handle,
+            metrics: None,
+            builder: None,
+        },
+        1 << 20,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = ApiClient::local(listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    client
 }

@@ -4,16 +4,13 @@
 //! them after verifying them natively. Refused: an adapter whose circuit is not the registered
 //! one, a test-rollup proof for an STF rollup, and a block over the deployment's capacity.
 
-use std::{rc::Rc, sync::Arc, time::Instant};
+use std::{rc::Rc, time::Instant};
 
 use lockstep_aggregator::{
     adapter::{Adapter, BlockProver},
-    client::ApiClient,
     service::{
-        api::{router, ApiState},
         intake::{RegisteredRollup, Registry},
         run::stf_verifying_key,
-        AggregatorService,
     },
 };
 use lockstep_circuits::{
@@ -24,7 +21,6 @@ use lockstep_circuits::{
 use lockstep_rollup_adapter::{
     abi::CallData, block::Tx, Cluster, Genesis, ReferenceRollup, SealedBlock,
 };
-use lockstep_storage::MemoryStore;
 use serde_json::json;
 
 use crate::cluster::*;
@@ -85,22 +81,7 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
             })
             .into(),
     };
-    let store = Arc::new(MemoryStore::default());
-    let (service, handle) = AggregatorService::new(store.clone());
-    tokio::spawn(service.run());
-    let app = router(
-        ApiState {
-            store,
-            registry: Arc::new(registry),
-            handle,
-            metrics: None,
-            builder: None,
-        },
-        1 << 20,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = ApiClient::local(listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = serve(registry).await;
 
     // The rollup reports its circuit and deployment.
     let (_, rollup) = client.get("/v1/rollups/1").await.unwrap();
