@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what Lockstep's build, tests and demo need, idempotently and quietly when
 # nothing is missing:
-#   - apt: clang + libclang-dev (bindgen for rocksdb), only when missing;
+#   - apt: clang + libclang-dev (bindgen for rocksdb) and librocksdb-dev (the RocksDB that
+#     .cargo/config.toml links), only when missing;
 #   - npm, into the git-ignored tools/ folder: anvil, forge, cast (Foundry) and solc-js at
 #     pinned versions;
 #   - tools/bin/solc and tools/bin/solc-<verifier version>: command-line shims over solc-js
-#     that forge (`solc = <path>`, offline) and `solc --bin -` callers accept.
+#     that forge (`solc = <path>`, offline) and `solc --bin -` callers accept;
+#   - cargo-nextest (the test runner of scripts/test.sh), from crates.io with --locked, when
+#     the machine has none.
+# The Rust toolchain itself is pinned by rust-toolchain.toml (rustup installs it on first use).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -21,6 +25,12 @@ need_cmd clang || missing_apt+=(clang)
 if ! ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q 'libclang\.so '; then
   missing_apt+=(libclang-dev)
 fi
+# RocksDB: the system library .cargo/config.toml links (unless ROCKSDB_COMPILE asks for the
+# bundled C++, or ROCKSDB_LIB_DIR points elsewhere).
+if [ -z "${ROCKSDB_COMPILE:-}" ] && [ -z "${ROCKSDB_LIB_DIR:-}" ] &&
+  ! [ -e /usr/lib/x86_64-linux-gnu/librocksdb.so ]; then
+  missing_apt+=(librocksdb-dev)
+fi
 need_cmd node || missing_apt+=(nodejs)
 need_cmd npm || missing_apt+=(npm)
 if [ ${#missing_apt[@]} -gt 0 ]; then
@@ -34,6 +44,18 @@ if [ ${#missing_apt[@]} -gt 0 ]; then
 fi
 
 need_cmd cargo || die "cargo not found: install a Rust toolchain (rustup) first"
+
+# --- cargo-nextest -----------------------------------------------------------------------
+# An installed nextest at least as new as .config/nextest.toml's `nextest-version` is used as it
+# is; the pinned one is installed when there is none or it is older.
+nextest_min=$(sed -n 's/^nextest-version = { required = "\(.*\)" }$/\1/p' "$LOCKSTEP_ROOT/.config/nextest.toml")
+nextest_have=$(cargo nextest --version 2>/dev/null | sed -n 's/^cargo-nextest \([0-9.]*\).*/\1/p' | head -n 1)
+if [ -z "$nextest_have" ] ||
+  [ "$(printf '%s\n%s\n' "$nextest_min" "$nextest_have" | sort -V | head -n 1)" != "$nextest_min" ]; then
+  step "installing cargo-nextest $LOCKSTEP_NEXTEST_VERSION (crates.io, --locked; a few minutes)"
+  cargo install --locked --quiet "cargo-nextest@$LOCKSTEP_NEXTEST_VERSION" ||
+    die "cargo install cargo-nextest failed (is crates.io reachable?)"
+fi
 
 # --- npm toolchain -----------------------------------------------------------------------
 stamp="$LOCKSTEP_TOOLS/.installed"

@@ -38,7 +38,7 @@ use std::{
 
 use eyre::{bail, ensure, eyre, Result, WrapErr};
 use halo2_base::{
-    gates::circuit::BaseCircuitParams,
+    gates::circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
     halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG},
 };
 use lockstep_circuits::{
@@ -47,8 +47,8 @@ use lockstep_circuits::{
     keys::{CircuitKey, KeyStore},
     layout::NUM_INSTANCES,
     prover,
-    stf::StfConfig,
-    testing, Fr,
+    stf::{self, StfConfig},
+    test_rollup, testing, Fr,
 };
 use lockstep_rollup_adapter::{
     block::{fr_hex, parse_fr_hex, Block},
@@ -60,7 +60,7 @@ use lockstep_rollup_adapter::{
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
-use crate::{cli::AdapterRunArgs, client::ApiClient};
+use crate::{cli::AdapterRunArgs, client::ApiClient, service::prover::{check_dev_chain, DEV_MODE_PROOF}};
 
 /// Wait after a failed round of `lockstep adapter run`.
 const RETRY: Duration = Duration::from_secs(10);
@@ -87,12 +87,17 @@ pub enum BlockProver {
         /// Its key.
         key: Arc<CircuitKey<BaseCircuitParams>>,
     },
+    /// **DEV MODE, proves nothing**: each block is checked against the wrapped prover's
+    /// circuit with halo2's MockProver, and the submission carries the dev-mode marker
+    /// ([`DEV_MODE_PROOF`]) instead of a proof, which only an aggregator in dev mode accepts.
+    DevMode(Box<BlockProver>),
 }
 
 impl std::fmt::Debug for BlockProver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockProver")
             .field("circuit", &self.circuit_name())
+            .field("dev_mode", &matches!(self, Self::DevMode(_)))
             .finish_non_exhaustive()
     }
 }
@@ -137,10 +142,11 @@ impl BlockProver {
     }
 
     /// The circuit's name, as the API spells it.
-    pub const fn circuit_name(&self) -> &'static str {
+    pub fn circuit_name(&self) -> &'static str {
         match self {
             Self::TestRollup { .. } => "test-rollup",
             Self::Stf { .. } => "stf",
+            Self::DevMode(inner) => inner.circuit_name(),
         }
     }
 
@@ -149,28 +155,35 @@ impl BlockProver {
         match self {
             Self::TestRollup { .. } => PROOF_LABEL.to_owned(),
             Self::Stf { config, .. } => format!("STF circuit, k = {}", config.k),
+            Self::DevMode(inner) => format!(
+                "DEV MODE: NOT proven, checked by MockProver against the {}",
+                inner.label()
+            ),
         }
     }
 
     /// The circuit's SRS.
-    pub const fn params(&self) -> &Arc<ParamsKZG<Bn256>> {
+    pub fn params(&self) -> &Arc<ParamsKZG<Bn256>> {
         match self {
             Self::TestRollup { params, .. } | Self::Stf { params, .. } => params,
+            Self::DevMode(inner) => inner.params(),
         }
     }
 
     /// The circuit's proving key.
-    pub const fn key(&self) -> &Arc<CircuitKey<BaseCircuitParams>> {
+    pub fn key(&self) -> &Arc<CircuitKey<BaseCircuitParams>> {
         match self {
             Self::TestRollup { key, .. } | Self::Stf { key, .. } => key,
+            Self::DevMode(inner) => inner.key(),
         }
     }
 
     /// The STF deployment it proves (`None`: the test-rollup circuit).
-    pub const fn stf_config(&self) -> Option<StfConfig> {
+    pub fn stf_config(&self) -> Option<StfConfig> {
         match self {
             Self::TestRollup { .. } => None,
             Self::Stf { config, .. } => Some(*config),
+            Self::DevMode(inner) => inner.stf_config(),
         }
     }
 
@@ -183,25 +196,69 @@ impl BlockProver {
         ))
     }
 
-    /// Proves `prepared`'s block with its DA commitment; returns the `POST /v1/proofs` body.
-    /// Blocking (tens of seconds for the test rollup, minutes for the STF circuit).
+    /// Proves `prepared`'s block with its DA commitment (in dev mode: checks it with
+    /// MockProver); returns the `POST /v1/proofs` body. Blocking (tens of seconds for the test
+    /// rollup, minutes for the STF circuit).
     pub fn prove(&self, prepared: &PreparedSlot, domain: Domain) -> Result<Value> {
         let sealed = &prepared.sealed;
         let expected = sealed
             .witness(domain, prepared.da_commitment)
             .public_inputs()
             .to_instances()?;
-        let snark = match self {
-            Self::TestRollup { params, key } => testing::prove_test_rollup(
-                params,
-                key,
-                &sealed.witness(domain, prepared.da_commitment),
-            )?,
-            Self::Stf {
-                config,
-                params,
-                key,
-            } => {
+        let proof = match self {
+            Self::DevMode(inner) => {
+                let (k, circuit) = inner.circuit(CircuitBuilderStage::Mock, prepared, domain)?;
+                prover::mock_check(k, &circuit, expected.clone())
+                    .wrap_err_with(|| format!("slot {}: the block fails its circuit", sealed.slot))?;
+                DEV_MODE_PROOF.to_vec()
+            }
+            Self::TestRollup { params, key } | Self::Stf { params, key, .. } => {
+                let (_, circuit) = self.circuit(CircuitBuilderStage::Prover, prepared, domain)?;
+                let snark = prover::prove(params, &key.pk, circuit)?;
+                ensure!(
+                    snark.instances == vec![expected.clone()],
+                    "slot {}: the proof exposes other public inputs than the block the builder \
+                     sealed",
+                    sealed.slot
+                );
+                snark.proof
+            }
+        };
+        Ok(json!({
+            "slot": sealed.slot,
+            "rollup_id": sealed.rollup_id,
+            "instances": expected.iter().map(fr_hex).collect::<Vec<_>>(),
+            "proof": format!("0x{}", hex::encode(&proof)),
+        }))
+    }
+
+    /// The circuit of `prepared`'s block at `stage` (`Prover` with the key's break points, or
+    /// `Mock`), and its `k`. The STF circuit first runs the block on the step machine and
+    /// checks that it fits the deployment.
+    fn circuit(
+        &self,
+        stage: CircuitBuilderStage,
+        prepared: &PreparedSlot,
+        domain: Domain,
+    ) -> Result<(u32, BaseCircuitBuilder<Fr>)> {
+        let sealed = &prepared.sealed;
+        let break_points = |key: &CircuitKey<BaseCircuitParams>| {
+            (stage == CircuitBuilderStage::Prover).then(|| key.meta.break_points.clone())
+        };
+        Ok(match self {
+            Self::TestRollup { key, .. } => {
+                let k = test_rollup::TEST_ROLLUP_K;
+                let witness = sealed.witness(domain, prepared.da_commitment);
+                (k, test_rollup::build(stage, k, break_points(key), &witness)?)
+            }
+            Self::Stf { config, key, .. } => {
+                ensure!(
+                    prepared.pre.depth() == config.depth,
+                    "slot {}: the rollup's state tree has depth {}, the STF deployment {}",
+                    sealed.slot,
+                    prepared.pre.depth(),
+                    config.depth
+                );
                 let run = machine::run(&prepared.pre, domain, &prepared.block)
                     .wrap_err("running the block on the step machine")?;
                 run.stats()
@@ -214,20 +271,13 @@ impl BlockProver {
                     prepared.da_commitment,
                     config.capacity,
                 )?;
-                config.prove(params, key, &witness)?
+                (
+                    config.k,
+                    stf::circuit(stage, config.k, break_points(key), config.capacity, &witness)?,
+                )
             }
-        };
-        ensure!(
-            snark.instances == vec![expected],
-            "slot {}: the proof exposes other public inputs than the block the builder sealed",
-            sealed.slot
-        );
-        Ok(json!({
-            "slot": sealed.slot,
-            "rollup_id": sealed.rollup_id,
-            "instances": snark.instances[0].iter().map(fr_hex).collect::<Vec<_>>(),
-            "proof": format!("0x{}", hex::encode(&snark.proof)),
-        }))
+            Self::DevMode(inner) => inner.circuit(stage, prepared, domain)?,
+        })
     }
 }
 
@@ -666,9 +716,12 @@ pub async fn run(args: AdapterRunArgs) -> Result<()> {
                          the STF circuit)"
                     );
                     let keys = keys.clone();
-                    let loaded =
+                    let mut loaded =
                         tokio::task::spawn_blocking(move || BlockProver::for_circuit(&keys, stf))
                             .await??;
+                    if args.dev {
+                        loaded = BlockProver::DevMode(Box::new(loaded));
+                    }
                     prover = Some(loaded.clone());
                     loaded
                 }
@@ -684,8 +737,12 @@ pub async fn run(args: AdapterRunArgs) -> Result<()> {
             }
         }
     };
+    if args.dev {
+        crate::dev::enable();
+        check_dev_chain(adapter.domain.chain_id, None)?;
+    }
     let label = adapter.prover.label();
-    println!(
+    crate::say!(
         "adapter of rollup {id}: state root {}, data in {}, aggregator {}; proofs: {label}",
         fr_hex(&adapter.head_root()),
         dir.display(),
@@ -693,7 +750,7 @@ pub async fn run(args: AdapterRunArgs) -> Result<()> {
     );
     if args.once {
         let done = adapter.step().await?;
-        println!("{} slot(s) proven and submitted", done.len());
+        crate::say!("{} slot(s) proven and submitted", done.len());
         return Ok(());
     }
     let shutdown = crate::shutdown_signal();

@@ -63,6 +63,12 @@ pub struct AggregatorRunArgs {
     /// Key folder (overrides `keys_dir`).
     #[arg(long, env = "LOCKSTEP_KEYS")]
     pub keys: Option<PathBuf>,
+    /// DEV MODE, proves nothing: slots are aggregated by a stand-in that checks the public
+    /// inputs natively and posts a marker instead of a proof, which only the `DevModeVerifier`
+    /// stand-in on L1 accepts. Refused unless the domain and the L1 node are a local
+    /// development chain (chain id 31337). Every line the service prints says so.
+    #[arg(long)]
+    pub dev: bool,
 }
 
 /// `lockstep adapter …`
@@ -99,6 +105,12 @@ pub struct AdapterRunArgs {
     /// Prove what waits now, then exit.
     #[arg(long)]
     pub once: bool,
+    /// DEV MODE, proves nothing: each block is checked with halo2's MockProver against the
+    /// registered circuit and submitted with a marker instead of a proof, which only an
+    /// aggregator run with `--dev` accepts. Refused unless the aggregator's domain is a local
+    /// development chain (chain id 31337). Every line the adapter prints says so.
+    #[arg(long)]
+    pub dev: bool,
 }
 
 /// Arguments of `lockstep status`.
@@ -260,4 +272,10 @@ pub struct DemoArgs {
     /// that every line labels as such.
     #[arg(long, value_enum, default_value = "stf")]
     pub circuit: crate::service::config::RollupCircuit,
+    /// DEV MODE, proves nothing: every block is checked with halo2's MockProver instead of
+    /// proven, every aggregation by a native stand-in, and L1 settles through the
+    /// `DevModeVerifier` stand-in. For a quick look at the whole pipeline; never a measure of
+    /// proving. Every line the demo prints says so. Needs the devnet's chain id 31337.
+    #[arg(long)]
+    pub dev: bool,
 }

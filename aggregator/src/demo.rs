@@ -38,6 +38,7 @@ use eyre::{bail, ensure, eyre, Context, Result};
 use lockstep_circuits::{
     entry::{Address, Domain},
     keys::KeyStore,
+    progress::Progress,
     stf::{StfCapacity, StfConfig},
     testing,
 };
@@ -46,6 +47,7 @@ use lockstep_contracts::{
     deploy::{deploy_all, DeployConfig},
     devnet::{Devnet, DevnetConfig, DEV_PRIVATE_KEY},
     settlement::{self, SidecarFormat},
+    verifier::dev_mode_verifier_code,
 };
 use lockstep_rollup_adapter::{
     abi::{AppKind, CallData, Method},
@@ -67,6 +69,7 @@ use crate::{
         config::RollupCircuit,
         intake::{fr_hex, RegisteredRollup, Registry},
         pipeline::{aggregation_verifier_code, AggregationProver, L1Poster},
+        prover::{check_dev_chain, MockAggregationProver},
         Parts,
     },
 };
@@ -251,6 +254,10 @@ struct SlotReport {
 
 /// Runs the demo; the devnet is stopped whether it succeeds, fails or is interrupted.
 pub async fn run(args: DemoArgs) -> Result<()> {
+    if args.dev {
+        crate::dev::enable();
+        check_dev_chain(args.chain_id, None)?;
+    }
     std::fs::create_dir_all(&args.out)
         .wrap_err_with(|| format!("creating output folder {}", args.out.display()))?;
     let out = args.out.canonicalize()?;
@@ -265,7 +272,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let devnet = Devnet::spawn(config)
         .await
         .wrap_err("starting the L1 devnet")?;
-    println!(
+    crate::say!(
         "L1 devnet   anvil pid {} on {} (chain id {}), log {}",
         devnet.pid(),
         devnet.url(),
@@ -278,7 +285,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         res = cluster(&devnet, &out, &args) => res?,
         signal = crate::shutdown_signal() => eyre::bail!("interrupted by {signal}"),
     }
-    println!(
+    crate::say!(
         "done in {:.1} s; stopping anvil (pid {})",
         started.elapsed().as_secs_f64(),
         devnet.pid()
@@ -297,7 +304,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
         None => testing::persistent_key_store()?.root().to_owned(),
     };
     let keys = KeyStore::open(&keys_dir)?;
-    println!("keys        {}", keys.root().display());
+    crate::say!("keys        {}", keys.root().display());
 
     // Keys: the rollup circuit's, then one aggregation key per slot size (made once, cached).
     let t = Instant::now();
@@ -306,7 +313,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
             tokio::task::block_in_place(|| BlockProver::test_rollup(&keys))?
         }
         RollupCircuit::Stf => {
-            println!(
+            crate::say!(
                 "rollup key  STF circuit, k = {}, trees of depth {}, capacity {:?}: loading, or \
                  making it once (minutes; the SRS too if missing)",
                 DEMO_STF.k, DEMO_STF.depth, DEMO_STF.capacity
@@ -317,13 +324,20 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
             })?
         }
     };
-    let label = match args.circuit {
-        RollupCircuit::TestRollup => {
+    let label = match (args.dev, args.circuit) {
+        (true, _) => format!(
+            "DEV MODE: nothing proven (blocks checked by MockProver against the {} circuit, \
+             aggregations checked natively, L1 verifier a stand-in)",
+            prover.circuit_name()
+        ),
+        (false, RollupCircuit::TestRollup) => {
             "rollup proofs: TEST-ROLLUP circuit (public inputs only, STF not proven)".to_owned()
         }
-        RollupCircuit::Stf => format!("rollup proofs: STF circuit (k = {})", DEMO_STF.k),
+        (false, RollupCircuit::Stf) => {
+            format!("rollup proofs: STF circuit (k = {})", DEMO_STF.k)
+        }
     };
-    println!(
+    crate::say!(
         "rollup key  {} circuit, k = {}, ready in {:.1} s",
         prover.circuit_name(),
         halo2_base::halo2_proofs::poly::commitment::Params::k(prover.params().as_ref()),
@@ -351,9 +365,14 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     let sizes: std::collections::BTreeSet<usize> = slots.iter().map(|(r, _)| r.len()).collect();
     let mut verifiers = Vec::new();
     for &n in &sizes {
+        if args.dev {
+            crate::say!("verifier    for {n} rollups: DevModeVerifier (dev mode: accepts the marker)");
+            verifiers.push((n as u32, dev_mode_verifier_code()));
+            continue;
+        }
         let probe = AggregationProver::new(KeyStore::open(&keys_dir)?, registry.clone(), prover_k);
         let config = probe.config(n);
-        println!(
+        crate::say!(
             "aggregation key for {n} rollups (k = {}): loading, or making it once (minutes; \
              the SRS too if missing)",
             config.k
@@ -363,7 +382,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
             let params = keys.load_or_generate_unsafe_test_srs(config.k)?;
             aggregation_verifier_code(&keys, &params, &config, &rollup_params, &vk)
         })?;
-        println!(
+        crate::say!(
             "            ready in {:.1} s; verifier {} bytes of creation code",
             t.elapsed().as_secs_f64(),
             code.len()
@@ -385,7 +404,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     )
     .await
     .wrap_err("deploying contracts")?;
-    println!(
+    crate::say!(
         "deployed    LockstepSettlement at {} (block {}, {} gas with the verifiers)",
         deployment.settlement, deployment.deployed_at_block, deployment.gas_used
     );
@@ -426,7 +445,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
             "deposit",
         )
         .await?;
-        println!(
+        crate::say!(
             "rollup {id}    registered: genesis root {}, vk digest {}, {} ETH deposited",
             fr_hex(&rollup.root()),
             fr_hex(&digest),
@@ -444,11 +463,15 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     let launched = service::launch(Parts {
         store,
         registry: registry.clone(),
-        prover: Arc::new(AggregationProver::new(
-            KeyStore::open(&keys_dir)?,
-            registry.clone(),
-            prover_k,
-        )),
+        prover: if args.dev {
+            Arc::new(MockAggregationProver::new(registry.clone()))
+        } else {
+            Arc::new(AggregationProver::new(
+                KeyStore::open(&keys_dir)?,
+                registry.clone(),
+                prover_k,
+            ))
+        },
         l1: Some(L1Poster {
             provider: ProviderBuilder::new()
                 .disable_recommended_fillers()
@@ -469,7 +492,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(async move { axum::serve(listener, launched.router).await });
-    println!("aggregator  http://{addr} (data in {})", data_dir.display());
+    crate::say!("aggregator  http://{addr} (data in {})", data_dir.display());
 
     // One adapter per rollup, as `lockstep adapter run` runs it: its own copy of the rollup's
     // state, its blocks kept in its own folder. The geneses are written out so that the same
@@ -483,17 +506,17 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
-        let adapter = Adapter::open(
-            genesis.clone(),
-            ApiClient::local(addr),
-            &dir,
-            prover.clone(),
-        )
+        let adapter_prover = if args.dev {
+            BlockProver::DevMode(Box::new(prover.clone()))
+        } else {
+            prover.clone()
+        };
+        let adapter = Adapter::open(genesis.clone(), ApiClient::local(addr), &dir, adapter_prover)
         .await
         .wrap_err_with(|| format!("opening rollup {id}'s adapter"))?;
         adapters.insert(id, adapter);
     }
-    println!(
+    crate::say!(
         "adapters    rollups {:?}: genesis files and kept blocks in {}",
         adapters.keys().collect::<Vec<_>>(),
         out.display()
@@ -503,7 +526,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     let mut previous: Option<u64> = None;
     for (index, (members, work)) in slots.iter().enumerate() {
         let slot = next_slot(&contract, previous).await?;
-        println!(
+        crate::say!(
             "\n── slot {slot} ({}/{}) · rollups {members:?} · {label}",
             index + 1,
             slots.len()
@@ -517,7 +540,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
                 u256_to_fr(l1_root).map(|r| fr_hex(&r)).as_deref() == Some(root.as_str()),
                 "rollup {id}: L1 root differs from the sealed block's post root"
             );
-            println!("  rollup {id}  L1 root {root}, ETH on L1 {eth} wei");
+            crate::say!("  rollup {id}  L1 root {root}, ETH on L1 {eth} wei");
         }
         previous = Some(slot);
         reports.push(report);
@@ -525,8 +548,8 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     launched.pipeline.abort();
     server.abort();
 
-    println!("\nper-slot latency (seconds) · {label}");
-    println!(
+    crate::say!("\nper-slot latency (seconds) · {label}");
+    crate::say!(
         "{:>6} {:>8} {:>8} {:>6} {:>22} {:>10} {:>7} {:>8} {:>9}",
         "slot",
         "rollups",
@@ -544,7 +567,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
             .values()
             .map(|s| format!("{s:.1}"))
             .collect();
-        println!(
+        crate::say!(
             "{:>6} {:>8} {:>8.2} {:>6.2} {:>22} {:>10.1} {:>7.1} {:>8.1} {:>9}",
             r.slot,
             r.rollups.len(),
@@ -559,7 +582,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     }
     let path = out.join("demo-report.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&reports)?)?;
-    println!("wrote       {}", path.display());
+    crate::say!("wrote       {}", path.display());
     Ok(())
 }
 
@@ -586,7 +609,7 @@ async fn run_slot(
         let receipt = cluster
             .submit(w.rollup, &tx)
             .wrap_err_with(|| format!("transaction {:?}", w.what))?;
-        println!(
+        crate::say!(
             "  tx        {}: {} with word {} ({} cross-rollup call{}, {} run{})",
             w.what,
             if receipt.outcome.success {
@@ -604,7 +627,7 @@ async fn run_slot(
     let blocks: Vec<SealedBlock> = cluster.seal()?;
     let simulate_seconds = started.elapsed().as_secs_f64();
     let entries_matched: usize = blocks.iter().map(|b| b.assumed.len()).sum();
-    println!(
+    crate::say!(
         "  simulate  {} blocks sealed, {entries_matched} cross-rollup call{} matched (assumed = served) in {simulate_seconds:.2} s",
         blocks.len(),
         plural(entries_matched)
@@ -616,7 +639,7 @@ async fn run_slot(
     ensure!(status == 201, "opening slot {slot}: {status} {opened}");
     let open_seconds = t.elapsed().as_secs_f64();
     let bytes: usize = blocks.iter().map(|b| b.data.len()).sum();
-    println!(
+    crate::say!(
         "  open      {bytes} bytes of block data in {} blob(s), DA commitments fixed",
         opened["versioned_hashes"].as_array().map_or(0, Vec::len)
     );
@@ -643,7 +666,7 @@ async fn run_slot(
         let steps = lockstep_rollup_adapter::block::Block::decode(&block.data)?
             .steps
             .len();
-        println!(
+        crate::say!(
             "  prove     rollup {id}: adapter replayed its block of {} step{} to the sealed root, {} assumed / {} served, proved in {:.1} s, {} ({})",
             steps,
             plural(steps),
@@ -657,11 +680,13 @@ async fn run_slot(
     }
 
     // 4. The pipeline aggregates and settles.
-    println!(
+    crate::say!(
         "  aggregate proving the aggregation of {} rollups (minutes)…",
         blocks.len()
     );
+    // One progress line per state the slot waits in; the proof's own line has the estimate.
     let mut last_state = String::new();
+    let mut waiting: Option<Progress> = None;
     let settled = loop {
         let (status, body) = http(addr, "GET", &format!("/v1/slots/{slot}"), None).await?;
         ensure!(status == 200, "reading slot {slot}: {status} {body}");
@@ -671,6 +696,12 @@ async fn run_slot(
         }
         if state != last_state {
             info!(slot, state, "slot state");
+            if let Some(previous) = waiting.take() {
+                previous.finish();
+            }
+            if state != "settled" {
+                waiting = Some(Progress::start(format!("slot {slot}: {state}"), None, None));
+            }
             last_state = state.clone();
         }
         if state == "settled" {
@@ -706,11 +737,11 @@ async fn run_slot(
             .map(|b| (b.rollup_id, fr_hex(&b.post_root)))
             .collect(),
     };
-    println!(
+    crate::say!(
         "  aggregate {:.1} s, {} bytes of proof",
         aggregate_seconds, settled["aggregation"]["proof_bytes"]
     );
-    println!(
+    crate::say!(
         "  settled   tx {} in L1 block {}, {} gas, posted in {post_seconds:.1} s; slot done in {:.1} s",
         report.tx, report.l1_block, report.gas_used, report.total_seconds
     );
@@ -730,10 +761,22 @@ async fn next_slot(
     contract: &LockstepSettlement::LockstepSettlementInstance<alloy::providers::DynProvider>,
     previous: Option<u64>,
 ) -> Result<u64> {
+    let mut waiting: Option<Progress> = None;
     loop {
         let current = contract.currentSlot().call().await?;
         if previous.is_none_or(|p| current > p) {
+            if let Some(waiting) = waiting {
+                waiting.finish();
+            }
             return Ok(current);
+        }
+        // At most one L1 slot.
+        if waiting.is_none() {
+            waiting = Some(Progress::start(
+                "waiting for the next L1 slot",
+                None,
+                Some(Duration::from_secs(12)),
+            ));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

@@ -6,16 +6,53 @@ use lockstep_aggregator::{
     cli::{AdapterCommand, AggregatorCommand, BenchCommand, Cli, Command},
     demo, keys, service, status,
 };
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{
+    fmt::{format::Writer, FmtContext, FormatEvent, FormatFields},
+    registry::LookupSpan,
+    EnvFilter,
+};
+
+/// Prefixes every log line with the dev-mode label while the process runs in dev mode.
+struct DevModeLabel<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for DevModeLabel<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        writer.write_str(lockstep_aggregator::dev::label())?;
+        self.0.format_event(ctx, writer, event)
+    }
+}
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
+    // Before the first line is printed: a dev-mode run labels every line.
+    let dev = match &cli.command {
+        Command::Aggregator(AggregatorCommand::Run(args)) => args.dev,
+        Command::Adapter(AdapterCommand::Run(args)) => args.dev,
+        Command::Demo(args) => args.dev,
+        _ => false,
+    };
+    if dev {
+        lockstep_aggregator::dev::enable();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&cli.log)?)
-        .with_writer(std::io::stderr)
+        // Progress bars on a terminal, log lines printed above them; else plain stderr.
+        .with_writer(lockstep_aggregator::progress::install())
         // Colours only for a terminal: logs that go to files stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // The default format reads colours from the writer, so this keeps the choice above.
+        .event_format(DevModeLabel(tracing_subscriber::fmt::format()))
         .init();
     match cli.command {
         Command::Demo(args) => demo::run(args).await,

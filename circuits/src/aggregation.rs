@@ -298,13 +298,15 @@ pub fn evm_verifier_source(
     gen_evm_verifier_sol_code::<AggregationCircuit, SHPLONK>(params, vk, vec![num_instances])
 }
 
-/// Proves an aggregation circuit for the EVM (Keccak transcript) and checks the proof natively.
-/// Returns the instance column and the proof bytes.
+/// Proves an aggregation circuit for the EVM (Keccak transcript) and checks the proof natively,
+/// showing its progress (estimated as [`crate::prover::prove`] does). Returns the instance
+/// column and the proof bytes.
 pub fn prove_for_evm(
     params: &ParamsKZG<Bn256>,
     pk: &ProvingKey<G1Affine>,
     circuit: AggregationCircuit,
 ) -> Result<(Vec<Fr>, Vec<u8>)> {
+    let progress = crate::keys::ProofProgress::start(pk, "an aggregation for the EVM");
     let instances = circuit.instances().into_iter().next().unwrap_or_default();
     let columns = [instances.as_slice()];
     let mut transcript = TranscriptWriterBuffer::<_, G1Affine, _>::init(Vec::new());
@@ -341,6 +343,7 @@ pub fn prove_for_evm(
             "the aggregation witness does not satisfy the circuit".into(),
         ));
     }
+    progress.finish();
     Ok((instances, proof))
 }
 

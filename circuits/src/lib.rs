@@ -1,7 +1,8 @@
 //! Lockstep's cryptographic core: the cross-rollup call entries, the per-rollup public-input
 //! layout, the rollup and aggregation circuits, and key management.
 //!
-//! This crate is pure: no async runtime and no I/O beyond reading and writing key files.
+//! This crate is pure: no async runtime and no I/O beyond reading and writing key files (and
+//! the `tracing` lines of [`progress`]).
 //!
 //! # The pieces
 //! - [`entry`]: a cross-rollup call as both sides record it, its packing into field elements
@@ -22,7 +23,11 @@
 //!   the memory check, exposing the common public-input layout.
 //! - [`keys`]: SRS files (standard halo2 KZG format), an unsafe test SRS for tests and the
 //!   demo, and proving keys cached on disk under a digest of the circuit configuration.
+//! - [`srs`]: KZG setup from a known secret, byte-identical to halo2's and much faster (the
+//!   unsafe test SRS).
 //! - [`prover`]: proving and verifying rollup snarks, with errors instead of panics.
+//! - [`progress`]: progress of long steps (keygen, proving, SRS work) with elapsed time and an
+//!   estimate, to a process-wide sink: periodic `tracing` lines by default.
 //! - [`poseidon`]: the one Poseidon instance used everywhere, native and in-circuit.
 //!
 //! ```
@@ -56,9 +61,11 @@ pub mod layout;
 pub mod memory;
 pub mod merkle;
 pub mod poseidon;
+pub mod progress;
 pub mod prover;
 pub mod shape;
 pub mod smt;
+pub mod srs;
 pub mod stf;
 pub mod test_rollup;
 #[cfg(feature = "test-utils")]

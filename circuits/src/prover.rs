@@ -43,7 +43,9 @@ pub fn protocol(
     )
 }
 
-/// Proves `circuit` and checks the proof natively before returning it.
+/// Proves `circuit` and checks the proof natively before returning it, showing its progress
+/// (estimated from the last proof with the key when it came from a key store, see
+/// [`crate::keys`]).
 ///
 /// Fails with [`Error::InvalidProof`] if the witness does not satisfy the circuit (the proof
 /// does not verify) or proving fails.
@@ -52,6 +54,7 @@ pub fn prove<C: CircuitExt<Fr>>(
     pk: &ProvingKey<G1Affine>,
     circuit: C,
 ) -> Result<Snark> {
+    let progress = crate::keys::ProofProgress::start(pk, "a snark");
     let instances = circuit.instances();
     let protocol = compile(
         params,
@@ -78,6 +81,7 @@ pub fn prove<C: CircuitExt<Fr>>(
             "the witness does not satisfy the circuit".into(),
         ));
     }
+    progress.finish();
     Ok(snark)
 }
 
@@ -96,4 +100,28 @@ pub fn verify(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, snark: &Sn
     )
     .map(VerificationStrategy::<_, VerifierSHPLONK<'_, Bn256>>::finalize)
     .unwrap_or(false)
+}
+
+/// Checks `circuit` (built at [`CircuitBuilderStage::Mock`](halo2_base::gates::circuit::CircuitBuilderStage))
+/// against `instances` with halo2's `MockProver`, without proving: **dev mode only**, where a
+/// block is checked but nothing is proven. Fails with [`Error::InvalidProof`] naming the first
+/// failing constraint and how many fail.
+pub fn mock_check<C: halo2_base::halo2_proofs::plonk::Circuit<Fr>>(
+    k: u32,
+    circuit: &C,
+    instances: Vec<Fr>,
+) -> Result<()> {
+    use halo2_base::halo2_proofs::dev::MockProver;
+    let prover = MockProver::run(k, circuit, vec![instances])
+        .map_err(|e| Error::InvalidProof(format!("MockProver could not run: {e:?}")))?;
+    prover.verify().map_err(|failures| {
+        Error::InvalidProof(format!(
+            "{} constraint(s) fail in MockProver; the first: {}",
+            failures.len(),
+            failures
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        ))
+    })
 }

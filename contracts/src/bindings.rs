@@ -28,3 +28,10 @@ pub use settlement_abi::LockstepSettlement;
 pub const SNARK_SCALAR_FIELD: alloy::primitives::U256 = alloy::primitives::uint!(
     21888242871839275222246405745257275088548364400416034343698204186575808495617_U256
 );
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    DevModeVerifier,
+    "artifacts/DevModeVerifier.json"
+);

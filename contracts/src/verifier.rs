@@ -23,6 +23,14 @@ use crate::{Error, Result};
 /// EIP-170: the largest runtime code a contract may have.
 pub const MAX_RUNTIME_CODE_SIZE: usize = 24_576;
 
+/// Creation code of `DevModeVerifier`: **dev mode only, proves nothing.** A stand-in for the
+/// generated verifier that accepts any inputs followed by its `DEV_MODE_PROOF` marker, and only
+/// on chain 31337 (its constructor refuses any other chain, and so does every call). For
+/// `--dev` runs and tests of the slot pipeline; never a production verifier.
+pub fn dev_mode_verifier_code() -> Vec<u8> {
+    crate::bindings::DevModeVerifier::BYTECODE.to_vec()
+}
+
 /// The solc for generated verifiers: `$LOCKSTEP_VERIFIER_SOLC`, else `solc-0.8.19` on PATH
 /// (scripts/setup.sh installs it).
 pub fn default_solc() -> PathBuf {

@@ -13,6 +13,7 @@ pub mod intake;
 pub mod mempool;
 pub mod metrics;
 pub mod pipeline;
+pub mod prover;
 pub mod run;
 pub mod slots;
 
@@ -37,8 +38,8 @@ pub struct Parts<S> {
     pub store: S,
     /// The rollups and the domain.
     pub registry: Arc<intake::Registry>,
-    /// Makes aggregation proofs.
-    pub prover: Arc<pipeline::AggregationProver>,
+    /// Makes aggregation proofs (or, in dev mode, the stand-in that proves nothing).
+    pub prover: Arc<dyn prover::SlotProver>,
     /// Posts settlements; `None` leaves slots in `posting`.
     pub l1: Option<pipeline::L1Poster>,
     /// Crash tests only.

@@ -21,8 +21,8 @@
 //! reason.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
-    sync::{Arc, Mutex},
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -31,190 +31,30 @@ use alloy::{
     primitives::{Address, Bytes, TxHash, B256},
     providers::{DynProvider, Provider},
 };
-use eyre::{bail, ensure, eyre, Context, Result};
+use eyre::{bail, ensure, eyre, Result};
 use halo2_base::{
-    gates::circuit::CircuitBuilderStage,
     halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG},
 };
 use lockstep_circuits::{
     aggregation::{self, AggregationConfig, AggregationKind},
-    keys::{CircuitKey, KeyStore},
+    keys::KeyStore,
     layout::RollupPublicInputs,
     Fr,
 };
 use lockstep_contracts::settlement::{self, DataRef, SidecarFormat, SlotData};
 use lockstep_storage::Store;
 use serde::{Deserialize, Serialize};
-use snark_verifier_sdk::{halo2::aggregation::AggregationConfigParams, Snark};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+pub use super::prover::{default_aggregation_k, AggregationProver};
 use super::{
-    intake::{fr_hex, parse_fr, Registry},
-    slots::{now_ms, PostedTx, SlotRecord, SlotState, Slots, StoredAggregate, StoredProof},
+    intake::{fr_hex, parse_fr},
+    prover::{decode_proof, SlotProver},
+    slots::{now_ms, PostedTx, SlotRecord, SlotState, Slots, StoredAggregate},
     AggregatorHandle,
 };
 use crate::l1::{self, RollupL1};
-
-/// The aggregation degree for `rollups` proofs when the configuration names none: the smallest
-/// `k` at which the aggregation circuit keeps few enough columns for its EVM verifier to fit
-/// EIP-170 (`docs/benchmarks.md`).
-pub const fn default_aggregation_k(rollups: usize) -> u32 {
-    match rollups {
-        0..=2 => 21,
-        3..=4 => 22,
-        _ => 23,
-    }
-}
-
-/// A loaded aggregation key.
-struct AggregationKey {
-    params: ParamsKZG<Bn256>,
-    config: AggregationConfig,
-    key: CircuitKey<AggregationConfigParams>,
-}
-
-/// Makes aggregation proofs for the registered rollups, loading (or making, on first use) one
-/// proving key per number of rollups.
-pub struct AggregationProver {
-    keys: KeyStore,
-    registry: Arc<Registry>,
-    k: Option<u32>,
-    loaded: Mutex<HashMap<usize, Arc<AggregationKey>>>,
-}
-
-impl std::fmt::Debug for AggregationProver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AggregationProver")
-            .field("keys", &self.keys.root())
-            .field("k", &self.k)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AggregationProver {
-    /// A prover with keys in `keys`, at degree `k` (else [`default_aggregation_k`]).
-    pub fn new(keys: KeyStore, registry: Arc<Registry>, k: Option<u32>) -> Self {
-        Self {
-            keys,
-            registry,
-            k,
-            loaded: Mutex::default(),
-        }
-    }
-
-    /// The aggregation configuration for `rollups` proofs.
-    pub fn config(&self, rollups: usize) -> AggregationConfig {
-        AggregationConfig::new(
-            rollups,
-            self.k.unwrap_or_else(|| default_aggregation_k(rollups)),
-        )
-    }
-
-    /// Loads (or makes) the proving key for `rollups` proofs, so that [`prove`](Self::prove)
-    /// only proves. Blocking.
-    pub fn prepare(&self, rollups: usize) -> Result<()> {
-        self.key(rollups).map(drop)
-    }
-
-    /// The proving key for `rollups` proofs: from memory, the key folder, or keygen (minutes;
-    /// logged). Blocking.
-    fn key(&self, rollups: usize) -> Result<Arc<AggregationKey>> {
-        if let Some(key) = self.loaded.lock().expect("not poisoned").get(&rollups) {
-            return Ok(key.clone());
-        }
-        let config = self.config(rollups);
-        let params = self.keys.load_srs(config.k).wrap_err_with(|| {
-            format!(
-                "no SRS for k = {} in {} (import one with `lockstep keys import-srs`, or make an \
-                 unsafe test SRS with `lockstep keys unsafe-test-srs --k {}`)",
-                config.k,
-                self.keys.root().display(),
-                config.k
-            )
-        })?;
-        let inner = self
-            .registry
-            .rollups
-            .values()
-            .next()
-            .ok_or_else(|| eyre!("no rollups are registered"))?;
-        info!(
-            rollups,
-            k = config.k,
-            "loading the aggregation key (keygen on first use takes minutes)"
-        );
-        let started = Instant::now();
-        let key = aggregation::aggregation_key(
-            &self.keys,
-            &params,
-            &config,
-            AggregationKind::Lockstep,
-            &inner.params,
-            &inner.vk,
-        )?;
-        info!(
-            rollups,
-            source = ?key.source,
-            seconds = started.elapsed().as_secs_f64(),
-            "aggregation key ready"
-        );
-        let key = Arc::new(AggregationKey {
-            params,
-            config,
-            key,
-        });
-        self.loaded
-            .lock()
-            .expect("not poisoned")
-            .insert(rollups, key.clone());
-        Ok(key)
-    }
-
-    /// Aggregates a slot's proofs (in rollup-id order) for the EVM. Blocking: minutes.
-    pub fn prove(&self, proofs: &BTreeMap<u32, StoredProof>) -> Result<(Vec<Fr>, Vec<u8>)> {
-        let snarks = proofs
-            .iter()
-            .map(|(id, proof)| {
-                let rollup = self
-                    .registry
-                    .rollups
-                    .get(id)
-                    .ok_or_else(|| eyre!("rollup {id} is no longer registered"))?;
-                let (instances, bytes) = decode_proof(proof)
-                    .wrap_err_with(|| format!("the stored proof of rollup {id}"))?;
-                Ok(Snark::new(rollup.protocol.clone(), vec![instances], bytes))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let key = self.key(snarks.len())?;
-        let circuit = aggregation::build(
-            CircuitBuilderStage::Prover,
-            &key.config,
-            AggregationKind::Lockstep,
-            Some(key.key.meta.circuit_params),
-            Some(key.key.meta.break_points.clone()),
-            &key.params,
-            snarks,
-        )?;
-        Ok(aggregation::prove_for_evm(
-            &key.params,
-            &key.key.pk,
-            circuit,
-        )?)
-    }
-}
-
-/// Instances and proof bytes of a stored proof.
-fn decode_proof(proof: &StoredProof) -> Result<(Vec<Fr>, Vec<u8>)> {
-    let instances = proof
-        .instances
-        .iter()
-        .map(|h| parse_fr(h).ok_or_else(|| eyre!("instance {h:?} is not a field element")))
-        .collect::<Result<Vec<_>>>()?;
-    let bytes = hex::decode(proof.proof.strip_prefix("0x").unwrap_or(&proof.proof))
-        .wrap_err("proof bytes are not hex")?;
-    Ok((instances, bytes))
-}
 
 /// How the pipeline reaches L1.
 #[derive(Debug, Clone)]
@@ -238,6 +78,9 @@ pub struct L1Poster {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PausePoint {
+    /// After the aggregation is made, before it is stored (as if killed mid-aggregation: the
+    /// slot is still in `aggregating`).
+    Aggregating,
     /// After the aggregation proof is stored (the slot is in `posting`, nothing signed).
     Aggregated,
     /// After the settlement transaction is signed and stored, before it is sent.
@@ -251,10 +94,13 @@ impl std::str::FromStr for PausePoint {
 
     fn from_str(s: &str) -> Result<Self> {
         Ok(match s {
+            "aggregating" => Self::Aggregating,
             "aggregated" => Self::Aggregated,
             "signed" => Self::Signed,
             "sent" => Self::Sent,
-            other => bail!("unknown pause point {other:?} (aggregated, signed or sent)"),
+            other => {
+                bail!("unknown pause point {other:?} (aggregating, aggregated, signed or sent)")
+            }
         })
     }
 }
@@ -263,7 +109,7 @@ impl std::str::FromStr for PausePoint {
 pub struct Pipeline<S> {
     slots: Slots<S>,
     handle: AggregatorHandle,
-    prover: Arc<AggregationProver>,
+    prover: Arc<dyn SlotProver>,
     l1: Option<L1Poster>,
     ready: mpsc::UnboundedReceiver<u64>,
     pause_at: Option<PausePoint>,
@@ -283,7 +129,7 @@ impl<S: Store + Send + Sync + 'static> Pipeline<S> {
     pub fn new(
         store: S,
         handle: AggregatorHandle,
-        prover: Arc<AggregationProver>,
+        prover: Arc<dyn SlotProver>,
         l1: Option<L1Poster>,
         ready: mpsc::UnboundedReceiver<u64>,
     ) -> Self {
@@ -419,7 +265,14 @@ impl<S: Store + Send + Sync + 'static> Pipeline<S> {
             .map_err(|e| Failure::aggregating(format!("{e:#}")))?;
         let seconds = started.elapsed().as_secs_f64();
         let (instances, proof) = proved;
-        info!(slot, seconds, bytes = proof.len(), "aggregation proof made");
+        if self.prover.is_dev_mode() {
+            info!(slot, "aggregation checked natively, NOT proven (dev mode)");
+        } else {
+            info!(slot, seconds, bytes = proof.len(), "aggregation proof made");
+        }
+        if let Step::Paused = self.pause(PausePoint::Aggregating) {
+            return Ok(Step::Paused);
+        }
         let aggregate = StoredAggregate {
             instances: instances.iter().map(fr_hex).collect(),
             proof: format!("0x{}", hex::encode(&proof)),
@@ -518,9 +371,14 @@ impl<S: Store + Send + Sync + 'static> Pipeline<S> {
             return Ok(Step::Paused);
         }
         let hash = parse_hash(&tx.hash).map_err(PostError::Final)?;
-        let waiting = Instant::now();
+        let waiting = lockstep_circuits::progress::Progress::start(
+            format!("slot {slot}: waiting for the receipt of {hash}"),
+            None,
+            None,
+        );
         while waiting.elapsed() < l1.resend_after {
             if let Some(receipt) = receipt(l1, hash).await? {
+                waiting.finish();
                 return self.settled(slot, &receipt).await;
             }
             tokio::time::sleep(l1.poll).await;

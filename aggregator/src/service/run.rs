@@ -25,7 +25,8 @@ use super::{
     builder::{BuilderParts, SlotClock},
     config::{AggregatorConfig, BuilderConfig, L1Config, RollupCircuit, SidecarConfig},
     intake::{fr_hex, RegisteredRollup, Registry},
-    pipeline::{self, AggregationProver, L1Poster, PausePoint},
+    pipeline::{self, L1Poster, PausePoint},
+    prover::{check_dev_chain, AggregationProver, MockAggregationProver, SlotProver},
     slots::Slots,
     Parts,
 };
@@ -107,8 +108,15 @@ pub fn stf_verifying_key(
 
 /// Runs the service.
 pub async fn run(args: AggregatorRunArgs) -> Result<()> {
+    if args.dev {
+        crate::dev::enable();
+    }
     let config = config(&args)?;
-    println!(
+    if args.dev {
+        // Before anything slow (keys): the L1 node's chain is checked once it is reachable.
+        check_dev_chain(config.domain.chain_id, None)?;
+    }
+    crate::say!(
         "configuration\n{}",
         toml::to_string_pretty(&config).wrap_err("printing the configuration")?
     );
@@ -121,7 +129,7 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
     })
     .await??;
     for rollup in registry.rollups.values() {
-        println!(
+        crate::say!(
             "rollup {}    {} circuit, k = {}, vk digest {}",
             rollup.id,
             rollup.circuit_name(),
@@ -131,7 +139,7 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
     }
     let store = Arc::new(open_store(&config.data_dir)?);
     for record in Slots::new(store.clone()).unfinished()? {
-        println!(
+        crate::say!(
             "resuming    slot {} in state {}",
             record.slot,
             record.state.name()
@@ -141,24 +149,41 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
     let l1 = match &config.l1 {
         Some(l1) => Some(l1_poster(l1, &config)?),
         None => {
-            println!("no [l1]     aggregated slots will wait in `posting`");
+            crate::say!("no [l1]     aggregated slots will wait in `posting`");
             None
         }
     };
     let pause_at = match std::env::var("LOCKSTEP_PAUSE_AT") {
         Ok(point) => {
             let point: PausePoint = point.parse()?;
-            println!("CRASH TEST  the pipeline stops dead at {point:?} (LOCKSTEP_PAUSE_AT)");
+            crate::say!("CRASH TEST  the pipeline stops dead at {point:?} (LOCKSTEP_PAUSE_AT)");
             Some(point)
         }
         Err(_) => None,
     };
-    let keys = KeyStore::open(&config.keys_dir)?;
-    let prover = Arc::new(AggregationProver::new(
-        keys,
-        registry.clone(),
-        config.aggregation.k,
-    ));
+    let prover: Arc<dyn SlotProver> = if args.dev {
+        let l1_chain = match &l1 {
+            Some(l1) => Some(
+                alloy::providers::Provider::get_chain_id(&l1.provider)
+                    .await
+                    .wrap_err("asking the L1 node for its chain id (dev mode needs a dev chain)")?,
+            ),
+            None => None,
+        };
+        check_dev_chain(config.domain.chain_id, l1_chain)?;
+        crate::say!(
+            "DEV MODE    aggregations are NOT proven: a stand-in checks the public inputs \
+             natively and posts a marker that only DevModeVerifier accepts"
+        );
+        Arc::new(MockAggregationProver::new(registry.clone()))
+    } else {
+        let keys = KeyStore::open(&config.keys_dir)?;
+        Arc::new(AggregationProver::new(
+            keys,
+            registry.clone(),
+            config.aggregation.k,
+        ))
+    };
     let builder = match &config.builder {
         Some(section) => Some(builder_parts(section, &config, &registry, l1.as_ref())?),
         None => None,
@@ -176,7 +201,7 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .wrap_err_with(|| format!("listening on {}", config.listen))?;
-    println!("listening   http://{}", listener.local_addr()?);
+    crate::say!("listening   http://{}", listener.local_addr()?);
     axum::serve(listener, launched.router)
         .with_graceful_shutdown(async {
             let signal = crate::shutdown_signal().await;
@@ -195,7 +220,7 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
     launched.pipeline.abort();
     let _ = launched.pipeline.await;
     launched.writer.await.wrap_err("stopping the writer")?;
-    println!("stopped");
+    crate::say!("stopped");
     Ok(())
 }
 
@@ -224,7 +249,7 @@ fn builder_parts(
             "builder.geneses names rollup {} twice",
             genesis.rollup_id
         );
-        println!(
+        crate::say!(
             "builder     rollup {} from {}: genesis root {}",
             genesis.rollup_id,
             path.display(),
@@ -250,7 +275,7 @@ fn builder_parts(
             settlement: alloy::primitives::Address::from(config.registry_address()?),
         },
         None => {
-            println!("builder     no [l1]: slots are numbered from the newest opened one");
+            crate::say!("builder     no [l1]: slots are numbered from the newest opened one");
             SlotClock::Next
         }
     };
@@ -279,7 +304,7 @@ fn l1_poster(l1: &L1Config, config: &AggregatorConfig) -> Result<L1Poster> {
             .disable_recommended_fillers()
             .connect_http(url),
     );
-    println!(
+    crate::say!(
         "L1          {} as {}, settlement {}",
         l1.rpc,
         signer.address(),

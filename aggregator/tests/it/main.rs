@@ -1,7 +1,7 @@
 //! Integration tests of the aggregator: real proofs end to end.
 
 mod adapter;
-mod aggregate;
+mod settle;
 mod api;
 mod builder;
 mod cluster;

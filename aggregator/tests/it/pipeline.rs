@@ -1,14 +1,20 @@
-//! Two slots end to end on anvil with real proofs, through the `lockstep aggregator run`
-//! process, killed with SIGKILL at every stage of a slot's life and restarted over the same
-//! RocksDB folder.
+//! Two slots end to end on anvil through the `lockstep aggregator run` process, killed with
+//! SIGKILL at every stage of a slot's life and restarted over the same RocksDB folder.
+//!
+//! This tests the pipeline, not the proof: the aggregator runs in dev mode (`--dev`), its
+//! aggregation is the stand-in `MockAggregationProver` (the public inputs checked natively, a
+//! marker instead of a proof) and L1's verifier the `DevModeVerifier` stand-in. The rollup proofs
+//! are real (test-rollup circuit) and verified at intake. Real aggregation proofs, verified on
+//! the EVM and settled, are the `settle` test's.
 //!
 //! The builder opens each slot over HTTP (`POST /v1/slots`), the rollup proves its block against
 //! the DA commitment the slot fixed and submits it (`POST /v1/proofs`), and the pipeline
 //! aggregates, signs, stores and sends the settlement. Slot A is killed while `proving`, in the
-//! middle of its aggregation, right after its aggregation proof is stored, and right after its
-//! settlement transaction is signed and stored; slot B right after its transaction is sent.
-//! Both settle exactly once: the transaction L1 mined is the one signed before the kill, the
-//! aggregator's account used one nonce per slot, and L1 saw two settlements in all.
+//! middle of its aggregation (made, not stored), right after its aggregation is stored, and right
+//! after its settlement transaction is signed and stored; slot B right after its transaction is
+//! sent. Both settle exactly once: the transaction L1 mined is the one signed before the kill,
+//! the aggregator's account used one nonce per slot, and L1 saw two settlements in all. Every
+//! line the dev-mode service printed or logged says that it proves nothing.
 
 use std::{
     fs::OpenOptions,
@@ -26,13 +32,10 @@ use alloy::{
 use lockstep_aggregator::{
     client::ApiClient,
     l1::fr_to_u256,
-    service::{
-        intake::{fr_hex, parse_fr, ProofSubmission, RegisteredRollup},
-        pipeline::aggregation_verifier_code,
-    },
+    dev,
+    service::intake::{fr_hex, parse_fr, ProofSubmission, RegisteredRollup},
 };
 use lockstep_circuits::{
-    aggregation::AggregationConfig,
     entry::{Address, Domain},
     testing, Fr,
 };
@@ -41,11 +44,9 @@ use lockstep_contracts::{
     deploy::{deploy_all, DeployConfig},
     devnet::{Devnet, DevnetConfig, DEV_PRIVATE_KEY},
     settlement,
+    verifier::dev_mode_verifier_code,
 };
 use serde_json::{json, Value};
-
-/// One rollup per slot: the aggregation of one proof fits 2 advice columns at k = 21.
-const AGG_K: u32 = 21;
 
 /// A `lockstep aggregator run` process; SIGKILLed when dropped.
 struct Aggregator {
@@ -55,8 +56,8 @@ struct Aggregator {
 }
 
 impl Aggregator {
-    /// Starts the service with `config`, stopping dead at `pause` (`LOCKSTEP_PAUSE_AT`), and
-    /// waits until it answers `/health`.
+    /// Starts the service in dev mode with `config`, stopping dead at `pause`
+    /// (`LOCKSTEP_PAUSE_AT`), and waits until it answers `/health`.
     async fn start(config: &Path, log: &Path, pause: Option<&str>) -> Self {
         let addr = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -69,7 +70,7 @@ impl Aggregator {
             .unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_lockstep"));
         command
-            .args(["--log", "info", "aggregator", "run", "--config"])
+            .args(["--log", "info", "aggregator", "run", "--dev", "--config"])
             .arg(config)
             .args(["--listen", &addr.to_string()])
             .env("LOCKSTEP_L1_KEY", DEV_PRIVATE_KEY)
@@ -95,6 +96,22 @@ impl Aggregator {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         aggregator
+    }
+
+    /// Waits until the log holds `line` (the service got that far).
+    async fn wait_for_log(&self, line: &str) {
+        let started = Instant::now();
+        while !std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .contains(line)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no {line:?} in the log:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// SIGKILL, and wait until the process is gone.
@@ -170,14 +187,8 @@ async fn slots_settle_exactly_once_when_the_aggregator_is_killed_at_every_stage(
     let keys = testing::persistent_key_store().unwrap();
     let (inner_params, inner) = testing::test_rollup_key(&keys).unwrap();
 
-    // The aggregation key for one rollup (made once, cached with the test keys) and its
-    // verifier, deployed with the settlement contract.
-    let params = keys.load_or_generate_unsafe_test_srs(AGG_K).unwrap();
-    let config = AggregationConfig::new(1, AGG_K);
-    let code = aggregation_verifier_code(&keys, &params, &config, &inner_params, inner.pk.get_vk())
-        .unwrap();
-    drop(params);
-
+    // Dev mode: the stand-in verifier, deployed with the settlement contract.
+    let code = dev_mode_verifier_code();
     let devnet = Devnet::spawn(DevnetConfig::default()).await.unwrap();
     let provider = devnet.provider();
     let deployment = deploy_all(
@@ -215,7 +226,7 @@ async fn slots_settle_exactly_once_when_the_aggregator_is_killed_at_every_stage(
         .unwrap();
     assert!(receipt.status());
     eprintln!(
-        "set up in {:.1} s (keys, verifier, devnet, contracts)",
+        "set up in {:.1} s (rollup key, devnet, contracts)",
         started.elapsed().as_secs_f64()
     );
 
@@ -226,8 +237,7 @@ async fn slots_settle_exactly_once_when_the_aggregator_is_killed_at_every_stage(
         format!(
             "data_dir = {data:?}\nkeys_dir = {keys:?}\n\n[domain]\nchain_id = {chain}\n\
              registry = \"{registry}\"\n\n[[rollups]]\nid = 1\ncircuit = \"test-rollup\"\n\n\
-             [aggregation]\nk = {AGG_K}\n\n[l1]\nrpc = \"{rpc}\"\npoll_ms = 200\n\
-             resend_after_secs = 30\n",
+             [l1]\nrpc = \"{rpc}\"\npoll_ms = 200\nresend_after_secs = 30\n",
             data = dir.path().join("data"),
             keys = keys.root(),
             chain = deployment.chain_id,
@@ -298,17 +308,20 @@ async fn slots_settle_exactly_once_when_the_aggregator_is_killed_at_every_stage(
         (state(&kept), &kept["rollups"]),
         ("proving", &opened["rollups"])
     );
+    aggregator.kill();
 
-    // Killed in the middle of the aggregation: the slot is still `aggregating` afterwards.
+    // Killed in the middle of the aggregation (made, not stored): the slot is still
+    // `aggregating` afterwards.
+    let aggregator = Aggregator::start(&config, &log, Some("aggregating")).await;
     let (status, body) = submit(aggregator.addr, proof_a.clone()).await;
     assert_eq!((status, state(&body)), (202, "aggregating"), "{body}");
-    // The key loads in about 9 s; then the proof takes minutes.
-    tokio::time::sleep(Duration::from_secs(15)).await;
+    aggregator.wait_for_log("pipeline paused").await;
+    assert_eq!(state(&aggregator.slot(slot_a).await), "aggregating");
     aggregator.kill();
 
     // Killed right after the aggregation proof is stored (nothing signed yet).
+    // (The stand-in aggregates at once: the slot may be past `aggregating` by the first look.)
     let aggregator = Aggregator::start(&config, &log, Some("aggregated")).await;
-    assert_eq!(state(&aggregator.slot(slot_a).await), "aggregating");
     let (status, body) = submit(aggregator.addr, proof_a).await;
     assert_eq!((status, body["error"].as_str()), (409, Some("stale_slot")));
     let posting = aggregator
@@ -362,8 +375,8 @@ async fn slots_settle_exactly_once_when_the_aggregator_is_killed_at_every_stage(
         .unwrap();
     assert_eq!(root, fr_to_u256(root_a));
     eprintln!(
-        "slot {slot_a}: {} gas, aggregation {:.1} s",
-        settled["gas_used"], settled["aggregation"]["proving_seconds"]
+        "slot {slot_a}: {} gas (dev mode: DevModeVerifier)",
+        settled["gas_used"]
     );
     aggregator.kill();
 
@@ -436,8 +449,50 @@ async fn slots_settle_exactly_once_when_the_aggregator_is_killed_at_every_stage(
         slot_b + 1,
         "slot B is the last settled"
     );
+    // Every line the service printed or logged, in every run, says that it proves nothing.
+    let printed = std::fs::read_to_string(&log).unwrap();
+    let unlabelled: Vec<_> = printed
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.contains(dev::LABEL.trim()))
+        .collect();
+    assert!(
+        printed.lines().count() > 20 && unlabelled.is_empty(),
+        "lines without the dev-mode label: {unlabelled:#?}"
+    );
     eprintln!(
         "two slots, five kills at slot stages, in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+#[test]
+fn dev_mode_is_refused_off_a_development_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("aggregator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\nkeys_dir = {keys:?}\n\n[domain]\nchain_id = 1\n\
+             registry = \"0x5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e\"\n\n[[rollups]]\nid = 1\n\
+             circuit = \"test-rollup\"\n",
+            data = dir.path().join("data"),
+            keys = dir.path().join("keys"),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lockstep"))
+        .args(["aggregator", "run", "--dev", "--config"])
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "dev mode ran on chain 1: {stderr}");
+    assert!(
+        stderr.contains("dev mode proves nothing") && stderr.contains("chain 1"),
+        "{stderr}"
+    );
+    // Nothing was opened or made before the refusal.
+    assert!(!dir.path().join("data").exists() && !dir.path().join("keys").exists());
 }

@@ -30,6 +30,39 @@ fn keygen_witness() -> PublicInputsWitness {
 }
 
 #[test]
+fn fast_unsafe_test_srs_is_byte_identical_to_halo2_setup() {
+    use halo2_base::halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG};
+    use rand::SeedableRng;
+    // k = 0 is one point; from k = 1 on `parallelize` splits the points across threads.
+    for k in [0, 1, 4, 10] {
+        let halo2 = ParamsKZG::<Bn256>::setup(k, rand_chacha::ChaCha20Rng::from_seed([0; 32]));
+        let fast = unsafe_test_srs(k);
+        assert_eq!(fast.k(), k);
+        assert!(
+            srs_bytes(&fast) == srs_bytes(&halo2),
+            "k = {k}: bytes differ"
+        );
+    }
+}
+
+#[test]
+fn fast_srs_setup_follows_its_seed() {
+    use halo2_base::halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG};
+    use rand::SeedableRng;
+    let other_seed = || rand_chacha::ChaCha20Rng::from_seed([7; 32]);
+    let other = lockstep_circuits::srs::setup(6, other_seed());
+    assert!(!is_unsafe_test_srs(&other));
+    assert!(
+        srs_bytes(&other) != srs_bytes(&unsafe_test_srs(6)),
+        "another seed, another SRS"
+    );
+    assert!(
+        srs_bytes(&other) == srs_bytes(&ParamsKZG::<Bn256>::setup(6, other_seed())),
+        "any seed gives halo2's bytes"
+    );
+}
+
+#[test]
 fn srs_is_downsized_from_a_larger_file_and_missing_srs_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let store = KeyStore::open(dir.path()).unwrap();

@@ -15,6 +15,7 @@ interface Vm {
     function deal(address account, uint256 balance) external;
     function roll(uint256 blockNumber) external;
     function warp(uint256 timestamp) external;
+    function chainId(uint256 newChainId) external;
     function blobhashes(bytes32[] calldata hashes) external;
 }
 

@@ -1,0 +1,442 @@
+//! The default tier's real-proof slot: reference-rollup blocks proven with the STF circuit,
+//! aggregated for the EVM, the aggregation proof checked by the generated verifier on anvil
+//! (EIP-170 code size limit on), and the slot settled through `LockstepSettlement` in a type-3
+//! transaction carrying the slot's blob.
+//!
+//! One aggregation proof serves every check that can use it: native and EVM verification, the
+//! instances L1 rebuilds, forged instances and a corrupted proof refused by the verifier, forged
+//! claims (root, ETH delta, vk digest, truncated proof) refused by the settlement, the settled
+//! roots and balances, and a replay refused. The sizes are the smallest that work: STF circuit
+//! at k = 19 on trees of depth 8, the two-rollup aggregation at its default k = 21.
+
+use std::{rc::Rc, time::Instant};
+
+use alloy::primitives::{Bytes, B256, U256};
+use halo2_base::gates::circuit::CircuitBuilderStage;
+use lockstep_aggregator::{
+    l1::{self, fr_to_u256, u256_to_fr, RollupL1},
+    service::pipeline::default_aggregation_k,
+};
+use lockstep_circuits::{
+    accumulator::check_balanced,
+    aggregation::{
+        self, aggregation_key, evm_calldata, evm_verifier_source, prove_for_evm, settled_instances,
+        vk_digest, AggregatedRollup, AggregationConfig, AggregationKind, ACCUMULATOR_CELLS,
+    },
+    entry::Domain,
+    layout::{index, NUM_INSTANCES},
+    prover,
+    stf::{StfCapacity, StfConfig},
+    testing, Fr,
+};
+use lockstep_contracts::{
+    bindings::LockstepSettlement,
+    deploy::{deploy_all, DeployConfig},
+    devnet::{Devnet, DevnetConfig},
+    settlement::{self, execution_digest, SidecarFormat, SlotData},
+    verifier::{self, MAX_RUNTIME_CODE_SIZE},
+    Error,
+};
+use lockstep_rollup_adapter::{
+    abi::{CallData, Method},
+    block::{Block, Tx},
+    machine, Cluster, Genesis, ReferenceRollup,
+};
+
+use crate::cluster::{geneses, ALICE, PROXY};
+
+/// The STF circuit's degree: the smallest at which these blocks fit the common shape.
+const STF_K: u32 = 19;
+/// State trees of depth 8 (256 leaves) keep each Merkle opening short.
+const DEPTH: usize = 8;
+/// Wei Alice (rollup 2) sends with her call to rollup 1's counter.
+const VALUE: u128 = 5;
+/// Wei deposited on L1 for rollup 2: what backs its outgoing value.
+const DEPOSIT: u64 = 1_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
+    let geneses: Vec<Genesis> = geneses()
+        .into_iter()
+        .map(|mut genesis| {
+            genesis.tree_depth = DEPTH;
+            genesis
+        })
+        .collect();
+    let agg_k = default_aggregation_k(2);
+    let store = testing::persistent_key_store().unwrap();
+    let t = Instant::now();
+    let (params, stf_params) = tokio::task::block_in_place(|| {
+        (
+            store.load_or_generate_unsafe_test_srs(agg_k).unwrap(),
+            store.load_or_generate_unsafe_test_srs(STF_K).unwrap(),
+        )
+    });
+    eprintln!("SRS k = {agg_k}, {STF_K}: {:.1} s", t.elapsed().as_secs_f64());
+
+    // The slot's blocks, sealed first: their capacity fixes the STF deployment and so its key,
+    // and the key fixes the L1 verifier, which must exist before the slot's domain does. The
+    // blocks are sealed again below, under the deployed domain and slot.
+    let capacity = {
+        let (blocks, pre) = seal(&geneses, Domain::default(), 1);
+        let runs = blocks
+            .iter()
+            .zip(&pre)
+            .map(|(block, pre)| {
+                let block = Block::decode(&block.data).unwrap();
+                machine::run(pre, Domain::default(), &block).unwrap().stats()
+            })
+            .collect::<Vec<_>>();
+        let most = |f: fn(&StfCapacity) -> usize| runs.iter().map(|s| f(&s.capacity())).max();
+        StfCapacity {
+            rows: most(|c| c.rows).unwrap(),
+            tape: most(|c| c.tape).unwrap(),
+            keys: most(|c| c.keys).unwrap(),
+            scratch: most(|c| c.scratch).unwrap(),
+        }
+    };
+    let deployment = StfConfig {
+        k: STF_K,
+        depth: DEPTH,
+        capacity,
+    };
+    let t = Instant::now();
+    let stf_key = tokio::task::block_in_place(|| deployment.proving_key(&store, &stf_params))
+        .unwrap();
+    eprintln!(
+        "STF key (k = {STF_K}, {capacity:?}, {:?}): {:.1} s",
+        stf_key.source,
+        t.elapsed().as_secs_f64()
+    );
+    let config = AggregationConfig::new(2, agg_k);
+    let t = Instant::now();
+    let agg_key = tokio::task::block_in_place(|| {
+        aggregation_key(
+            &store,
+            &params,
+            &config,
+            AggregationKind::Lockstep,
+            &stf_params,
+            stf_key.pk.get_vk(),
+        )
+    })
+    .unwrap();
+    eprintln!(
+        "aggregation key (k = {agg_k}, {:?}): {:.1} s",
+        agg_key.source,
+        t.elapsed().as_secs_f64()
+    );
+
+    // L1: the verifier for this key, the settlement contract (its address is half of the call
+    // domain), both rollups under the STF circuit's vk digest at their genesis roots, and ETH
+    // for rollup 2.
+    let t = Instant::now();
+    let source = evm_verifier_source(&params, agg_key.pk.get_vk(), config.num_instances());
+    let code = verifier::compile(&source, &verifier::default_solc()).unwrap();
+    eprintln!(
+        "verifier: {} bytes of creation code, compiled in {:.1} s",
+        code.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let devnet = Devnet::spawn(DevnetConfig::default()).await.unwrap();
+    let provider = devnet.provider();
+    let deployed = deploy_all(
+        &provider,
+        &DeployConfig {
+            // Proving takes minutes here, not seconds: leave the slot two hours to settle.
+            max_slot_age: 600,
+            verifiers: vec![(2, code)],
+            ..DeployConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let verifier_address = deployed.verifiers[0].address;
+    let runtime_size = deployed.verifiers[0].runtime_size;
+    eprintln!("verifier runtime: {runtime_size} bytes");
+    assert!(
+        runtime_size <= MAX_RUNTIME_CODE_SIZE,
+        "{runtime_size} bytes"
+    );
+    let contract = LockstepSettlement::new(deployed.settlement, provider.clone());
+    let digest = vk_digest(&prover::protocol(
+        &stf_params,
+        stf_key.pk.get_vk(),
+        NUM_INSTANCES,
+    ));
+    let domain = Domain {
+        chain_id: deployed.chain_id,
+        registry: lockstep_circuits::entry::Address(deployed.settlement.0 .0),
+    };
+    for genesis in &geneses {
+        let root = ReferenceRollup::new(genesis).unwrap().root();
+        send(contract.createRollup(
+            devnet.dev_address(),
+            B256::from(fr_to_u256(digest)),
+            B256::from(fr_to_u256(root)),
+            false,
+            false,
+        ))
+        .await;
+    }
+    send(
+        contract
+            .deposit(2, devnet.dev_address())
+            .value(U256::from(DEPOSIT)),
+    )
+    .await;
+    let slot = contract.currentSlot().call().await.unwrap();
+
+    // The slot: Alice on rollup 2 calls rollup 1's counter through the proxy, with value.
+    let (blocks, pre) = seal(&geneses, domain, slot);
+    assert_eq!(blocks.len(), 2);
+    let mut blob = SlotData::new();
+    let data: Vec<_> = blocks.iter().map(|b| blob.push(&b.data).unwrap()).collect();
+    let sidecar = blob.sidecar(SidecarFormat::default()).unwrap();
+    let hashes = sidecar.versioned_hashes();
+    let da: Vec<Fr> = data
+        .iter()
+        .map(|at| {
+            u256_to_fr(settlement::da_commitment(
+                hashes[usize::from(at.blob_index)],
+                at.offset,
+                at.length,
+            ))
+            .unwrap()
+        })
+        .collect();
+    let publics: Vec<_> = blocks
+        .iter()
+        .zip(&da)
+        .map(|(block, da)| block.witness(domain, *da).public_inputs())
+        .collect();
+    check_balanced(&publics).unwrap();
+    // Rollup 2 assumed one call and rollup 1 served it; the value moved with it.
+    assert_eq!(
+        publics
+            .iter()
+            .map(|p| (p.rollup_id, p.assumed.len(), p.served.len(), p.eth_delta))
+            .collect::<Vec<_>>(),
+        vec![(1, 0, 1, VALUE as i128), (2, 1, 0, -(VALUE as i128))]
+    );
+
+    // Each block proven with the STF circuit, exposing exactly its sealed public inputs.
+    let snarks: Vec<_> = blocks
+        .iter()
+        .zip(&pre)
+        .zip(da.iter().zip(&publics))
+        .map(|((sealed, pre), (da, public))| {
+            let block = Block::decode(&sealed.data).unwrap();
+            let run = machine::run(pre, domain, &block).unwrap();
+            let witness = run
+                .stf_witness(pre, &block, domain, *da, capacity)
+                .unwrap();
+            let t = Instant::now();
+            let snark =
+                tokio::task::block_in_place(|| deployment.prove(&stf_params, &stf_key, &witness))
+                    .unwrap();
+            eprintln!(
+                "rollup {} STF proof: {:.1} s",
+                sealed.rollup_id,
+                t.elapsed().as_secs_f64()
+            );
+            assert_eq!(snark.instances, vec![public.to_instances().unwrap()]);
+            snark
+        })
+        .collect();
+    // A claim the block does not support fails verification: another served entry.
+    let mut forged = snarks[0].clone();
+    forged.instances[0][index::SERVED] += Fr::one();
+    assert!(!prover::verify(&stf_params, stf_key.pk.get_vk(), &forged));
+
+    let t = Instant::now();
+    let (instances, proof) = tokio::task::block_in_place(|| {
+        let circuit = aggregation::build(
+            CircuitBuilderStage::Prover,
+            &config,
+            AggregationKind::Lockstep,
+            Some(agg_key.meta.circuit_params),
+            Some(agg_key.meta.break_points.clone()),
+            &params,
+            snarks.clone(),
+        )
+        .unwrap();
+        prove_for_evm(&params, &agg_key.pk, circuit).unwrap()
+    });
+    eprintln!(
+        "aggregation proof: {:.1} s, {} bytes",
+        t.elapsed().as_secs_f64(),
+        proof.len()
+    );
+
+    // What the aggregation exposes is exactly what L1 rebuilds: ids, registered vk digests,
+    // roots, DA commitments, deltas.
+    assert_eq!(vk_digest(&snarks[0].protocol), digest);
+    let expected: Vec<_> = publics
+        .iter()
+        .map(|p| AggregatedRollup {
+            public: p.clone(),
+            vk_digest: digest,
+        })
+        .collect();
+    assert_eq!(instances.len(), config.num_instances());
+    assert_eq!(
+        instances[ACCUMULATOR_CELLS..],
+        settled_instances(&expected).unwrap()[..]
+    );
+
+    // The generated verifier accepts the proof on a real EVM.
+    let ok = verifier::verify(
+        &provider,
+        verifier_address,
+        evm_calldata(&instances, &proof),
+    )
+    .await
+    .unwrap();
+    eprintln!("verify gas: {}", ok.gas_used);
+    assert!(
+        ok.accepted,
+        "the EVM verifier rejected a valid proof (tx {})",
+        ok.tx
+    );
+    // A claim under a different vk digest, a changed root, a changed accumulator limb, or a
+    // corrupted proof: all rejected.
+    for at in [ACCUMULATOR_CELLS + 3, ACCUMULATOR_CELLS + 5, 0] {
+        let mut tampered = instances.clone();
+        tampered[at] += Fr::one();
+        let res = verifier::verify(&provider, verifier_address, evm_calldata(&tampered, &proof))
+            .await
+            .unwrap();
+        assert!(!res.accepted, "instance {at} is not bound by the proof");
+    }
+    let mut corrupted = proof.clone();
+    corrupted[100] ^= 1;
+    let res = verifier::verify(
+        &provider,
+        verifier_address,
+        evm_calldata(&instances, &corrupted),
+    )
+    .await
+    .unwrap();
+    assert!(!res.accepted, "a corrupted proof was accepted");
+
+    // Settlement: the contract rebuilds the same inputs from the claims, its storage and the
+    // blob, and refuses anything the proof was not made for.
+    let rollups: Vec<_> = publics
+        .iter()
+        .zip(&data)
+        .map(|(public, data)| RollupL1 {
+            public: public.clone(),
+            data: *data,
+            withdrawals: vec![],
+        })
+        .collect();
+    let claims = l1::claims(&rollups, &hashes).unwrap();
+    let accumulator = l1::accumulator_words(&instances);
+    let settle = |claims, proof: Vec<u8>| {
+        settlement::settle(
+            &provider,
+            deployed.settlement,
+            slot,
+            claims,
+            accumulator,
+            Bytes::from(proof),
+            blob.sidecar(SidecarFormat::default()).unwrap(),
+        )
+    };
+    let refused = |res: Result<settlement::Settled, Error>, what: &str| match res {
+        Err(Error::SettlementRefused(reason)) => {
+            assert!(reason.contains("InvalidProof"), "{what}: {reason}")
+        }
+        other => panic!("{what}: expected InvalidProof, got {other:?}"),
+    };
+    refused(
+        settle(claims.clone(), proof[..proof.len() - 32].to_vec()).await,
+        "truncated proof",
+    );
+    let mut other_root = claims.clone();
+    other_root[1].postRoot = B256::from(U256::from(4242));
+    refused(settle(other_root, proof.clone()).await, "another post root");
+    let mut other_delta = claims.clone();
+    other_delta[0].ethDelta = alloy::primitives::I256::try_from(4).unwrap();
+    other_delta[1].ethDelta = alloy::primitives::I256::try_from(-4).unwrap();
+    refused(
+        settle(other_delta, proof.clone()).await,
+        "another ETH delta",
+    );
+    // Rollup 2 registered under another key: the proof made under the STF circuit's is refused.
+    send(contract.setVkDigest(2, B256::from(U256::from(77)))).await;
+    refused(
+        settle(claims.clone(), proof.clone()).await,
+        "another vk digest",
+    );
+    send(contract.setVkDigest(2, B256::from(fr_to_u256(digest)))).await;
+
+    let settled = settle(claims.clone(), proof.clone()).await.unwrap();
+    eprintln!(
+        "settlement, 2 rollups, STF proofs: {} gas (tx {}), {} blob gas",
+        settled.gas_used, settled.tx, settled.blob_gas_used
+    );
+    let words: Vec<_> = instances[ACCUMULATOR_CELLS..]
+        .iter()
+        .map(|x| fr_to_u256(*x))
+        .collect();
+    assert_eq!(settled.execution_digest, execution_digest(&words));
+    // L1 now holds the blocks' post roots, and the value moved from rollup 2 to rollup 1.
+    for (block, balance) in blocks.iter().zip([VALUE, u128::from(DEPOSIT) - VALUE]) {
+        let (root, eth) = settlement::rollup_state(&provider, deployed.settlement, block.rollup_id)
+            .await
+            .unwrap();
+        assert_eq!(root, fr_to_u256(block.post_root));
+        assert_eq!(eth, U256::from(balance));
+    }
+    match settle(claims, proof).await {
+        Err(Error::SettlementRefused(reason)) => {
+            assert!(reason.contains("SlotAlreadySettled"), "{reason}")
+        }
+        other => panic!("a replayed settlement: {other:?}"),
+    }
+}
+
+/// Seals `slot` in `domain` over fresh rollups from `geneses`: Alice, on rollup 2, sends
+/// [`VALUE`] wei with a call to rollup 1's counter through the proxy. Returns the blocks (in
+/// rollup-id order) and each rollup's state before them.
+fn seal(
+    geneses: &[Genesis],
+    domain: Domain,
+    slot: u64,
+) -> (
+    Vec<lockstep_rollup_adapter::SealedBlock>,
+    Vec<lockstep_rollup_adapter::state::State>,
+) {
+    let pre = geneses.iter().map(|g| g.state().unwrap()).collect();
+    let mut cluster = Cluster::new(domain);
+    for genesis in geneses {
+        cluster
+            .add(Box::new(Rc::new(ReferenceRollup::new(genesis).unwrap())))
+            .unwrap();
+    }
+    cluster.begin_slot(slot).unwrap();
+    let call = Tx {
+        from: ALICE,
+        nonce: 0,
+        to: PROXY,
+        value: VALUE,
+        data: CallData::forward(Method::Increment, Method::Transfer, 0),
+    };
+    let receipt = cluster.submit(2, &call).unwrap();
+    assert!(receipt.outcome.success, "{receipt:?}");
+    let mut blocks = cluster.seal().unwrap();
+    blocks.sort_by_key(|b| b.rollup_id);
+    (blocks, pre)
+}
+
+/// Sends a contract call and waits for a successful receipt.
+async fn send<P, D>(call: alloy::contract::CallBuilder<P, D>)
+where
+    P: alloy::providers::Provider,
+    D: alloy::contract::CallDecoder,
+{
+    let receipt = call.send().await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status(), "{:?}", receipt.transaction_hash);
+}
