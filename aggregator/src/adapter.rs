@@ -60,7 +60,11 @@ use lockstep_rollup_adapter::{
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
-use crate::{cli::AdapterRunArgs, client::ApiClient, service::prover::{check_dev_chain, DEV_MODE_PROOF}};
+use crate::{
+    cli::AdapterRunArgs,
+    client::ApiClient,
+    service::prover::{check_dev_chain, DEV_MODE_PROOF},
+};
 
 /// Wait after a failed round of `lockstep adapter run`.
 const RETRY: Duration = Duration::from_secs(10);
@@ -90,7 +94,7 @@ pub enum BlockProver {
     /// **DEV MODE, proves nothing**: each block is checked against the wrapped prover's
     /// circuit with halo2's MockProver, and the submission carries the dev-mode marker
     /// ([`DEV_MODE_PROOF`]) instead of a proof, which only an aggregator in dev mode accepts.
-    DevMode(Box<BlockProver>),
+    DevMode(Box<Self>),
 }
 
 impl std::fmt::Debug for BlockProver {
@@ -208,8 +212,9 @@ impl BlockProver {
         let proof = match self {
             Self::DevMode(inner) => {
                 let (k, circuit) = inner.circuit(CircuitBuilderStage::Mock, prepared, domain)?;
-                prover::mock_check(k, &circuit, expected.clone())
-                    .wrap_err_with(|| format!("slot {}: the block fails its circuit", sealed.slot))?;
+                prover::mock_check(k, &circuit, expected.clone()).wrap_err_with(|| {
+                    format!("slot {}: the block fails its circuit", sealed.slot)
+                })?;
                 DEV_MODE_PROOF.to_vec()
             }
             Self::TestRollup { params, key } | Self::Stf { params, key, .. } => {
@@ -249,7 +254,10 @@ impl BlockProver {
             Self::TestRollup { key, .. } => {
                 let k = test_rollup::TEST_ROLLUP_K;
                 let witness = sealed.witness(domain, prepared.da_commitment);
-                (k, test_rollup::build(stage, k, break_points(key), &witness)?)
+                (
+                    k,
+                    test_rollup::build(stage, k, break_points(key), &witness)?,
+                )
             }
             Self::Stf { config, key, .. } => {
                 ensure!(
@@ -273,7 +281,13 @@ impl BlockProver {
                 )?;
                 (
                     config.k,
-                    stf::circuit(stage, config.k, break_points(key), config.capacity, &witness)?,
+                    stf::circuit(
+                        stage,
+                        config.k,
+                        break_points(key),
+                        config.capacity,
+                        &witness,
+                    )?,
                 )
             }
             Self::DevMode(inner) => inner.circuit(stage, prepared, domain)?,

@@ -308,22 +308,23 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
 
     // Keys: the rollup circuit's, then one aggregation key per slot size (made once, cached).
     let t = Instant::now();
-    let prover = match args.circuit {
-        RollupCircuit::TestRollup => {
-            tokio::task::block_in_place(|| BlockProver::test_rollup(&keys))?
-        }
-        RollupCircuit::Stf => {
-            crate::say!(
+    let prover =
+        match args.circuit {
+            RollupCircuit::TestRollup => {
+                tokio::task::block_in_place(|| BlockProver::test_rollup(&keys))?
+            }
+            RollupCircuit::Stf => {
+                crate::say!(
                 "rollup key  STF circuit, k = {}, trees of depth {}, capacity {:?}: loading, or \
                  making it once (minutes; the SRS too if missing)",
                 DEMO_STF.k, DEMO_STF.depth, DEMO_STF.capacity
             );
-            tokio::task::block_in_place(|| -> Result<BlockProver> {
-                keys.load_or_generate_unsafe_test_srs(DEMO_STF.k)?;
-                BlockProver::stf(&keys, DEMO_STF)
-            })?
-        }
-    };
+                tokio::task::block_in_place(|| -> Result<BlockProver> {
+                    keys.load_or_generate_unsafe_test_srs(DEMO_STF.k)?;
+                    BlockProver::stf(&keys, DEMO_STF)
+                })?
+            }
+        };
     let label = match (args.dev, args.circuit) {
         (true, _) => format!(
             "DEV MODE: nothing proven (blocks checked by MockProver against the {} circuit, \
@@ -366,7 +367,9 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     let mut verifiers = Vec::new();
     for &n in &sizes {
         if args.dev {
-            crate::say!("verifier    for {n} rollups: DevModeVerifier (dev mode: accepts the marker)");
+            crate::say!(
+                "verifier    for {n} rollups: DevModeVerifier (dev mode: accepts the marker)"
+            );
             verifiers.push((n as u32, dev_mode_verifier_code()));
             continue;
         }
@@ -406,7 +409,9 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     .wrap_err("deploying contracts")?;
     crate::say!(
         "deployed    LockstepSettlement at {} (block {}, {} gas with the verifiers)",
-        deployment.settlement, deployment.deployed_at_block, deployment.gas_used
+        deployment.settlement,
+        deployment.deployed_at_block,
+        deployment.gas_used
     );
     deployment.write_to(&out.join("deployment.json"))?;
     let domain = Domain {
@@ -511,7 +516,12 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
         } else {
             prover.clone()
         };
-        let adapter = Adapter::open(genesis.clone(), ApiClient::local(addr), &dir, adapter_prover)
+        let adapter = Adapter::open(
+            genesis.clone(),
+            ApiClient::local(addr),
+            &dir,
+            adapter_prover,
+        )
         .await
         .wrap_err_with(|| format!("opening rollup {id}'s adapter"))?;
         adapters.insert(id, adapter);
@@ -739,7 +749,8 @@ async fn run_slot(
     };
     crate::say!(
         "  aggregate {:.1} s, {} bytes of proof",
-        aggregate_seconds, settled["aggregation"]["proof_bytes"]
+        aggregate_seconds,
+        settled["aggregation"]["proof_bytes"]
     );
     crate::say!(
         "  settled   tx {} in L1 block {}, {} gas, posted in {post_seconds:.1} s; slot done in {:.1} s",

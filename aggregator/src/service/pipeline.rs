@@ -32,9 +32,7 @@ use alloy::{
     providers::{DynProvider, Provider},
 };
 use eyre::{bail, ensure, eyre, Result};
-use halo2_base::{
-    halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG},
-};
+use halo2_base::halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG};
 use lockstep_circuits::{
     aggregation::{self, AggregationConfig, AggregationKind},
     keys::KeyStore,

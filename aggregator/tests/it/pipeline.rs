@@ -31,8 +31,8 @@ use alloy::{
 };
 use lockstep_aggregator::{
     client::ApiClient,
-    l1::fr_to_u256,
     dev,
+    l1::fr_to_u256,
     service::intake::{fr_hex, parse_fr, ProofSubmission, RegisteredRollup},
 };
 use lockstep_circuits::{

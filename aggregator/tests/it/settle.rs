@@ -72,7 +72,10 @@ async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
             store.load_or_generate_unsafe_test_srs(STF_K).unwrap(),
         )
     });
-    eprintln!("SRS k = {agg_k}, {STF_K}: {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "SRS k = {agg_k}, {STF_K}: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     // The slot's blocks, sealed first: their capacity fixes the STF deployment and so its key,
     // and the key fixes the L1 verifier, which must exist before the slot's domain does. The
@@ -84,7 +87,9 @@ async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
             .zip(&pre)
             .map(|(block, pre)| {
                 let block = Block::decode(&block.data).unwrap();
-                machine::run(pre, Domain::default(), &block).unwrap().stats()
+                machine::run(pre, Domain::default(), &block)
+                    .unwrap()
+                    .stats()
             })
             .collect::<Vec<_>>();
         let most = |f: fn(&StfCapacity) -> usize| runs.iter().map(|s| f(&s.capacity())).max();
@@ -101,8 +106,8 @@ async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
         capacity,
     };
     let t = Instant::now();
-    let stf_key = tokio::task::block_in_place(|| deployment.proving_key(&store, &stf_params))
-        .unwrap();
+    let stf_key =
+        tokio::task::block_in_place(|| deployment.proving_key(&store, &stf_params)).unwrap();
     eprintln!(
         "STF key (k = {STF_K}, {capacity:?}, {:?}): {:.1} s",
         stf_key.source,
@@ -228,9 +233,7 @@ async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
         .map(|((sealed, pre), (da, public))| {
             let block = Block::decode(&sealed.data).unwrap();
             let run = machine::run(pre, domain, &block).unwrap();
-            let witness = run
-                .stf_witness(pre, &block, domain, *da, capacity)
-                .unwrap();
+            let witness = run.stf_witness(pre, &block, domain, *da, capacity).unwrap();
             let t = Instant::now();
             let snark =
                 tokio::task::block_in_place(|| deployment.prove(&stf_params, &stf_key, &witness))
