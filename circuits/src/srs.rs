@@ -32,6 +32,8 @@ use halo2_base::halo2_proofs::{
 use rand::{RngCore, SeedableRng};
 use tracing::info;
 
+use crate::progress::Progress;
+
 /// Bits per digit of the fixed-base table: 22 windows of 2048 points (2.8 MB). Measured on one
 /// thread at k = 17: 12 to 16 bits within noise of each other (16 needs 16 additions per point
 /// instead of 22, but a 32 MB table that misses the caches and takes 0.4 s to build), 8 bits
@@ -56,9 +58,15 @@ pub fn setup(k: u32, rng: impl RngCore) -> ParamsKZG<Bn256> {
     let n = 1usize << k;
     let s = Fr::random(rng);
     let started = Instant::now();
+    // Counted in points: the monomial basis, then the Lagrange basis.
+    let progress = Progress::start(
+        format!("SRS for k = {k} (2 × {n} points)"),
+        Some(2 * n as u64),
+        None,
+    );
     let table = FixedBaseTable::new(G1::generator(), WINDOW_BITS);
 
-    let g = fixed_base_points(&table, n, |start, scalars| {
+    let g = fixed_base_points(&table, n, &progress, |start, scalars| {
         let mut power = s.pow_vartime([start as u64]);
         for scalar in scalars {
             *scalar = power;
@@ -78,7 +86,7 @@ pub fn setup(k: u32, rng: impl RngCore) -> ParamsKZG<Bn256> {
     }
     let n_inv = Fr::from(n as u64).invert().unwrap();
     let multiplier = (s.pow_vartime([n as u64]) - Fr::ONE) * n_inv;
-    let g_lagrange = fixed_base_points(&table, n, |start, scalars| {
+    let g_lagrange = fixed_base_points(&table, n, &progress, |start, scalars| {
         // scalar_i = multiplier·ω^i / (s − ω^i): denominators first, inverted together.
         let mut root_pow = root.pow_vartime([start as u64]);
         for scalar in scalars.iter_mut() {
@@ -102,6 +110,8 @@ pub fn setup(k: u32, rng: impl RngCore) -> ParamsKZG<Bn256> {
         "SRS: Lagrange basis done"
     );
 
+    progress.finish();
+
     let g2 = G2Affine::generator();
     let s_g2 = (g2 * s).to_affine();
     // `from_parts` takes a receiver it does not read; the fields are private otherwise. A
@@ -111,10 +121,11 @@ pub fn setup(k: u32, rng: impl RngCore) -> ParamsKZG<Bn256> {
 }
 
 /// `n` affine multiples of the table's base: `fill(start, scalars)` writes the scalars of
-/// points `start..start + scalars.len()`.
+/// points `start..start + scalars.len()`. Each batch done counts on `progress`.
 fn fixed_base_points(
     table: &FixedBaseTable,
     n: usize,
+    progress: &Progress,
     fill: impl Fn(usize, &mut [Fr]) + Send + Sync + Clone,
 ) -> Vec<G1Affine> {
     let mut out = vec![G1Affine::identity(); n];
@@ -128,6 +139,7 @@ fn fixed_base_points(
                 *point = table.mul(scalar);
             }
             G1::batch_normalize(points, out);
+            progress.inc(out.len() as u64);
         }
     });
     out
@@ -255,11 +267,17 @@ mod tests {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let n = 2 * BATCH * threads + 5;
         let table = FixedBaseTable::new(G1::generator(), 8);
-        let points = fixed_base_points(&table, n, |start, scalars| {
+        let progress = Progress::start("test points", Some(n as u64), None);
+        let points = fixed_base_points(&table, n, &progress, |start, scalars| {
             for (i, scalar) in scalars.iter_mut().enumerate() {
                 *scalar = Fr::from((start + i) as u64);
             }
         });
+        assert_eq!(
+            progress.task().done(),
+            n as u64,
+            "every point is counted once"
+        );
         let mut expected = vec![G1::identity(); n];
         for i in 1..n {
             expected[i] = expected[i - 1] + G1::generator();
