@@ -3,7 +3,7 @@
 //!
 //! The verifier here is the accept-all stand-in: these tests are about the bookkeeping and the
 //! public-input encodings (the `SlotSettled` digest commits to every rebuilt input). Settling a
-//! real aggregated proof is `aggregator/tests/it/aggregate.rs`.
+//! real aggregated proof is `aggregator/tests/it/settle.rs`.
 
 use alloy::{
     primitives::{Address, Bytes, B256, I256, U256},
