@@ -197,6 +197,13 @@ async fn bad_submissions_get_clear_errors_and_change_nothing() {
             "00"
         },
     );
+    // The dev-mode marker in place of a proof: only an aggregator run with `--dev` (on a
+    // development chain) takes it; this one is not.
+    let mut marker = good.clone();
+    marker.proof = format!(
+        "0x{}",
+        hex::encode(lockstep_aggregator::service::prover::DEV_MODE_PROOF)
+    );
     let mut oversize = serde_json::to_value(&good).unwrap();
     oversize["proof"] = json!(format!("0x{}", "ab".repeat(40_000)));
     let cases: Vec<(&str, Body, StatusCode, &str)> = vec![
@@ -262,6 +269,12 @@ async fn bad_submissions_get_clear_errors_and_change_nothing() {
         (
             "corrupted proof",
             json_body(&corrupt),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_proof",
+        ),
+        (
+            "dev-mode marker outside dev mode",
+            json_body(&marker),
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_proof",
         ),
