@@ -677,11 +677,16 @@ async fn run_slot(
             .steps
             .len();
         crate::say!(
-            "  prove     rollup {id}: adapter replayed its block of {} step{} to the sealed root, {} assumed / {} served, proved in {:.1} s, {} ({})",
+            "  prove     rollup {id}: adapter replayed its block of {} step{} to the sealed root, {} assumed / {} served, {} in {:.1} s, {} ({})",
             steps,
             plural(steps),
             block.assumed.len(),
             block.served.len(),
+            if crate::dev::enabled() {
+                "checked by MockProver (not proven)"
+            } else {
+                "proved"
+            },
             done.prove_seconds,
             done.outcome,
             done.slot_state
@@ -690,10 +695,17 @@ async fn run_slot(
     }
 
     // 4. The pipeline aggregates and settles.
-    crate::say!(
-        "  aggregate proving the aggregation of {} rollups (minutes)…",
-        blocks.len()
-    );
+    if crate::dev::enabled() {
+        crate::say!(
+            "  aggregate checking the aggregation of {} rollups natively (dev mode: not proven)…",
+            blocks.len()
+        );
+    } else {
+        crate::say!(
+            "  aggregate proving the aggregation of {} rollups (minutes)…",
+            blocks.len()
+        );
+    }
     // One progress line per state the slot waits in; the proof's own line has the estimate.
     let mut last_state = String::new();
     let mut waiting: Option<Progress> = None;
