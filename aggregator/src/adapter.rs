@@ -703,6 +703,11 @@ pub fn read_genesis(path: &Path) -> Result<Genesis> {
 /// Runs `lockstep adapter run`: opens the adapter (waiting for the aggregator to answer), then
 /// proves waiting slots every `--poll-ms` until SIGINT or SIGTERM (or once, with `--once`).
 pub async fn run(args: AdapterRunArgs) -> Result<()> {
+    if args.dev {
+        // First, so that every line, the key loading's included, carries the dev label. The
+        // chain is checked once the aggregator has said which domain it serves (below).
+        crate::dev::enable();
+    }
     let genesis = read_genesis(&args.genesis)?;
     let id = genesis.rollup_id;
     let dir = args
@@ -752,7 +757,6 @@ pub async fn run(args: AdapterRunArgs) -> Result<()> {
         }
     };
     if args.dev {
-        crate::dev::enable();
         check_dev_chain(adapter.domain.chain_id, None)?;
     }
     let label = adapter.prover.label();
