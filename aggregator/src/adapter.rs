@@ -46,17 +46,17 @@ use lockstep_circuits::{
     entry::Domain,
     keys::{CircuitKey, KeyStore},
     layout::NUM_INSTANCES,
-    prover,
-    stf::{self, StfConfig},
-    test_rollup, testing, Fr,
+    prover, test_rollup, testing, Fr,
 };
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     block::{fr_hex, parse_fr_hex, Block},
+    circuit::{self as stf, StfConfig},
     executor::Genesis,
     machine,
     state::State,
-    ReferenceRollup, SealedBlock,
+    ReferenceRollup,
 };
+use lockstep_rollup_api::SealedBlock;
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
@@ -641,7 +641,7 @@ impl Adapter {
         })
     }
 
-    fn replay(&self, state: State, block: &Block) -> Result<lockstep_rollup_adapter::Transition> {
+    fn replay(&self, state: State, block: &Block) -> Result<lockstep_reference_rollup::Transition> {
         Ok(ReferenceRollup::transition(
             state,
             self.genesis.max_steps,
@@ -693,7 +693,7 @@ impl Adapter {
     }
 }
 
-/// Reads a genesis file (JSON, `lockstep_rollup_adapter::Genesis`).
+/// Reads a genesis file (JSON, `lockstep_reference_rollup::Genesis`).
 pub fn read_genesis(path: &Path) -> Result<Genesis> {
     let text =
         std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;

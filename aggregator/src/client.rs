@@ -47,14 +47,14 @@ impl ApiClient {
     pub async fn open_slot(
         &self,
         slot: u64,
-        blocks: &[lockstep_rollup_adapter::SealedBlock],
+        blocks: &[lockstep_rollup_api::SealedBlock],
     ) -> Result<(u16, Value)> {
         let rollups: Vec<Value> = blocks
             .iter()
             .map(|b| {
                 serde_json::json!({
                     "rollup_id": b.rollup_id,
-                    "pre_root": lockstep_rollup_adapter::block::fr_hex(&b.pre_root),
+                    "pre_root": lockstep_reference_rollup::block::fr_hex(&b.pre_root),
                     "data": format!("0x{}", hex::encode(&b.data)),
                 })
             })

@@ -39,7 +39,6 @@ use lockstep_circuits::{
     entry::{Address, Domain},
     keys::KeyStore,
     progress::Progress,
-    stf::{StfCapacity, StfConfig},
     testing,
 };
 use lockstep_contracts::{
@@ -49,11 +48,13 @@ use lockstep_contracts::{
     settlement::{self, SidecarFormat},
     verifier::dev_mode_verifier_code,
 };
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     abi::{AppKind, CallData, Method},
     block::Tx,
-    Cluster, Genesis, ReferenceRollup, SealedBlock,
+    circuit::{StfCapacity, StfConfig},
+    CallOutcome, Genesis, ReferenceRollup,
 };
+use lockstep_rollup_api::{Cluster, SealedBlock};
 use lockstep_storage::RocksStore;
 use serde::Serialize;
 use serde_json::Value;
@@ -617,17 +618,14 @@ async fn run_slot(
     for w in work {
         let tx = w.tx(rollups)?;
         let receipt = cluster
-            .submit(w.rollup, &tx)
+            .submit(w.rollup, &tx.encode())
             .wrap_err_with(|| format!("transaction {:?}", w.what))?;
+        let outcome = CallOutcome::from_api(&receipt.outcome)?;
         crate::say!(
             "  tx        {}: {} with word {} ({} cross-rollup call{}, {} run{})",
             w.what,
-            if receipt.outcome.success {
-                "ok"
-            } else {
-                "reverted"
-            },
-            receipt.outcome.word,
+            if outcome.success { "ok" } else { "reverted" },
+            outcome.word,
             receipt.cross_calls,
             plural(receipt.cross_calls),
             receipt.executions,
@@ -673,7 +671,7 @@ async fn run_slot(
             adapter.head_root() == block.post_root,
             "rollup {id}'s adapter replayed to another root than the builder sealed"
         );
-        let steps = lockstep_rollup_adapter::block::Block::decode(&block.data)?
+        let steps = lockstep_reference_rollup::block::Block::decode(&block.data)?
             .steps
             .len();
         crate::say!(
@@ -842,11 +840,13 @@ async fn http(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lockstep_rollup_adapter::{block::Block, machine};
+    use lockstep_reference_rollup::{block::Block, machine};
 
     /// Every block of the demo's schedule, with its pre state: the slots in order, over the
     /// rollups' states as each slot leaves them.
-    fn scheduled_blocks(all_rollups: bool) -> Vec<(lockstep_rollup_adapter::state::State, Block)> {
+    fn scheduled_blocks(
+        all_rollups: bool,
+    ) -> Vec<(lockstep_reference_rollup::state::State, Block)> {
         let rollups: Vec<Rc<ReferenceRollup>> = geneses()
             .iter()
             .map(|g| ReferenceRollup::new(g).map(Rc::new).unwrap())
@@ -865,7 +865,9 @@ mod tests {
             }
             cluster.begin_slot(index as u64 + 1).unwrap();
             for w in work {
-                cluster.submit(w.rollup, &w.tx(&rollups).unwrap()).unwrap();
+                cluster
+                    .submit(w.rollup, &w.tx(&rollups).unwrap().encode())
+                    .unwrap();
             }
             for sealed in cluster.seal().unwrap() {
                 let block = Block::decode(&sealed.data).unwrap();
@@ -877,7 +879,7 @@ mod tests {
 
     #[test]
     fn the_demo_stf_deployment_holds_every_block_of_the_schedule() {
-        let mut most = lockstep_circuits::stf::StfCapacity {
+        let mut most = lockstep_reference_rollup::circuit::StfCapacity {
             rows: 0,
             tape: 0,
             keys: 0,
@@ -907,7 +909,7 @@ mod tests {
         // The busiest block (the reentrant call and the failing callee) is most of it.
         assert!(most.rows * 5 >= c.rows * 4, "{most:?} in {c:?}: oversized");
         // And the circuit of that capacity fits its k.
-        let mut builder = lockstep_circuits::stf::circuit(
+        let mut builder = lockstep_reference_rollup::circuit::circuit(
             halo2_base::gates::circuit::CircuitBuilderStage::Mock,
             DEMO_STF.k,
             None,

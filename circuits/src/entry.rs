@@ -109,6 +109,25 @@ pub const PACKING: [&[(usize, u32)]; ENTRY_WORDS] = [
     &[(part::RETURN_LO, 0)],
 ];
 
+/// The 32-byte field an entry carries for a call's data or its return (or revert) data
+/// (`calldata_hash`, `return_hash`).
+///
+/// Data of at most 32 bytes is carried as itself, zero-padded on the left: it compares as a
+/// big-endian number, so `[0x00, 0x05]` and `[0x05]` are the same datum (compact ABIs, such as the
+/// reference rollup's, are fixed-width, and a circuit without Keccak reads the data directly).
+/// Longer data (EVM ABI) is carried as its keccak-256: a digest equal to padded short data would
+/// need a Keccak preimage with leading zero bytes.
+pub fn data_field(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if data.len() <= 32 {
+        out[32 - data.len()..].copy_from_slice(data);
+    } else {
+        use sha3::Digest;
+        out.copy_from_slice(&sha3::Keccak256::digest(data));
+    }
+    out
+}
+
 /// A 20-byte account address. In JSON and TOML it is `0x` and 40 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Address(pub [u8; 20]);
@@ -410,7 +429,7 @@ impl EntryInstructions for EntryChip<'_> {
 }
 
 /// `2^n` in the field.
-pub(crate) fn pow2(n: u32) -> Fr {
+pub fn pow2(n: u32) -> Fr {
     Fr::from(2).pow_vartime([u64::from(n)])
 }
 

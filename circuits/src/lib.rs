@@ -15,12 +15,10 @@
 //!   exactly the assumed result, natively and in-circuit ([`accumulator::AccumulatorChip`]).
 //! - [`aggregation`]: the universal aggregation circuit over the rollup proofs of a slot.
 //! - [`merkle`]: Poseidon sparse Merkle trees, natively and in-circuit
-//!   ([`merkle::MerkleChip`]): the reference rollup's state commitment; [`smt`] is the native
+//!   ([`merkle::MerkleChip`]), a state commitment for rollup circuits; [`smt`] is the native
 //!   tree.
 //! - [`memory`]: offline memory checking ([`memory::MemoryChip`]): a whole state trace proven
 //!   with one Merkle opening per distinct key.
-//! - [`stf`]: the reference rollup's STF circuit, the step machine's rows as constraints over
-//!   the memory check, exposing the common public-input layout.
 //! - [`keys`]: SRS files (standard halo2 KZG format), an unsafe test SRS for tests and the
 //!   demo, and proving keys cached on disk under a digest of the circuit configuration.
 //! - [`srs`]: KZG setup from a known secret, byte-identical to halo2's and much faster (the
@@ -66,7 +64,6 @@ pub mod prover;
 pub mod shape;
 pub mod smt;
 pub mod srs;
-pub mod stf;
 pub mod test_rollup;
 #[cfg(feature = "test-utils")]
 pub mod testing;

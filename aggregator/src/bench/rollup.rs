@@ -18,13 +18,14 @@ use halo2_base::gates::circuit::CircuitBuilderStage;
 use lockstep_circuits::{
     entry::{Address, Domain},
     keys::{keygen, KeyStore},
-    prover, shape, stf, Fr,
+    prover, shape, Fr,
 };
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     abi::{AppKind, CallData, Method},
     block::{Block, Tx},
-    machine, Cluster, Genesis, ReferenceRollup, SealedBlock,
+    circuit as stf, machine, Genesis, ReferenceRollup,
 };
+use lockstep_rollup_api::{Cluster, SealedBlock};
 use serde::Serialize;
 use tracing::info;
 
@@ -106,7 +107,7 @@ fn block(
     txs: usize,
     depth: usize,
     workload: Workload,
-) -> Result<(lockstep_rollup_adapter::state::State, Block, SealedBlock)> {
+) -> Result<(lockstep_reference_rollup::state::State, Block, SealedBlock)> {
     let mut one =
         Genesis::new(1)
             .with_account(ALICE, 1_000_000)
@@ -170,7 +171,7 @@ fn block(
             value,
             data,
         };
-        cluster.submit(1, &tx)?;
+        cluster.submit(1, &tx.encode())?;
     }
     let sealed = cluster.seal()?.swap_remove(0);
     let pre = pre.expect("rollup 1");

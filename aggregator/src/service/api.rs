@@ -331,13 +331,13 @@ async fn take_transaction<S: Store + Clone + 'static>(
             ),
         ));
     }
-    if submission.tx.value > lockstep_rollup_adapter::abi::MAX_VALUE {
+    if submission.tx.len() > MAX_TX_BYTES {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
             format!(
-                "value {} is above the largest a transaction may carry (2^96 − 1)",
-                submission.tx.value
+                "the transaction is {} bytes; at most {MAX_TX_BYTES} are accepted",
+                submission.tx.len()
             ),
         ));
     }
@@ -356,6 +356,10 @@ async fn take_transaction<S: Store + Clone + 'static>(
         Json(json!({ "id": record.id, "state": "pending" })),
     ))
 }
+
+/// Largest transaction `POST /v1/transactions` accepts, in bytes (the rollup decodes it when
+/// the builder runs it, and refuses it then if it is malformed).
+pub const MAX_TX_BYTES: usize = 16 * 1024;
 
 async fn transaction_status<S: Store + Clone + 'static>(
     State(state): Shared<S>,

@@ -1,30 +1,34 @@
 //! The service's builder: it runs the transactions users submit (`POST /v1/transactions`) on
-//! the reference rollups it holds, slot by slot, and opens each slot with the blocks it sealed,
-//! as an outside builder would with `POST /v1/slots`.
+//! the rollups it holds (any [`SyncRollup`]s, made by a [`RollupFactory`]), slot by slot, and
+//! opens each slot with the blocks it sealed, as an outside builder would with
+//! `POST /v1/slots`.
 //!
 //! Every `slot_ms` (when transactions wait) it:
 //! 1. takes the oldest pending transactions (at most `max_txs_per_slot`);
 //! 2. picks the slot: L1's current slot (`currentSlot()` of the settlement contract) when it
 //!    is newer than every opened slot, or, without L1, the next number;
 //! 3. runs them in arrival order on a [`Cluster`] of its rollups: calls across rollups run at
-//!    once and return their results (`lockstep_rollup_adapter::sync`). A transaction the rules
+//!    once and return their results ([`lockstep_rollup_api::Cluster`]). A transaction the rules
 //!    refuse (a wrong nonce, a value above the balance, an unknown rollup) is refused and leaves
 //!    no trace;
-//! 4. keeps only as many of them as fit: every block of a rollup proven with the STF circuit
-//!    must fit its capacity (`[rollups.stf]`). The longest prefix that fits is the slot; the
-//!    rest waits for the next one, and a transaction that does not fit even alone is refused;
+//! 4. keeps only as many of them as fit: a rollup refuses to seal a block its prover cannot
+//!    prove ([`RollupError::Full`]; the reference rollup checks its STF circuit's capacity,
+//!    `[rollups.stf]`). The longest prefix that fits is the slot; the rest waits for the next
+//!    one, and a transaction that does not fit even alone is refused;
 //! 5. seals the blocks, lays out the slot's blobs and records the slot, its blocks and every
 //!    transaction's outcome in **one atomic write**. A rollup with no transaction in the slot
 //!    has no block in it.
 //!
 //! **State.** The builder's rollup states are the geneses with every opened slot's blocks
-//! applied in slot order, its own and any an outside builder opened. On start it replays them
-//! from the store. A slot that fails after its blocks were applied makes the builder replay
-//! from the geneses again, skipping failed slots. Blocks that do not start at the rollup's
-//! state then are skipped with a warning; L1 will refuse their slots too.
+//! applied in slot order ([`SyncRollup::apply_block`]), its own and any an outside builder
+//! opened. On start it replays them from the store. A slot that fails after its blocks were
+//! applied makes the builder replay from the geneses again, skipping failed slots. Blocks that
+//! do not apply (one that does not start at the rollup's state) are skipped with a warning; L1
+//! will refuse their slots too. A slot is simulated on forks of the rollups
+//! ([`SyncRollup::fork`]), kept only when the slot opens.
 //!
-//! The rollups live on one thread (`ReferenceRollup` is single-threaded, like the EVM it
-//! stands for), which talks to the async service through its handle.
+//! The rollups live on one thread (a rollup is single-threaded, like the EVM it stands for),
+//! which talks to the async service through its handle.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -39,15 +43,9 @@ use std::{
 
 use alloy::providers::DynProvider;
 use eyre::{eyre, Result, WrapErr};
-use lockstep_circuits::{entry::Domain, stf::StfCapacity, Fr};
+use lockstep_circuits::{entry::Domain, Fr};
 use lockstep_contracts::bindings::LockstepSettlement;
-use lockstep_rollup_adapter::{
-    block::{fr_hex, Block},
-    executor::Genesis,
-    machine,
-    state::State,
-    Cluster, ReferenceRollup, SealedBlock,
-};
+use lockstep_rollup_api::{Cluster, RollupError, RollupFactory, SealedBlock, SyncRollup};
 use lockstep_storage::Store;
 use tracing::{info, warn};
 
@@ -75,11 +73,9 @@ pub enum SlotClock {
 /// What the builder needs.
 #[derive(Debug, Clone)]
 pub struct BuilderParts {
-    /// The rollups it runs, from their geneses.
-    pub geneses: Vec<Genesis>,
-    /// The STF circuit's capacity of the rollups proven with it: a slot holds only as many
-    /// transactions as every block can prove.
-    pub capacities: BTreeMap<u32, StfCapacity>,
+    /// The rollups it runs, made at their geneses (each refuses to seal a block its prover
+    /// cannot prove: a slot holds only as many transactions as every block can prove).
+    pub rollups: Arc<dyn RollupFactory>,
     /// Where slot numbers come from.
     pub clock: SlotClock,
     /// How often to seal a slot when transactions wait.
@@ -116,17 +112,16 @@ pub struct Builder<S> {
     parts: BuilderParts,
 }
 
-/// A slot's transactions run on a fresh cluster.
+/// A slot's transactions run on forks of the rollups.
 struct Simulated {
-    rollups: BTreeMap<u32, Rc<ReferenceRollup>>,
+    rollups: BTreeMap<u32, Rc<dyn SyncRollup>>,
     outcomes: Vec<TxRecord>,
     sealed: Vec<SealedBlock>,
 }
 
-/// The rollups' states and which opened slots they include.
-#[derive(Debug)]
+/// The rollups and which opened slots their states include.
 struct Applied {
-    states: BTreeMap<u32, State>,
+    rollups: BTreeMap<u32, Rc<dyn SyncRollup>>,
     /// Newest slot whose blocks were considered.
     up_to: Option<u64>,
     /// Applied slots not settled yet: if one fails, the states are rebuilt.
@@ -172,7 +167,7 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
             }
         };
         info!(
-            rollups = ?applied.states.keys().collect::<Vec<_>>(),
+            rollups = ?applied.rollups.keys().collect::<Vec<_>>(),
             up_to = ?applied.up_to,
             "builder ready"
         );
@@ -192,12 +187,16 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
 
     /// The geneses with every opened, non-failed slot's blocks applied.
     fn replay(&self) -> Result<Applied> {
-        let mut states = BTreeMap::new();
-        for genesis in &self.parts.geneses {
-            states.insert(genesis.rollup_id, genesis.state()?);
-        }
+        let rollups = self
+            .parts
+            .rollups
+            .genesis()
+            .wrap_err("making the rollups at genesis")?
+            .into_iter()
+            .map(|rollup| (rollup.id(), Rc::from(rollup)))
+            .collect();
         let mut applied = Applied {
-            states,
+            rollups,
             up_to: None,
             unsettled: BTreeSet::new(),
         };
@@ -236,31 +235,17 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
             }
             let mut used = false;
             for (id, data) in slots.blocks(record.slot)? {
-                let Some(state) = applied.states.get(&id) else {
+                let Some(rollup) = applied.rollups.get(&id) else {
                     continue;
                 };
-                let genesis = self.genesis(id)?;
-                let block = Block::decode(&data)?;
-                if block.pre_root != state.root() {
+                if let Err(err) = rollup.apply_block(self.domain, &data) {
                     warn!(
                         slot = record.slot,
                         rollup = id,
-                        "skipping a block that starts at {} while the rollup is at {}",
-                        fr_hex(&block.pre_root),
-                        fr_hex(&state.root())
+                        "skipping a block that does not apply to the rollup's state: {err}"
                     );
                     continue;
                 }
-                let transition = ReferenceRollup::transition(
-                    state.clone(),
-                    genesis.max_steps,
-                    self.domain,
-                    &block,
-                )
-                .wrap_err_with(|| {
-                    format!("replaying rollup {id}'s block of slot {}", record.slot)
-                })?;
-                applied.states.insert(id, transition.post_state);
                 used = true;
             }
             if used && !record.state.is_final() {
@@ -270,32 +255,19 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
         Ok(())
     }
 
-    fn genesis(&self, id: u32) -> Result<&Genesis> {
-        self.parts
-            .geneses
+    /// Runs `txs` in arrival order in `slot` on a cluster of forks of `applied`'s rollups, and
+    /// seals every rollup's block. `Ok(Err(why))`: a rollup's block does not fit its prover.
+    fn simulate(
+        &self,
+        applied: &Applied,
+        slot: u64,
+        txs: &[TxRecord],
+    ) -> Result<std::result::Result<Simulated, String>> {
+        let rollups: BTreeMap<u32, Rc<dyn SyncRollup>> = applied
+            .rollups
             .iter()
-            .find(|g| g.rollup_id == id)
-            .ok_or_else(|| eyre!("no genesis for rollup {id}"))
-    }
-
-    /// Runs `txs` in arrival order in `slot` on a fresh cluster over `applied`'s states, and
-    /// seals every rollup's block.
-    fn simulate(&self, applied: &Applied, slot: u64, txs: &[TxRecord]) -> Result<Simulated> {
-        let rollups: BTreeMap<u32, Rc<ReferenceRollup>> = applied
-            .states
-            .iter()
-            .map(|(&id, state)| {
-                let genesis = self.genesis(id)?;
-                Ok((
-                    id,
-                    Rc::new(ReferenceRollup::from_state(
-                        id,
-                        genesis.max_steps,
-                        state.clone(),
-                    )),
-                ))
-            })
-            .collect::<Result<_>>()?;
+            .map(|(&id, rollup)| (id, Rc::from(rollup.fork())))
+            .collect();
         let mut cluster = Cluster::new(self.domain);
         for rollup in rollups.values() {
             cluster.add(Box::new(rollup.clone()))?;
@@ -319,33 +291,16 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
             };
             outcomes.push(outcome);
         }
-        let sealed = cluster.seal()?;
-        Ok(Simulated {
+        let sealed = match cluster.seal() {
+            Ok(sealed) => sealed,
+            Err(RollupError::Full { reason, .. }) => return Ok(Err(reason)),
+            Err(err) => return Err(err).wrap_err_with(|| format!("sealing slot {slot}")),
+        };
+        Ok(Ok(Simulated {
             rollups,
             outcomes,
             sealed,
-        })
-    }
-
-    /// Why a sealed block does not fit its rollup's STF circuit, if one does not (rollups
-    /// proven with the test-rollup circuit have no capacity).
-    fn overflow(&self, applied: &Applied, sealed: &[SealedBlock]) -> Result<Option<String>> {
-        for block in sealed {
-            let Some(capacity) = self.parts.capacities.get(&block.rollup_id) else {
-                continue;
-            };
-            let decoded = Block::decode(&block.data)?;
-            if decoded.steps.is_empty() {
-                continue;
-            }
-            let pre = &applied.states[&block.rollup_id];
-            let run = machine::run(pre, self.domain, &decoded)
-                .wrap_err_with(|| format!("running rollup {}'s block", block.rollup_id))?;
-            if let Err(why) = run.stats().check_fits(capacity) {
-                return Ok(Some(format!("rollup {}: {why}", block.rollup_id)));
-            }
-        }
-        Ok(None)
+        }))
     }
 
     /// Runs the oldest pending transactions in a new slot; returns the slot it opened.
@@ -397,10 +352,9 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
                 info!(slot, "builder: the waiting transactions were refused");
                 return Ok(None);
             }
-            let simulated = self.simulate(applied, slot, &candidates[..take])?;
-            match self.overflow(applied, &simulated.sealed)? {
-                None => break simulated,
-                Some(why) if take == 1 => {
+            match self.simulate(applied, slot, &candidates[..take])? {
+                Ok(simulated) => break simulated,
+                Err(why) if take == 1 => {
                     let record = candidates.remove(0);
                     warn!(
                         slot,
@@ -410,7 +364,7 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
                     too_large.push(record.refused(slot, format!("{why} (even alone in a slot)")));
                     take = candidates.len();
                 }
-                Some(_) => take -= 1,
+                Err(_) => take -= 1,
             }
         };
         let waiting = candidates.len() - take;
@@ -425,7 +379,7 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
         let mut blocks = BTreeMap::new();
         let mut pre_roots: BTreeMap<u32, Fr> = BTreeMap::new();
         for block in &sealed {
-            if Block::decode(&block.data)?.steps.is_empty() {
+            if block.is_empty() {
                 continue;
             }
             blocks.insert(block.rollup_id, block.data.clone());
@@ -455,7 +409,7 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
             .map_err(|e| eyre!(e))?
             .wrap_err_with(|| format!("opening slot {slot}"))?;
         for id in blocks.keys() {
-            applied.states.insert(*id, rollups[id].state());
+            applied.rollups.insert(*id, rollups[id].clone());
         }
         applied.up_to = Some(slot);
         applied.unsettled.insert(slot);

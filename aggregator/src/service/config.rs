@@ -43,7 +43,8 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use eyre::{bail, ensure, Context, Result};
-use lockstep_circuits::{shape, stf::StfConfig};
+use lockstep_circuits::shape;
+use lockstep_reference_rollup::circuit::StfConfig;
 use serde::{Deserialize, Serialize};
 
 use super::api::DEFAULT_MAX_BODY_BYTES;

@@ -13,10 +13,9 @@ use lockstep_circuits::{
     aggregation::vk_digest,
     entry::Domain,
     layout::{RollupPublicInputs, NUM_INSTANCES},
-    prover,
-    stf::StfConfig,
-    Fr,
+    prover, Fr,
 };
+use lockstep_reference_rollup::circuit::StfConfig;
 use serde::{Deserialize, Serialize};
 use snark_verifier_sdk::{snark_verifier::verifier::plonk::PlonkProtocol, Snark};
 
@@ -124,7 +123,7 @@ pub enum IntakeError {
     InvalidProof(u32),
 }
 
-pub use lockstep_rollup_adapter::block::{fr_hex, parse_fr_hex as parse_fr};
+pub use lockstep_reference_rollup::block::{fr_hex, parse_fr_hex as parse_fr};
 
 /// Checks `submission` against its slot's record and the registry, natively verifying the
 /// proof; returns what to store. Slot state and duplicates are checked when it is stored.

@@ -7,20 +7,22 @@
 //! records outcomes in the same atomic write that opens the slot, so a crash never leaves a
 //! transaction both in a slot and pending.
 
-use lockstep_rollup_adapter::{block::Tx, CallOutcome};
+use alloy::primitives::Bytes;
+use lockstep_rollup_api::CallOutcome;
 use lockstep_storage::{Batch, Records, Store, Table};
 use serde::{Deserialize, Serialize};
 
 use super::slots::SlotError;
 
 /// A transaction as submitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TxSubmission {
     /// The rollup it runs on.
     pub rollup_id: u32,
-    /// The transaction.
-    pub tx: Tx,
+    /// The transaction in the rollup's own encoding (`0x` and hex in JSON); the rollup decodes
+    /// it when the builder runs it.
+    pub tx: Bytes,
 }
 
 /// Where a transaction is.
@@ -35,8 +37,8 @@ pub enum TxState {
         slot: u64,
         /// Whether its call succeeded (a reverted call is still included).
         success: bool,
-        /// The call's return or revert word (decimal).
-        word: String,
+        /// The call's return or revert data (`0x` and hex in JSON).
+        data: Bytes,
         /// Cross-rollup calls it made.
         cross_calls: usize,
     },
@@ -56,8 +58,8 @@ pub struct TxRecord {
     pub id: u64,
     /// The rollup it runs on.
     pub rollup_id: u32,
-    /// The transaction.
-    pub tx: Tx,
+    /// The transaction, in the rollup's own encoding.
+    pub tx: Bytes,
     /// When it arrived (ms since the Unix epoch).
     pub received_ms: u64,
     /// Where it is.
@@ -72,7 +74,7 @@ impl TxRecord {
             state: TxState::Included {
                 slot,
                 success: outcome.success,
-                word: outcome.word.to_string(),
+                data: Bytes::copy_from_slice(&outcome.data),
                 cross_calls,
             },
             ..self.clone()

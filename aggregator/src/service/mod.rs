@@ -86,7 +86,7 @@ pub fn launch<S: Store + Clone + Send + Sync + 'static>(parts: Parts<S>) -> eyre
     let (builder, builder_info) = match parts.builder {
         Some(builder_parts) => {
             let info = api::BuilderInfo {
-                rollups: builder_parts.geneses.iter().map(|g| g.rollup_id).collect(),
+                rollups: builder_parts.rollups.ids().into_iter().collect(),
                 max_pending: builder_parts.max_pending,
             };
             let task = builder::Builder::new(

@@ -12,10 +12,9 @@ use halo2_base::halo2_proofs::{
 use lockstep_circuits::{
     entry::{Address, Domain},
     keys::KeyStore,
-    stf::StfConfig,
     testing,
 };
-use lockstep_rollup_adapter::executor::Genesis;
+use lockstep_reference_rollup::{circuit::StfConfig, executor::Genesis, ReferenceRollups};
 use lockstep_storage::RocksStore;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
@@ -280,8 +279,10 @@ fn builder_parts(
         }
     };
     Ok(BuilderParts {
-        geneses,
-        capacities,
+        rollups: Arc::new(ReferenceRollups {
+            geneses,
+            capacities,
+        }),
         clock,
         every: Duration::from_millis(section.slot_ms),
         max_txs: section.max_txs_per_slot,

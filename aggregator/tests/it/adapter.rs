@@ -9,7 +9,8 @@ use lockstep_aggregator::{
     client::ApiClient,
 };
 use lockstep_circuits::testing;
-use lockstep_rollup_adapter::{Cluster, Genesis, ReferenceRollup, SealedBlock};
+use lockstep_reference_rollup::{Genesis, ReferenceRollup};
+use lockstep_rollup_api::{Cluster, SealedBlock};
 use serde_json::{json, Value};
 
 use crate::cluster::*;
@@ -21,7 +22,7 @@ fn build_slot(rollups: &[Rc<ReferenceRollup>], slot: u64, nonce: u64) -> Vec<Sea
         cluster.add(Box::new(rollup.clone())).unwrap();
     }
     cluster.begin_slot(slot).unwrap();
-    cluster.submit(2, &increment(nonce)).unwrap();
+    cluster.submit(2, &increment(nonce).encode()).unwrap();
     cluster.seal().unwrap()
 }
 

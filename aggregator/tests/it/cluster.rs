@@ -16,7 +16,7 @@ use lockstep_circuits::{
     keys::KeyStore,
     testing,
 };
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     abi::{AppKind, CallData, Method},
     block::Tx,
     Genesis,

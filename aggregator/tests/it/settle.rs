@@ -25,9 +25,7 @@ use lockstep_circuits::{
     },
     entry::Domain,
     layout::{index, NUM_INSTANCES},
-    prover,
-    stf::{StfCapacity, StfConfig},
-    testing, Fr,
+    prover, testing, Fr,
 };
 use lockstep_contracts::{
     bindings::LockstepSettlement,
@@ -37,11 +35,13 @@ use lockstep_contracts::{
     verifier::{self, MAX_RUNTIME_CODE_SIZE},
     Error,
 };
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     abi::{CallData, Method},
     block::{Block, Tx},
-    machine, Cluster, Genesis, ReferenceRollup,
+    circuit::{StfCapacity, StfConfig},
+    machine, Genesis, ReferenceRollup,
 };
+use lockstep_rollup_api::{Cluster, SealedBlock};
 
 use crate::cluster::{geneses, ALICE, PROXY};
 
@@ -409,8 +409,8 @@ fn seal(
     domain: Domain,
     slot: u64,
 ) -> (
-    Vec<lockstep_rollup_adapter::SealedBlock>,
-    Vec<lockstep_rollup_adapter::state::State>,
+    Vec<SealedBlock>,
+    Vec<lockstep_reference_rollup::state::State>,
 ) {
     let pre = geneses.iter().map(|g| g.state().unwrap()).collect();
     let mut cluster = Cluster::new(domain);
@@ -427,7 +427,7 @@ fn seal(
         value: VALUE,
         data: CallData::forward(Method::Increment, Method::Transfer, 0),
     };
-    let receipt = cluster.submit(2, &call).unwrap();
+    let receipt = cluster.submit(2, &call.encode()).unwrap();
     assert!(receipt.outcome.success, "{receipt:?}");
     let mut blocks = cluster.seal().unwrap();
     blocks.sort_by_key(|b| b.rollup_id);

@@ -13,14 +13,14 @@ use lockstep_aggregator::{
         run::stf_verifying_key,
     },
 };
-use lockstep_circuits::{
-    entry::Address,
-    stf::{StfCapacity, StfConfig},
-    testing,
+use lockstep_circuits::{entry::Address, testing};
+use lockstep_reference_rollup::{
+    abi::CallData,
+    block::Tx,
+    circuit::{StfCapacity, StfConfig},
+    Genesis, ReferenceRollup,
 };
-use lockstep_rollup_adapter::{
-    abi::CallData, block::Tx, Cluster, Genesis, ReferenceRollup, SealedBlock,
-};
+use lockstep_rollup_api::{Cluster, SealedBlock};
 use serde_json::json;
 
 use crate::cluster::*;
@@ -54,7 +54,7 @@ fn build_slot(rollups: &[Rc<ReferenceRollup>], slot: u64, txs: &[Tx]) -> Vec<Sea
     }
     cluster.begin_slot(slot).unwrap();
     for tx in txs {
-        cluster.submit(2, tx).unwrap();
+        cluster.submit(2, &tx.encode()).unwrap();
     }
     cluster.seal().unwrap()
 }
@@ -186,9 +186,9 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
             value: 7,
             data: CallData::transfer(),
         };
-        cluster.submit(2, &transfer).ok()
+        cluster.submit(2, &transfer.encode()).ok()
     });
-    assert!(sent.is_some_and(|r| r.outcome.success), "{sent:?}");
+    assert!(sent.as_ref().is_some_and(|r| r.outcome.success), "{sent:?}");
     let mut blocks = cluster.seal().unwrap();
     blocks.retain(|b| b.rollup_id == 2);
     let (status, body) = client.open_slot(6, &blocks).await.unwrap();

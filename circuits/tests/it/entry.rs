@@ -139,3 +139,27 @@ fn out_of_range_part_cannot_alias_another_entry() {
     let claimed = *builder.assigned_instances[0][0].value();
     assert!(mock_verify(&builder, vec![claimed]).is_err());
 }
+
+#[test]
+fn data_fields_carry_short_data_as_a_number_and_hash_long_data() {
+    use lockstep_circuits::entry::data_field;
+    // Up to 32 bytes: the data itself, zero-padded on the left.
+    let mut five = [0u8; 32];
+    five[31] = 5;
+    assert_eq!(data_field(&[5]), five);
+    assert_eq!(
+        data_field(&[0, 0, 5]),
+        five,
+        "short data compares as a number"
+    );
+    assert_eq!(data_field(&[]), [0; 32]);
+    let full: Vec<u8> = (1..=32).collect();
+    assert_eq!(data_field(&full).to_vec(), full);
+    // Longer: keccak-256 (`cast keccak` of 33 zero bytes).
+    let long = [0u8; 33];
+    assert_eq!(
+        hex::encode(data_field(&long)),
+        "f39a869f62e75cf5f0bf914688a6b289caf2049435d8e68c5c5e6d05e44913f3"
+    );
+    assert_ne!(data_field(&[1u8; 33]), data_field(&[1u8; 34]));
+}

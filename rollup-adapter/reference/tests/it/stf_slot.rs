@@ -17,13 +17,12 @@ use lockstep_circuits::{
         AggregationKind, ACCUMULATOR_CELLS,
     },
     layout::NUM_INSTANCES,
-    prover,
-    stf::{StfCapacity, StfConfig},
-    testing, Fr,
+    prover, testing, Fr,
 };
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     abi::{swap_output, CallData, Method},
     block::Block,
+    circuit::{StfCapacity, StfConfig},
     machine,
 };
 

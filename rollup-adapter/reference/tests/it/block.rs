@@ -2,12 +2,13 @@
 //! whose tape is not what execution needs.
 
 use lockstep_circuits::{accumulator::check_balanced, entry::Address, Fr};
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     abi::{CallData, Method, MAX_VALUE},
     block::{fr_to_be, Block, CallReturn, IncomingCall, Step, Tx, HEADER_LEN},
     executor::DEFAULT_MAX_STEPS,
-    Error, ReferenceRollup, SealedBlock,
+    Error, ReferenceRollup,
 };
+use lockstep_rollup_api::SealedBlock;
 
 use crate::world::*;
 
@@ -124,7 +125,10 @@ fn malformed_blocks_are_refused_where_they_go_wrong() {
 }
 
 /// The reentrant scenario's sealed blocks and pre-states.
-fn reentrant() -> (Vec<SealedBlock>, Vec<lockstep_rollup_adapter::state::State>) {
+fn reentrant() -> (
+    Vec<SealedBlock>,
+    Vec<lockstep_reference_rollup::state::State>,
+) {
     let mut world = World::new(20);
     world.send(1, BOB, 1, CallData::transfer()).unwrap();
     world
@@ -140,7 +144,7 @@ fn reentrant() -> (Vec<SealedBlock>, Vec<lockstep_rollup_adapter::state::State>)
 }
 
 fn replay(
-    pre: &lockstep_rollup_adapter::state::State,
+    pre: &lockstep_reference_rollup::state::State,
     block: &Block,
 ) -> Result<SealedBlock, Error> {
     ReferenceRollup::replay(pre.clone(), DEFAULT_MAX_STEPS, domain(), block)
@@ -240,7 +244,7 @@ fn a_wrong_assumed_result_or_committed_flag_unbalances_the_slot() {
 /// Replays a tampered tape with the header's post root set to wherever the tape leads, as a
 /// dishonest prover would: the tape itself is then accepted.
 fn replay_to_its_own_root(
-    pre: &lockstep_rollup_adapter::state::State,
+    pre: &lockstep_reference_rollup::state::State,
     mut block: Block,
 ) -> SealedBlock {
     let err = replay(pre, &block).unwrap_err();

@@ -1,4 +1,4 @@
-/// Errors of the rollup adapter.
+/// Errors of the reference rollup.
 ///
 /// An app that reverts is not an error: it is an outcome ([`crate::CallOutcome`] with
 /// `success = false`) and the transaction is still included. These errors mean that the
@@ -95,9 +95,12 @@ pub enum Error {
     /// A genesis configuration is invalid.
     #[error("invalid genesis: {0}")]
     Genesis(String),
-    /// Public inputs could not be formed.
+    /// Public inputs could not be formed, or the circuit refused its witness.
     #[error(transparent)]
     Circuits(#[from] lockstep_circuits::Error),
+    /// Another rollup, or the cluster, refused a call this rollup made.
+    #[error(transparent)]
+    Cluster(lockstep_rollup_api::RollupError),
 }
 
 impl Error {
@@ -112,5 +115,29 @@ impl Error {
     }
 }
 
-/// Result alias of the rollup adapter.
+impl Error {
+    /// The error in the protocol's terms, as the cluster sees it from rollup `rollup`; its text
+    /// is this error's.
+    pub fn into_api(self, rollup: u32) -> lockstep_rollup_api::RollupError {
+        use lockstep_rollup_api::RollupError as E;
+        let reason = self.to_string();
+        match self {
+            Self::Cluster(error) => error,
+            Self::UnknownRollup(id) => E::UnknownRollup(id),
+            Self::InconsistentRevert(why) => E::InconsistentRevert(why),
+            Self::Refused(_) => E::Refused { rollup, reason },
+            Self::TooManyEntries { .. } | Self::TooManySteps { .. } => E::Full { rollup, reason },
+            Self::MalformedBlock { .. }
+            | Self::KeyCollision { .. }
+            | Self::OutOfRange { .. }
+            | Self::CallTooDeep { .. }
+            | Self::Genesis(_) => E::Invalid { rollup, reason },
+            Self::Replay { .. } | Self::Machine { .. } | Self::Circuits(_) => {
+                E::Internal { rollup, reason }
+            }
+        }
+    }
+}
+
+/// Result alias of the reference rollup.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

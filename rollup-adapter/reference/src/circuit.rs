@@ -1,12 +1,11 @@
 //! The reference rollup's STF circuit: the step machine's rows as constraints over the memory
-//! check (`docs/reference-rollup.md`, "Status"; the native twin is
-//! `lockstep_rollup_adapter::machine`).
+//! check (`docs/reference-rollup.md`, "Status"; the native twin is [`crate::machine`]).
 //!
 //! # What it proves
 //! From the pre root, the block's tape (its transactions, the calls it served and the results
 //! of the calls it made, as field elements) executes, row by row, to the post root, with the
 //! ETH delta and both entry lists the rows compute. The public inputs are the common layout
-//! ([`crate::layout`], through [`PublicInputsChip`]): the entries are read out of scratch at the
+//! ([`lockstep_circuits::layout`], through [`PublicInputsChip`]): the entries are read out of scratch at the
 //! end (see "Entries"), the L1 digest is 0, and the domain, slot and DA commitment are inputs.
 //!
 //! # How
@@ -59,6 +58,11 @@ use serde::{Deserialize, Serialize};
 use snark_verifier_sdk::Snark;
 
 use crate::{
+    abi::{self, AppKind, Method},
+    state::{state_tag, StateKey},
+};
+
+use lockstep_circuits::{
     entry::{part, pow2, AssignedEntry, CallKind, Domain, Entry, ENTRY_PARTS},
     keys::{CircuitKey, KeyStore},
     layout::{
@@ -183,44 +187,39 @@ mod reg {
     ];
 }
 
-/// Values of the `next` register (the machine's `Next`, in order).
+/// Values of the `next` register: the machine's [`Next`](crate::machine::Next).
 mod next {
-    pub(super) const FETCH: u64 = 0;
-    pub(super) const MOVE: u64 = 1;
-    pub(super) const CODE: u64 = 2;
-    pub(super) const APP: u64 = 3;
-    pub(super) const TOKENS: u64 = 4;
-    pub(super) const CALL: u64 = 5;
-    pub(super) const RESUME: u64 = 6;
-    pub(super) const END: u64 = 7;
+    use crate::machine::Next;
+
+    pub(super) const FETCH: u64 = Next::Fetch as u64;
+    pub(super) const MOVE: u64 = Next::Move as u64;
+    pub(super) const CODE: u64 = Next::Code as u64;
+    pub(super) const APP: u64 = Next::App as u64;
+    pub(super) const TOKENS: u64 = Next::Tokens as u64;
+    pub(super) const CALL: u64 = Next::Call as u64;
+    pub(super) const RESUME: u64 = Next::Resume as u64;
+    pub(super) const END: u64 = Next::End as u64;
 }
 
-/// State key spaces (`docs/reference-rollup.md`, "State").
-const SPACE_ACCOUNT: u64 = 1;
-const SPACE_STORAGE: u64 = 2;
-const SPACE_CODE: u64 = 3;
-/// App kinds in a code leaf's low byte.
-const APP_COUNTER: u64 = 1;
-const APP_FORWARDER: u64 = 2;
-const APP_AMM: u64 = 3;
-const APP_REVERTER: u64 = 4;
-/// Method selectors.
-const METHOD_TRANSFER: u64 = 0;
-const METHOD_INCREMENT: u64 = 1;
-const METHOD_FORWARD: u64 = 2;
-const METHOD_FORWARD_THEN_REVERT: u64 = 3;
-const METHOD_SWAP: u64 = 4;
-const METHOD_FAIL: u64 = 5;
-/// Revert words.
-const REVERT_ALWAYS: u64 = 0xdead;
-const REVERT_INSUFFICIENT_BALANCE: u64 = 0xba1;
-const REVERT_UNKNOWN_METHOD: u64 = 0x5e1;
-const REVERT_SLIPPAGE: u64 = 0x511;
-
-/// The state key tag, `"lockstep.state.1"` as a 128-bit big-endian integer.
-pub fn state_tag() -> Fr {
-    Fr::from_u128(u128::from_be_bytes(*b"lockstep.state.1"))
-}
+// The executor's and the machine's constants, as the circuit's field constants: defined once,
+// in `abi` and `state`.
+const SPACE_ACCOUNT: u64 = StateKey::ACCOUNT_SPACE;
+const SPACE_STORAGE: u64 = StateKey::STORAGE_SPACE;
+const SPACE_CODE: u64 = StateKey::CODE_SPACE;
+const APP_COUNTER: u64 = AppKind::COUNTER_CODE;
+const APP_FORWARDER: u64 = AppKind::FORWARDER_CODE;
+const APP_AMM: u64 = AppKind::AMM_CODE;
+const APP_REVERTER: u64 = AppKind::REVERTER_CODE;
+const METHOD_TRANSFER: u64 = Method::Transfer as u64;
+const METHOD_INCREMENT: u64 = Method::Increment as u64;
+const METHOD_FORWARD: u64 = Method::Forward as u64;
+const METHOD_FORWARD_THEN_REVERT: u64 = Method::ForwardThenRevert as u64;
+const METHOD_SWAP: u64 = Method::Swap as u64;
+const METHOD_FAIL: u64 = Method::Fail as u64;
+const REVERT_ALWAYS: u64 = abi::REVERT_ALWAYS as u64;
+const REVERT_INSUFFICIENT_BALANCE: u64 = abi::REVERT_INSUFFICIENT_BALANCE as u64;
+const REVERT_UNKNOWN_METHOD: u64 = abi::REVERT_UNKNOWN_METHOD as u64;
+const REVERT_SLIPPAGE: u64 = abi::REVERT_SLIPPAGE as u64;
 
 /// One tape step as the circuit reads it: a tag and five fields, of at most
 /// [`TAPE_FIELD_BITS`] bits each.
@@ -345,7 +344,7 @@ pub struct StfConfig {
 impl StfConfig {
     /// The digest its proving key is cached under.
     pub fn key_digest(&self) -> String {
-        crate::keys::config_digest(&("stf", shape::SHAPE_VERSION, STF_VERSION, self))
+        lockstep_circuits::keys::config_digest(&("stf", shape::SHAPE_VERSION, STF_VERSION, self))
     }
 
     /// The witness keygen lays the circuit out with: an empty block on an empty tree. The
@@ -414,7 +413,7 @@ impl StfConfig {
             self.capacity,
             witness,
         )?;
-        crate::prover::prove(params, &key.pk, builder)
+        lockstep_circuits::prover::prove(params, &key.pk, builder)
     }
 }
 

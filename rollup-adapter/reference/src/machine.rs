@@ -40,7 +40,7 @@ use lockstep_circuits::{
     entry::{Address, CallKind, Domain, Entry},
     layout::MAX_ENTRIES,
     memory::{Access, MemoryWitness, Space},
-    stf, Fr,
+    Fr,
 };
 use ruint::aliases::U256;
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,7 @@ use crate::{
         REVERT_SLIPPAGE, REVERT_UNKNOWN_METHOD,
     },
     block::{fr_hex, Block, Step},
+    circuit as stf,
     executor::MAX_CALL_DEPTH,
     state::{address_to_field, field_to_u128, Account, State, StateKey},
     Error, Result,
@@ -101,21 +102,21 @@ pub enum Kind {
 pub enum Next {
     /// Take the next tape step.
     #[default]
-    Fetch,
+    Fetch = 0,
     /// [`Kind::Move`].
-    Move,
+    Move = 1,
     /// [`Kind::Code`].
-    Code,
+    Code = 2,
     /// [`Kind::App`].
-    App,
+    App = 3,
     /// [`Kind::Tokens`].
-    Tokens,
+    Tokens = 4,
     /// [`Kind::Call`].
-    Call,
+    Call = 5,
     /// [`Kind::Resume`].
-    Resume,
+    Resume = 6,
     /// End the frame: [`Kind::Mark`], [`Kind::Undo`] or [`Kind::Pop`].
-    End,
+    End = 7,
 }
 
 /// A call's result: success and the return (or revert) word.

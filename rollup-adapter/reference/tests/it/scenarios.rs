@@ -2,11 +2,12 @@
 //! cluster; every sealed block is replayed from its bytes (`World::seal`).
 
 use lockstep_circuits::entry::Address;
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     abi::{self, CallData, Method, REVERT_ALWAYS},
     block::{Step, Tx},
-    Cluster, Error, Genesis, ReferenceRollup,
+    Genesis, ReferenceRollup,
 };
+use lockstep_rollup_api::{Cluster, RollupError};
 
 use crate::world::*;
 
@@ -51,7 +52,7 @@ fn swap_with_value_moves_eth_between_rollups() {
         .unwrap();
     assert_eq!(
         receipt.outcome,
-        lockstep_rollup_adapter::CallOutcome::ok(expected)
+        lockstep_reference_rollup::CallOutcome::ok(expected)
     );
     // The tokens belong to the forwarder on rollup 1, which called the AMM.
     let two = world.rollup(2);
@@ -72,7 +73,10 @@ fn swap_with_value_moves_eth_between_rollups() {
             CallData::forward(Method::Swap, Method::Transfer, u128::MAX),
         )
         .unwrap();
-    assert_eq!(greedy.outcome, lockstep_rollup_adapter::CallOutcome::ok(0));
+    assert_eq!(
+        greedy.outcome,
+        lockstep_reference_rollup::CallOutcome::ok(0)
+    );
     assert_eq!(world.rollup(1).storage(&TO_AMM_2, 1).unwrap(), 1);
     assert_eq!(world.rollup(1).account(&TO_AMM_2).unwrap().balance, ETH);
 
@@ -105,7 +109,7 @@ fn reentrant_call_a_to_b_to_a() {
     assert_eq!(blocks[0].assumed, blocks[1].served);
     assert_eq!(blocks[1].assumed, blocks[0].served);
     // Rollup 1 served rollup 2's call while its own call to rollup 2 was pending.
-    let steps = lockstep_rollup_adapter::block::Block::decode(&blocks[0].data)
+    let steps = lockstep_reference_rollup::block::Block::decode(&blocks[0].data)
         .unwrap()
         .steps;
     assert!(matches!(
@@ -138,7 +142,10 @@ fn callee_reverts_and_caller_handles_it() {
         .send(1, TO_REVERTER_2, 5, forward(Method::Increment))
         .unwrap();
     // The forwarder caught the failure: the transaction succeeds and returns 0.
-    assert_eq!(receipt.outcome, lockstep_rollup_adapter::CallOutcome::ok(0));
+    assert_eq!(
+        receipt.outcome,
+        lockstep_reference_rollup::CallOutcome::ok(0)
+    );
     assert_eq!(world.rollup(1).storage(&TO_REVERTER_2, 1).unwrap(), 1);
     // The value never left: the forwarder got its 5 wei back.
     assert_eq!(world.rollup(1).account(&TO_REVERTER_2).unwrap().balance, 5);
@@ -163,7 +170,7 @@ fn caller_reverts_after_the_callee_served_its_call() {
     // The forwarder got 1 from the counter, then reverted with it.
     assert_eq!(
         receipt.outcome,
-        lockstep_rollup_adapter::CallOutcome::revert(1)
+        lockstep_reference_rollup::CallOutcome::revert(1)
     );
     // The second run gave rollup 2 the call as uncommitted from the start.
     assert_eq!(receipt.executions, 2);
@@ -191,7 +198,7 @@ fn over_balance_transaction_is_refused_and_changes_nothing() {
         .send(1, TO_AMM_2, 11 * ETH, forward(Method::Swap))
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Refused(m) if m.contains("holds")),
+        matches!(&err, RollupError::Refused { rollup: 1, reason } if reason.contains("holds")),
         "{err}"
     );
     assert!(err.is_retryable());
@@ -203,7 +210,10 @@ fn over_balance_transaction_is_refused_and_changes_nothing() {
         value: 1,
         data: CallData::transfer(),
     };
-    assert!(matches!(world.cluster.submit(1, &tx), Err(Error::Refused(m)) if m.contains("nonce")));
+    assert!(matches!(
+        world.cluster.submit(1, &tx.encode()),
+        Err(RollupError::Refused { reason, .. }) if reason.contains("nonce")
+    ));
     let after: Vec<_> = world.rollups.iter().map(|r| r.root()).collect();
     assert_eq!(roots, after);
     let blocks = world.seal();
@@ -212,7 +222,7 @@ fn over_balance_transaction_is_refused_and_changes_nothing() {
         .all(|b| b.assumed.is_empty() && b.pre_root == b.post_root));
     assert!(blocks
         .iter()
-        .all(|b| lockstep_rollup_adapter::block::Block::decode(&b.data)
+        .all(|b| lockstep_reference_rollup::block::Block::decode(&b.data)
             .unwrap()
             .steps
             .is_empty()));
@@ -253,7 +263,7 @@ fn entry_capacity_and_unknown_rollups_are_refused_whole() {
         .send(1, TO_COUNTER_2, 0, forward(Method::Increment))
         .unwrap_err();
     assert!(
-        matches!(err, Error::TooManyEntries { rollup: 1, .. }),
+        matches!(&err, RollupError::Full { rollup: 1, reason } if reason.contains("more than")),
         "{err}"
     );
     assert_eq!(world.rollup(1).root(), root);
@@ -263,7 +273,7 @@ fn entry_capacity_and_unknown_rollups_are_refused_whole() {
     let lonely = Address([0x99; 20]);
     let genesis = Genesis::new(1).with_account(ALICE, 1).with_app(
         lonely,
-        lockstep_rollup_adapter::abi::AppKind::Forwarder {
+        lockstep_reference_rollup::abi::AppKind::Forwarder {
             rollup: 9,
             target: lonely,
         },
@@ -284,8 +294,8 @@ fn entry_capacity_and_unknown_rollups_are_refused_whole() {
         data: forward(Method::Increment),
     };
     assert!(matches!(
-        cluster.submit(1, &tx),
-        Err(Error::UnknownRollup(9))
+        cluster.submit(1, &tx.encode()),
+        Err(RollupError::UnknownRollup(9))
     ));
     let blocks = cluster.seal().unwrap();
     assert!(blocks[0].assumed.is_empty());

@@ -32,11 +32,13 @@ use lockstep_circuits::{
     poseidon, Fr,
 };
 
-use crate::{smt::SparseMerkleTree, Error, Result};
+use lockstep_circuits::smt::SparseMerkleTree;
 
-/// Domain tag of state keys ("lockstep.state.1" as a 128-bit integer).
+use crate::{Error, Result};
+
+/// Domain tag of state keys (`"lockstep.state.1"` as a 128-bit big-endian integer).
 pub fn state_tag() -> Fr {
-    lockstep_circuits::stf::state_tag()
+    Fr::from_u128(u128::from_be_bytes(*b"lockstep.state.1"))
 }
 
 /// An address as a field element (big-endian, 160 bits).
@@ -76,12 +78,19 @@ pub enum StateKey {
 }
 
 impl StateKey {
+    /// Key space of accounts (hashed into the key; the STF circuit uses the same constants).
+    pub const ACCOUNT_SPACE: u64 = 1;
+    /// Key space of app storage.
+    pub const STORAGE_SPACE: u64 = 2;
+    /// Key space of app code.
+    pub const CODE_SPACE: u64 = 3;
+
     /// The key as a field element (see the module docs).
     pub fn to_field(&self) -> Fr {
         let (space, address, slot) = match self {
-            Self::Account(a) => (1, a, Fr::zero()),
-            Self::Storage(a, slot) => (2, a, *slot),
-            Self::Code(a) => (3, a, Fr::zero()),
+            Self::Account(a) => (Self::ACCOUNT_SPACE, a, Fr::zero()),
+            Self::Storage(a, slot) => (Self::STORAGE_SPACE, a, *slot),
+            Self::Code(a) => (Self::CODE_SPACE, a, Fr::zero()),
         };
         poseidon::hash(&[
             state_tag(),

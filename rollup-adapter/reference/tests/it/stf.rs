@@ -8,16 +8,16 @@ use lockstep_circuits::{
     entry::{Address, Entry},
     layout::RollupPublicInputs,
     memory::{Access, MemoryOp, MemoryWitness, Space},
-    stf::{self, StfCapacity, StfWitness},
     Fr,
 };
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     abi::{self, swap_output, CallData, Method},
     block::{Block, Step},
+    circuit::{self as stf, StfCapacity, StfWitness},
     machine,
     state::State,
-    SealedBlock,
 };
+use lockstep_rollup_api::SealedBlock;
 
 use crate::{props::TARGETS, world::*};
 

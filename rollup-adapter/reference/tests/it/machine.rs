@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     abi::{self, CallData, Method},
     block::{Block, Step},
     machine::{self, Cell, Kind, Row, Scratch, MAX_OPS_PER_ROW},

@@ -53,6 +53,51 @@ pub struct Tx {
     pub data: CallData,
 }
 
+impl Tx {
+    /// Encoded length: `from:20 nonce:u64 to:20 value:u128 data:19`.
+    pub const LEN: usize = 20 + 8 + 20 + 16 + CallData::LEN;
+
+    /// The transaction's encoding: what users submit and what a block's transaction step holds
+    /// after its tag.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::LEN);
+        self.write(&mut out);
+        out
+    }
+
+    /// Decodes [`Self::encode`]'s bytes, refusing anything else (a wrong length, an unknown
+    /// method, a value above [`MAX_VALUE`]).
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader { bytes, offset: 0 };
+        let tx = Self::read(&mut r)?;
+        if r.remaining() != 0 {
+            return Err(r.error(
+                r.offset,
+                format!("{} bytes after the transaction", r.remaining()),
+            ));
+        }
+        Ok(tx)
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.from.0);
+        out.extend_from_slice(&self.nonce.to_be_bytes());
+        out.extend_from_slice(&self.to.0);
+        out.extend_from_slice(&self.value.to_be_bytes());
+        out.extend_from_slice(&self.data.to_bytes());
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        Ok(Self {
+            from: r.address()?,
+            nonce: r.u64()?,
+            to: r.address()?,
+            value: r.value()?,
+            data: r.calldata()?,
+        })
+    }
+}
+
 /// A call another rollup made to this one, as served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncomingCall {
@@ -127,11 +172,7 @@ impl Block {
             match step {
                 Step::Tx(tx) => {
                     out.push(1);
-                    out.extend_from_slice(&tx.from.0);
-                    out.extend_from_slice(&tx.nonce.to_be_bytes());
-                    out.extend_from_slice(&tx.to.0);
-                    out.extend_from_slice(&tx.value.to_be_bytes());
-                    out.extend_from_slice(&tx.data.to_bytes());
+                    tx.write(&mut out);
                 }
                 Step::Serve(call) => {
                     out.push(2);
@@ -187,13 +228,7 @@ impl Block {
         for _ in 0..count {
             let at = r.offset;
             let step = match r.u8()? {
-                1 => Step::Tx(Tx {
-                    from: r.address()?,
-                    nonce: r.u64()?,
-                    to: r.address()?,
-                    value: r.value()?,
-                    data: r.calldata()?,
-                }),
+                1 => Step::Tx(Tx::read(&mut r)?),
                 2 => Step::Serve(IncomingCall {
                     src: r.u32()?,
                     seq: r.u32()?,

@@ -31,13 +31,15 @@ use crate::{
         REVERT_SLIPPAGE, REVERT_UNKNOWN_METHOD,
     },
     block::{Block, CallReturn, IncomingCall, Step, Tx},
+    calls::{ApiRouter, CallOutcome, CallRouter, OutgoingCall},
+    circuit::StfCapacity,
     state::{Account, Checkpoint, State, StateKey},
-    sync::{CallOutcome, CallRouter, OutgoingCall, SealedBlock, SyncRollup},
     Error, Result,
 };
+use lockstep_rollup_api::{self as api, SealedBlock};
 
 /// Deepest nesting of frames on one rollup (a transaction's own call is depth 1).
-pub const MAX_CALL_DEPTH: usize = lockstep_circuits::stf::MAX_CALL_DEPTH;
+pub const MAX_CALL_DEPTH: usize = crate::circuit::MAX_CALL_DEPTH;
 /// Default depth of the state tree.
 pub const DEFAULT_TREE_DEPTH: usize = 32;
 /// Default most steps in one block.
@@ -224,7 +226,7 @@ struct Frame {
     committed: bool,
 }
 
-/// Everything [`SyncRollup::abort_tx`] restores.
+/// Everything [`ReferenceRollup::abort_tx`] restores.
 #[derive(Debug, Clone, Copy)]
 struct TxCheckpoint {
     state: Checkpoint,
@@ -238,6 +240,8 @@ struct TxCheckpoint {
 #[derive(Debug)]
 struct Inner {
     state: State,
+    /// The state the open slot began at, kept to size the block against a capacity.
+    pre_state: Option<State>,
     domain: Domain,
     slot: Option<u64>,
     pre_root: Fr,
@@ -256,6 +260,8 @@ struct Inner {
 pub struct ReferenceRollup {
     id: u32,
     max_steps: usize,
+    /// What its prover's circuit holds: [`api::SyncRollup::seal`] refuses a block beyond it.
+    capacity: Option<StfCapacity>,
     inner: RefCell<Inner>,
 }
 
@@ -274,7 +280,9 @@ impl ReferenceRollup {
         Self {
             id,
             max_steps,
+            capacity: None,
             inner: RefCell::new(Inner {
+                pre_state: None,
                 pre_root: state.root(),
                 state,
                 domain: Domain::default(),
@@ -288,6 +296,44 @@ impl ReferenceRollup {
                 tx: None,
             }),
         }
+    }
+
+    /// The rollup whose blocks must fit `capacity` (the STF circuit its prover uses): sealing a
+    /// block beyond it fails with [`api::RollupError::Full`], so a builder leaves transactions
+    /// for a later slot instead of sealing a block nobody can prove.
+    #[must_use]
+    pub const fn with_capacity(mut self, capacity: StfCapacity) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Why the open block does not fit the rollup's capacity, if it does not: the step machine
+    /// runs it from the slot's pre-state.
+    fn overflow(&self) -> Result<Option<String>> {
+        let Some(capacity) = &self.capacity else {
+            return Ok(None);
+        };
+        self.with(|inner| {
+            let (Some(slot), Some(pre)) = (inner.slot, inner.pre_state.as_ref()) else {
+                return Ok(None);
+            };
+            if inner.steps.is_empty() {
+                return Ok(None);
+            }
+            let block = Block {
+                rollup_id: self.id,
+                slot,
+                pre_root: inner.pre_root,
+                post_root: inner.state.root(),
+                steps: inner.steps.clone(),
+            };
+            let run = crate::machine::run(pre, inner.domain, &block)?;
+            Ok(run
+                .stats()
+                .check_fits(capacity)
+                .err()
+                .map(|why| format!("rollup {}: {why}", self.id)))
+        })
     }
 
     /// The current state root.
@@ -699,12 +745,16 @@ impl ReferenceRollup {
     }
 }
 
-impl SyncRollup for ReferenceRollup {
-    fn id(&self) -> u32 {
+/// The executor's own entry points, in the reference rollup's types (the protocol's
+/// [`api::SyncRollup`] implementation below converts and calls them).
+impl ReferenceRollup {
+    /// The rollup's id.
+    pub const fn id(&self) -> u32 {
         self.id
     }
 
-    fn begin_slot(&self, domain: Domain, slot: u64) -> Result<()> {
+    /// Starts a block for `slot`. Fails if a block is open.
+    pub fn begin_slot(&self, domain: Domain, slot: u64) -> Result<()> {
         self.with(|inner| {
             if let Some(open) = inner.slot {
                 return Err(Error::Refused(format!(
@@ -715,11 +765,13 @@ impl SyncRollup for ReferenceRollup {
             inner.domain = domain;
             inner.slot = Some(slot);
             inner.pre_root = inner.state.root();
+            inner.pre_state = self.capacity.map(|_| inner.state.clone());
             Ok(())
         })
     }
 
-    fn begin_tx(&self) {
+    /// Marks the start of a transaction (see [`api::SyncRollup::begin_tx`]).
+    pub fn begin_tx(&self) {
         self.with(|inner| {
             inner.tx = Some(TxCheckpoint {
                 state: inner.state.checkpoint(),
@@ -732,11 +784,13 @@ impl SyncRollup for ReferenceRollup {
         });
     }
 
-    fn commit_tx(&self) {
+    /// Keeps everything done since [`Self::begin_tx`].
+    pub fn commit_tx(&self) {
         self.with(|inner| inner.tx = None);
     }
 
-    fn abort_tx(&self) {
+    /// Undoes everything done since [`Self::begin_tx`]: state, block steps, entries.
+    pub fn abort_tx(&self) {
         self.with(|inner| {
             if let Some(cp) = inner.tx.take() {
                 inner.state.revert_to(cp.state);
@@ -750,7 +804,9 @@ impl SyncRollup for ReferenceRollup {
         });
     }
 
-    fn execute_tx(&self, tx: &Tx, router: &dyn CallRouter) -> Result<CallOutcome> {
+    /// Executes a user transaction. `Err` means it was refused; a revert is `Ok` with
+    /// `success = false`.
+    pub fn execute_tx(&self, tx: &Tx, router: &dyn CallRouter) -> Result<CallOutcome> {
         self.open_slot()?;
         let standalone = self.with(|inner| inner.tx.is_none());
         if standalone {
@@ -766,7 +822,8 @@ impl SyncRollup for ReferenceRollup {
         result
     }
 
-    fn serve(&self, call: &IncomingCall, router: &dyn CallRouter) -> Result<CallOutcome> {
+    /// Serves a call from another rollup, now.
+    pub fn serve(&self, call: &IncomingCall, router: &dyn CallRouter) -> Result<CallOutcome> {
         let (domain, slot) = self.open_slot()?;
         if call.src == self.id || call.src == 0 {
             return Err(Error::Refused(format!(
@@ -823,7 +880,8 @@ impl SyncRollup for ReferenceRollup {
         Ok(outcome)
     }
 
-    fn assumed_committed(&self, seq: u32) -> Option<bool> {
+    /// The committed flag this rollup recorded for its outgoing call `seq`.
+    pub fn assumed_committed(&self, seq: u32) -> Option<bool> {
         self.with(|inner| {
             inner
                 .assumed
@@ -833,7 +891,8 @@ impl SyncRollup for ReferenceRollup {
         })
     }
 
-    fn seal(&self) -> Result<SealedBlock> {
+    /// Closes the slot's block and goes on from its post state.
+    pub fn seal(&self) -> Result<SealedBlock> {
         self.with(|inner| {
             let Some(slot) = inner.slot else {
                 return Err(Error::Refused(format!(
@@ -850,12 +909,14 @@ impl SyncRollup for ReferenceRollup {
             };
             inner.state.commit();
             inner.slot = None;
+            inner.pre_state = None;
             inner.next_seq = 0;
             inner.tx = None;
             Ok(SealedBlock {
                 rollup_id: self.id,
                 slot,
                 data: block.encode(),
+                steps: block.steps.len(),
                 pre_root: block.pre_root,
                 post_root: block.post_root,
                 eth_delta: std::mem::take(&mut inner.eth_delta),
@@ -863,6 +924,128 @@ impl SyncRollup for ReferenceRollup {
                 served: std::mem::take(&mut inner.served),
             })
         })
+    }
+}
+
+/// The reference rollups of a cluster, made from their geneses, each bounded by its prover's
+/// capacity where it has one: what a builder runs.
+#[derive(Debug, Clone, Default)]
+pub struct ReferenceRollups {
+    /// The geneses.
+    pub geneses: Vec<Genesis>,
+    /// The STF circuit's capacity of the rollups proven with it, by id.
+    pub capacities: std::collections::BTreeMap<u32, StfCapacity>,
+}
+
+impl api::RollupFactory for ReferenceRollups {
+    fn ids(&self) -> Vec<u32> {
+        self.geneses.iter().map(|g| g.rollup_id).collect()
+    }
+
+    fn genesis(&self) -> api::Result<Vec<Box<dyn api::SyncRollup>>> {
+        self.geneses
+            .iter()
+            .map(|genesis| {
+                let mut rollup =
+                    ReferenceRollup::new(genesis).map_err(|e| e.into_api(genesis.rollup_id))?;
+                rollup.capacity = self.capacities.get(&genesis.rollup_id).copied();
+                Ok(Box::new(rollup) as Box<dyn api::SyncRollup>)
+            })
+            .collect()
+    }
+}
+
+/// The reference rollup in protocol terms: transactions are [`Tx::encode`]d, calldata the 19
+/// bytes of [`CallData::to_bytes`], return data the 16 big-endian bytes of the word, values at
+/// most [`MAX_VALUE`].
+impl api::SyncRollup for ReferenceRollup {
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn state_root(&self) -> Fr {
+        self.root()
+    }
+
+    fn fork(&self) -> Box<dyn api::SyncRollup> {
+        let mut fork = Self::from_state(self.id, self.max_steps, self.state());
+        fork.capacity = self.capacity;
+        Box::new(fork)
+    }
+
+    fn apply_block(&self, domain: Domain, data: &[u8]) -> api::Result<()> {
+        let apply = || -> Result<()> {
+            if let Some(slot) = self.with(|inner| inner.slot) {
+                return Err(Error::Refused(format!(
+                    "rollup {}: slot {slot} is open; seal it before applying a block",
+                    self.id
+                )));
+            }
+            let block = Block::decode(data)?;
+            if block.rollup_id != self.id {
+                return Err(Error::Replay {
+                    rollup: self.id,
+                    step: 0,
+                    reason: format!("the block is rollup {}'s", block.rollup_id),
+                });
+            }
+            let post = Self::replay_on(self.state(), self.max_steps, domain, &block)?.0;
+            let post = post.with(|inner| inner.state.clone());
+            self.with(|inner| {
+                inner.pre_root = post.root();
+                inner.state = post;
+            });
+            Ok(())
+        };
+        apply().map_err(|e| e.into_api(self.id))
+    }
+
+    fn begin_slot(&self, domain: Domain, slot: u64) -> api::Result<()> {
+        Self::begin_slot(self, domain, slot).map_err(|e| e.into_api(self.id))
+    }
+
+    fn begin_tx(&self) {
+        Self::begin_tx(self);
+    }
+
+    fn commit_tx(&self) {
+        Self::commit_tx(self);
+    }
+
+    fn abort_tx(&self) {
+        Self::abort_tx(self);
+    }
+
+    fn execute_tx(&self, tx: &[u8], router: &dyn api::CallRouter) -> api::Result<api::CallOutcome> {
+        let tx = Tx::decode(tx).map_err(|e| e.into_api(self.id))?;
+        Self::execute_tx(self, &tx, &ApiRouter(router))
+            .map(CallOutcome::to_api)
+            .map_err(|e| e.into_api(self.id))
+    }
+
+    fn serve(
+        &self,
+        call: &api::IncomingCall,
+        router: &dyn api::CallRouter,
+    ) -> api::Result<api::CallOutcome> {
+        let call = IncomingCall::from_api(call).map_err(|e| e.into_api(self.id))?;
+        Self::serve(self, &call, &ApiRouter(router))
+            .map(CallOutcome::to_api)
+            .map_err(|e| e.into_api(self.id))
+    }
+
+    fn assumed_committed(&self, seq: u32) -> Option<bool> {
+        Self::assumed_committed(self, seq)
+    }
+
+    fn seal(&self) -> api::Result<SealedBlock> {
+        if let Some(why) = self.overflow().map_err(|e| e.into_api(self.id))? {
+            return Err(api::RollupError::Full {
+                rollup: self.id,
+                reason: why,
+            });
+        }
+        Self::seal(self).map_err(|e| e.into_api(self.id))
     }
 }
 

@@ -2,6 +2,7 @@
 //! encoding, and property tests over random workloads.
 
 mod block;
+mod interface;
 mod machine;
 mod props;
 mod scenarios;

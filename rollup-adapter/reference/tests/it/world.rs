@@ -3,14 +3,15 @@
 use std::rc::Rc;
 
 use lockstep_circuits::entry::{Address, Domain};
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     abi::{AppKind, CallData, Method},
     block::{Block, Tx},
     executor::DEFAULT_MAX_STEPS,
     machine::{self, Outputs},
     state::State,
-    Cluster, Genesis, ReferenceRollup, Result, SealedBlock, Transition,
+    CallOutcome, Genesis, ReferenceRollup, Transition,
 };
+use lockstep_rollup_api::{Cluster, SealedBlock};
 
 pub(crate) const ALICE: Address = Address([0xa1; 20]);
 pub(crate) const BOB: Address = Address([0xb0; 20]);
@@ -90,6 +91,15 @@ pub(crate) const ADDRESSES: [Address; 16] = [
     Address([0x77; 20]),
 ];
 
+/// What the cluster reported for Alice's transaction, with the outcome as the reference rollup
+/// reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Receipt {
+    pub(crate) outcome: CallOutcome,
+    pub(crate) cross_calls: usize,
+    pub(crate) executions: usize,
+}
+
 pub(crate) struct World {
     pub(crate) cluster: Cluster,
     pub(crate) rollups: Vec<Rc<ReferenceRollup>>,
@@ -102,7 +112,10 @@ pub(crate) struct World {
 
 impl World {
     pub(crate) fn new(slot: u64) -> Self {
-        Self::with_depth(slot, lockstep_rollup_adapter::executor::DEFAULT_TREE_DEPTH)
+        Self::with_depth(
+            slot,
+            lockstep_reference_rollup::executor::DEFAULT_TREE_DEPTH,
+        )
     }
 
     /// The cluster with state trees of `depth` levels (small ones keep circuit tests cheap).
@@ -137,7 +150,7 @@ impl World {
         to: Address,
         value: u128,
         data: CallData,
-    ) -> Result<lockstep_rollup_adapter::sync::TxReceipt> {
+    ) -> std::result::Result<Receipt, lockstep_rollup_api::RollupError> {
         let tx = Tx {
             from: ALICE,
             nonce: self.nonces[rollup as usize],
@@ -145,9 +158,13 @@ impl World {
             value,
             data,
         };
-        let receipt = self.cluster.submit(rollup, &tx)?;
+        let receipt = self.cluster.submit(rollup, &tx.encode())?;
         self.nonces[rollup as usize] += 1;
-        Ok(receipt)
+        Ok(Receipt {
+            outcome: CallOutcome::from_api(&receipt.outcome).expect("a reference rollup's word"),
+            cross_calls: receipt.cross_calls,
+            executions: receipt.executions,
+        })
     }
 
     /// Seals the slot and checks that every block replays, from its pre-state and its bytes

@@ -6,7 +6,7 @@ use lockstep_circuits::{
     memory::{self, MemoryCapacity, MemoryWitness},
     Fr,
 };
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     abi::{CallData, Method},
     Transition,
 };
@@ -91,8 +91,8 @@ fn the_step_machines_memory_proves() {
         .unwrap();
     let sealed = world.seal();
     for (block, pre) in sealed.iter().zip(&world.pre_states).take(2) {
-        let decoded = lockstep_rollup_adapter::block::Block::decode(&block.data).unwrap();
-        let run = lockstep_rollup_adapter::machine::run(pre, domain(), &decoded).unwrap();
+        let decoded = lockstep_reference_rollup::block::Block::decode(&block.data).unwrap();
+        let run = lockstep_reference_rollup::machine::run(pre, domain(), &decoded).unwrap();
         let memory = &run.memory;
         assert!(!memory.scratch.is_empty() && memory.ops.iter().any(|op| op.scratch));
         assert_eq!(memory.post_root().unwrap(), block.post_root);

@@ -2,7 +2,7 @@
 //! replay from their bytes, conserve ETH, and leave no trace of refused transactions.
 
 use lockstep_circuits::entry::Address;
-use lockstep_rollup_adapter::{
+use lockstep_reference_rollup::{
     abi::{CallData, Method},
     block::{Block, CallReturn, IncomingCall, Step, Tx},
 };
@@ -111,7 +111,7 @@ fn address() -> impl Strategy<Value = Address> {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let value = 0u128..=lockstep_rollup_adapter::abi::MAX_VALUE;
+    let value = 0u128..=lockstep_reference_rollup::abi::MAX_VALUE;
     prop_oneof![
         (
             address(),

@@ -184,30 +184,39 @@ pub enum AppKind {
 }
 
 impl AppKind {
+    /// Code of a counter (a code leaf's low byte; the STF circuit uses the same constants).
+    pub const COUNTER_CODE: u64 = 1;
+    /// Code of a forwarder.
+    pub const FORWARDER_CODE: u64 = 2;
+    /// Code of an AMM.
+    pub const AMM_CODE: u64 = 3;
+    /// Code of a reverter.
+    pub const REVERTER_CODE: u64 = 4;
+
     /// `kind + rollup · 2^8 + target · 2^40` (rollup and target only for forwarders).
     pub fn to_field(&self) -> Fr {
         match self {
-            Self::Counter => Fr::from(1),
+            Self::Counter => Fr::from(Self::COUNTER_CODE),
             Self::Forwarder { rollup, target } => {
-                Fr::from(2)
+                Fr::from(Self::FORWARDER_CODE)
                     + Fr::from(u64::from(*rollup)) * Fr::from(1 << 8)
                     + crate::state::address_to_field(target) * Fr::from(1 << 40)
             }
-            Self::Amm => Fr::from(3),
-            Self::Reverter => Fr::from(4),
+            Self::Amm => Fr::from(Self::AMM_CODE),
+            Self::Reverter => Fr::from(Self::REVERTER_CODE),
         }
     }
 
     /// The inverse of [`Self::to_field`]; `None` for an empty code leaf or a value no app has.
     pub fn from_field(value: &Fr) -> Option<Self> {
         let bytes = value.to_bytes();
-        match bytes[0] {
-            1 | 3 | 4 if bytes[1..].iter().all(|&b| b == 0) => Some(match bytes[0] {
-                1 => Self::Counter,
-                3 => Self::Amm,
-                _ => Self::Reverter,
-            }),
-            2 if bytes[25..].iter().all(|&b| b == 0) => {
+        let code = u64::from(bytes[0]);
+        let empty_above = |from: usize| bytes[from..].iter().all(|&b| b == 0);
+        match code {
+            Self::COUNTER_CODE if empty_above(1) => Some(Self::Counter),
+            Self::AMM_CODE if empty_above(1) => Some(Self::Amm),
+            Self::REVERTER_CODE if empty_above(1) => Some(Self::Reverter),
+            Self::FORWARDER_CODE if bytes[25..].iter().all(|&b| b == 0) => {
                 let rollup = u32::from_le_bytes(bytes[1..5].try_into().expect("4 bytes"));
                 let mut target = [0u8; 20];
                 for (i, b) in bytes[5..25].iter().enumerate() {
