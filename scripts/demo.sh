@@ -13,7 +13,7 @@ cd "$LOCKSTEP_ROOT"
 # The dev profile builds every dependency and the circuit crate at opt-level 3 (Cargo.toml),
 # so proving runs at full speed, and it shares the build cache with scripts/test.sh.
 step "building lockstep"
-cargo build --locked --quiet -p lockstep-aggregator --bin lockstep
+cargo build --locked --quiet -p lockstep-cli --bin lockstep
 
 step "lockstep demo"
 # The output folder defaults to demo-out/ in the clone; `--out DIR` among the arguments wins.

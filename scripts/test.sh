@@ -48,6 +48,9 @@ cargo fmt --all --check
 step "contracts: forge build, artifacts in sync with the Solidity sources ($(elapsed))"
 scripts/build-contracts.sh --check
 
+step "layout: dependency rules, the service never depends on the reference rollup ($(elapsed))"
+scripts/check-layout.sh
+
 step "lint: cargo clippy --all-targets -D warnings ($(elapsed))"
 cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 

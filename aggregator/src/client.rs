@@ -54,7 +54,7 @@ impl ApiClient {
             .map(|b| {
                 serde_json::json!({
                     "rollup_id": b.rollup_id,
-                    "pre_root": lockstep_reference_rollup::block::fr_hex(&b.pre_root),
+                    "pre_root": lockstep_circuits::fr_text::fr_hex(&b.pre_root),
                     "data": format!("0x{}", hex::encode(&b.data)),
                 })
             })

@@ -1,14 +1,8 @@
 #![doc = include_str!("../README.md")]
 
-pub mod adapter;
-pub mod bench;
-pub mod cli;
 pub mod client;
-pub mod demo;
 pub mod dev;
-pub mod keys;
 pub mod l1;
-pub mod progress;
 pub mod service;
 pub mod status;
 

@@ -11,7 +11,25 @@ use eyre::{bail, Result};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{cli::StatusArgs, client::ApiClient, service::slots::now_ms};
+use crate::{client::ApiClient, service::slots::now_ms};
+
+/// Arguments of `lockstep status`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    /// The aggregator's HTTP API.
+    #[arg(
+        long,
+        env = "LOCKSTEP_AGGREGATOR",
+        default_value = "http://127.0.0.1:7420"
+    )]
+    pub aggregator: String,
+    /// How many of the newest slots to show.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub slots: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// What `lockstep status` shows.
 #[derive(Debug, Clone, Serialize)]

@@ -241,9 +241,9 @@ pub struct Entry {
     pub target: Address,
     /// ETH value carried, big-endian 256 bits.
     pub value: [u8; 32],
-    /// keccak-256 of the calldata.
+    /// The calldata's data field ([`data_field`]: short data itself, long data its keccak-256).
     pub calldata_hash: [u8; 32],
-    /// keccak-256 of the return (or revert) data.
+    /// The return (or revert) data's data field ([`data_field`]).
     pub return_hash: [u8; 32],
 }
 
@@ -434,7 +434,7 @@ pub fn pow2(n: u32) -> Fr {
 }
 
 /// A big-endian byte string (at most 31 bytes) as a field element.
-pub(crate) fn fe_from_be(bytes: &[u8]) -> Fr {
+pub fn fe_from_be(bytes: &[u8]) -> Fr {
     debug_assert!(bytes.len() <= 31, "would not fit the field");
     let base = Fr::from(256);
     bytes

@@ -7,6 +7,7 @@
 //! # The pieces
 //! - [`entry`]: a cross-rollup call as both sides record it, its packing into field elements
 //!   and its Poseidon hash, natively and in-circuit ([`entry::EntryChip`]).
+//! - [`fr_text`]: field elements as big-endian bytes and hex text.
 //! - [`layout`]: the fixed, versioned public-input layout every rollup proof exposes, and
 //!   [`layout::PublicInputsChip`], the gadget a rollup circuit calls to expose it correctly.
 //! - [`shape`]: the common circuit shape every rollup circuit is built with (DESIGN decision 4).
@@ -24,6 +25,7 @@
 //! - [`srs`]: KZG setup from a known secret, byte-identical to halo2's and much faster (the
 //!   unsafe test SRS).
 //! - [`prover`]: proving and verifying rollup snarks, with errors instead of panics.
+//! - [`vk_file`]: a rollup's verifying key as a file, how a rollup joins a cluster.
 //! - [`progress`]: progress of long steps (keygen, proving, SRS work) with elapsed time and an
 //!   estimate, to a process-wide sink: periodic `tracing` lines by default.
 //! - [`poseidon`]: the one Poseidon instance used everywhere, native and in-circuit.
@@ -54,6 +56,7 @@ pub mod accumulator;
 pub mod aggregation;
 pub mod entry;
 mod error;
+pub mod fr_text;
 pub mod keys;
 pub mod layout;
 pub mod memory;
@@ -67,6 +70,7 @@ pub mod srs;
 pub mod test_rollup;
 #[cfg(feature = "test-utils")]
 pub mod testing;
+pub mod vk_file;
 
 pub use error::{Error, Result};
 pub use halo2_base::halo2_proofs::halo2curves::bn256::Fr;

@@ -4,14 +4,12 @@ use std::path::Path;
 
 use alloy::{
     eips::BlockNumberOrTag,
-    network::Ethereum,
     primitives::{Address, TxHash},
-    providers::{DynProvider, PendingTransactionBuilder, Provider},
-    rpc::types::TransactionReceipt,
+    providers::{DynProvider, Provider},
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{bindings::LockstepSettlement, verifier, Error, Result};
+use crate::{bindings::LockstepSettlement, provider::confirm_deployment, verifier, Error, Result};
 
 /// Where Lockstep's contracts live on one L1, as written to the deployment file that the
 /// aggregator, adapters and CLI read.
@@ -175,32 +173,4 @@ pub async fn latest_timestamp(provider: &DynProvider) -> Result<u64> {
             reason: "the node returned no block".into(),
         })?;
     Ok(block.header.timestamp)
-}
-
-/// Waits for a deployment's receipt; fails if it reverted or created nothing.
-pub(crate) async fn confirm_deployment(
-    pending: PendingTransactionBuilder<Ethereum>,
-    what: &'static str,
-) -> Result<(TransactionReceipt, Address)> {
-    let receipt = pending
-        .get_receipt()
-        .await
-        .map_err(|err| Error::Transaction {
-            what,
-            reason: err.to_string(),
-        })?;
-    if !receipt.status() {
-        return Err(Error::Transaction {
-            what,
-            reason: format!(
-                "reverted in {} (code over the size limit?)",
-                receipt.transaction_hash
-            ),
-        });
-    }
-    let address = receipt.contract_address.ok_or_else(|| Error::Transaction {
-        what,
-        reason: "receipt has no contract address".into(),
-    })?;
-    Ok((receipt, address))
 }

@@ -1,14 +1,18 @@
 //! L1 providers as Lockstep uses them.
 
 use alloy::{
-    network::EthereumWallet,
+    network::{Ethereum, EthereumWallet},
+    primitives::Address,
     providers::{
         fillers::{BlobGasFiller, GasFiller},
-        DynProvider, Provider, ProviderBuilder,
+        DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder,
     },
+    rpc::types::TransactionReceipt,
     signers::local::PrivateKeySigner,
     transports::http::reqwest::Url,
 };
+
+use crate::{Error, Result};
 
 /// A provider that signs with `signer` and fills gas, blob gas, nonce and chain id.
 ///
@@ -27,4 +31,32 @@ pub fn signing_provider(url: Url, signer: PrivateKeySigner) -> DynProvider {
         .wallet(EthereumWallet::from(signer))
         .connect_http(url)
         .erased()
+}
+
+/// Waits for a deployment's receipt; fails if it reverted or created nothing.
+pub(crate) async fn confirm_deployment(
+    pending: PendingTransactionBuilder<Ethereum>,
+    what: &'static str,
+) -> Result<(TransactionReceipt, Address)> {
+    let receipt = pending
+        .get_receipt()
+        .await
+        .map_err(|err| Error::Transaction {
+            what,
+            reason: err.to_string(),
+        })?;
+    if !receipt.status() {
+        return Err(Error::Transaction {
+            what,
+            reason: format!(
+                "reverted in {} (code over the size limit?)",
+                receipt.transaction_hash
+            ),
+        });
+    }
+    let address = receipt.contract_address.ok_or_else(|| Error::Transaction {
+        what,
+        reason: "receipt has no contract address".into(),
+    })?;
+    Ok((receipt, address))
 }

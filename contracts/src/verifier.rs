@@ -93,7 +93,8 @@ pub struct DeployedVerifier {
 pub async fn deploy(provider: &DynProvider, creation_code: Vec<u8>) -> Result<DeployedVerifier> {
     let tx = TransactionRequest::default().with_deploy_code(Bytes::from(creation_code));
     let pending = provider.send_transaction(tx).await?;
-    let (receipt, address) = crate::deploy::confirm_deployment(pending, "deploy verifier").await?;
+    let (receipt, address) =
+        crate::provider::confirm_deployment(pending, "deploy verifier").await?;
     let runtime_size = provider.get_code_at(address).await?.len();
     Ok(DeployedVerifier {
         address,

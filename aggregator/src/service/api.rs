@@ -365,13 +365,16 @@ async fn transaction_status<S: Store + Clone + 'static>(
     State(state): Shared<S>,
     Path(id): Path<u64>,
 ) -> Result<Json<super::mempool::TxRecord>, ApiError> {
-    let record = Mempool::new(state.store.clone()).get(id)?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_transaction",
-            format!("no transaction {id}"),
-        )
-    })?;
+    let record = Mempool::new(state.store.clone())
+        .get(id)
+        .map_err(SlotError::from)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_transaction",
+                format!("no transaction {id}"),
+            )
+        })?;
     Ok(Json(record))
 }
 
@@ -584,8 +587,7 @@ async fn rollup_status<S: Store + Clone + 'static>(
         "id": id,
         "vk_digest": fr_hex(&rollup.vk_digest),
         "k": rollup.protocol.domain.k,
-        "circuit": rollup.circuit_name(),
-        "stf": rollup.stf,
+        "label": rollup.label,
         "slots_waiting_for_proof": waiting,
     })))
 }

@@ -334,6 +334,7 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
             }
         };
 
+        let _span = tracing::info_span!("build", slot).entered();
         // The longest prefix of the waiting transactions whose blocks fit every rollup's STF
         // capacity; the rest wait for the next slot. A transaction that does not fit even
         // first in an empty slot never will: it is refused.

@@ -11,17 +11,13 @@
 //! chain_id = 31337
 //! registry = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 //!
-//! [[rollups]]
+//! [[rollups]]                     # a rollup joins by its verifying-key file
 //! id = 1
-//! circuit = "stf"                 # the reference rollup's STF circuit
-//! [rollups.stf]                   # its deployment: the vk is a function of these
-//! k = 20
-//! depth = 16                      # the genesis's tree_depth
-//! capacity = { rows = 48, tape = 12, keys = 16, scratch = 96 }
+//! vk = "rollup-1.vk.json"         # `lockstep keys export-vk` writes one
 //!
 //! [[rollups]]
 //! id = 2
-//! circuit = "test-rollup"         # public inputs only: tests and dry runs
+//! vk = "rollup-2.vk.json"
 //!
 //! [aggregation]
 //! k = 21                          # default: 21 for up to 2 rollups, 22 for up to 4
@@ -34,102 +30,34 @@
 //! resend_after_secs = 60
 //!
 //! [builder]                       # without it, slots come only from POST /v1/slots
-//! geneses = ["genesis-1.json", "genesis-2.json"]
+//! rollups = ["rollup-1.toml", "rollup-2.toml"]   # what the binary makes the rollups from
 //! slot_ms = 2000                  # seal a slot this often when transactions wait
 //! max_txs_per_slot = 64
 //! max_pending = 10000
 //! ```
+//!
+//! Relative paths in the file (`vk`, `builder.rollups`) are read from the file's folder.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
-use eyre::{bail, ensure, Context, Result};
-use lockstep_circuits::shape;
-use lockstep_reference_rollup::circuit::StfConfig;
+use eyre::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::api::DEFAULT_MAX_BODY_BYTES;
 
-/// The circuits a registered rollup may be proven with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum RollupCircuit {
-    /// The test rollup (trivial state transition, common shape, k = 17); its key is made once
-    /// in the key folder and cached.
-    TestRollup,
-    /// The reference rollup's STF circuit, with the deployment in `[rollups.stf]`; its key is
-    /// made once per config in the key folder and cached.
-    Stf,
-}
-
-/// One rollup the aggregator accepts proofs from.
+/// One rollup the aggregator accepts proofs from: its id on L1 and its verifying key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollupConfig {
     /// Rollup id, as registered on L1.
     pub id: u32,
-    /// The circuit its proofs are made with.
-    pub circuit: RollupCircuit,
-    /// The STF circuit's deployment (with `circuit = "stf"` only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stf: Option<StfConfig>,
+    /// Its verifying-key file (`lockstep_circuits::vk_file`): a key of the common shape; its
+    /// digest must be the one L1's registry holds for the rollup.
+    pub vk: PathBuf,
 }
-
-impl RollupConfig {
-    /// A rollup proven with the test-rollup circuit.
-    pub const fn test_rollup(id: u32) -> Self {
-        Self {
-            id,
-            circuit: RollupCircuit::TestRollup,
-            stf: None,
-        }
-    }
-
-    /// A rollup proven with the STF circuit of `stf`.
-    pub const fn stf(id: u32, stf: StfConfig) -> Self {
-        Self {
-            id,
-            circuit: RollupCircuit::Stf,
-            stf: Some(stf),
-        }
-    }
-
-    /// Checks the circuit's section.
-    fn validate(&self) -> Result<()> {
-        let id = self.id;
-        match (self.circuit, &self.stf) {
-            (RollupCircuit::TestRollup, None) => Ok(()),
-            (RollupCircuit::TestRollup, Some(_)) => {
-                bail!("rollup {id}: [rollups.stf] is only for circuit = \"stf\"")
-            }
-            (RollupCircuit::Stf, None) => {
-                bail!("rollup {id}: circuit = \"stf\" needs [rollups.stf] (k, depth, capacity)")
-            }
-            (RollupCircuit::Stf, Some(stf)) => {
-                ensure!(
-                    (shape::MIN_K..=MAX_STF_K).contains(&stf.k),
-                    "rollup {id}: stf.k = {} is outside {}..={MAX_STF_K}",
-                    stf.k,
-                    shape::MIN_K
-                );
-                ensure!(
-                    (1..=64).contains(&stf.depth),
-                    "rollup {id}: stf.depth = {} is outside 1..=64",
-                    stf.depth
-                );
-                let c = stf.capacity;
-                ensure!(
-                    c.rows >= 2 && c.tape >= 1 && c.keys >= 1 && c.scratch >= 1,
-                    "rollup {id}: stf.capacity {c:?} holds no block (at least 2 rows, 1 tape \
-                     step, 1 key and 1 scratch cell)"
-                );
-                Ok(())
-            }
-        }
-    }
-}
-
-/// Largest degree accepted for an STF circuit (the SRS files go to 2^26).
-pub const MAX_STF_K: u32 = 26;
 
 /// The deployment the proofs are bound to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,8 +129,10 @@ impl Default for L1Config {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BuilderConfig {
-    /// Genesis files (JSON) of the reference rollups it builds; each must be registered.
-    pub geneses: Vec<PathBuf>,
+    /// The files the rollups it builds are made from, read by the binary that runs the service
+    /// (for the reference rollup: deployment files, `docs/api.md`); each rollup must be
+    /// registered.
+    pub rollups: Vec<PathBuf>,
     /// Milliseconds between slots when transactions wait.
     pub slot_ms: u64,
     /// Most transactions in one slot.
@@ -214,7 +144,7 @@ pub struct BuilderConfig {
 impl Default for BuilderConfig {
     fn default() -> Self {
         Self {
-            geneses: Vec::new(),
+            rollups: Vec::new(),
             slot_ms: 2_000,
             max_txs_per_slot: 64,
             max_pending: 10_000,
@@ -285,9 +215,6 @@ impl AggregatorConfig {
             ids.windows(2).all(|w| w[0] != w[1]),
             "a rollup id appears twice in [[rollups]]: {ids:?}"
         );
-        for rollup in &self.rollups {
-            rollup.validate()?;
-        }
         self.registry_address()?;
         if let Some(l1) = &self.l1 {
             l1.rpc
@@ -307,8 +234,8 @@ impl AggregatorConfig {
         }
         if let Some(builder) = &self.builder {
             ensure!(
-                !builder.geneses.is_empty(),
-                "builder.geneses is empty: name the genesis file of every rollup it builds"
+                !builder.rollups.is_empty(),
+                "builder.rollups is empty: name the file of every rollup it builds"
             );
             ensure!(
                 builder.slot_ms >= 100,
@@ -326,6 +253,19 @@ impl AggregatorConfig {
             self.max_body_bytes
         );
         Ok(())
+    }
+
+    /// Reads relative paths as relative to `folder` (the config file's).
+    pub fn resolve_paths(&mut self, folder: &Path) {
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = folder.join(&*path);
+            }
+        };
+        self.rollups.iter_mut().for_each(|r| resolve(&mut r.vk));
+        if let Some(builder) = &mut self.builder {
+            builder.rollups.iter_mut().for_each(resolve);
+        }
     }
 
     /// The registry address as bytes.
@@ -354,19 +294,20 @@ mod tests {
     #[test]
     fn defaults_fill_a_partial_file_and_mistakes_are_named() {
         let config: AggregatorConfig = toml::from_str(
-            "listen = \"0.0.0.0:9000\"\n[[rollups]]\nid = 2\ncircuit = \"test-rollup\"\n",
+            "listen = \"0.0.0.0:9000\"\n[[rollups]]\nid = 2\nvk = \"rollup-2.vk.json\"\n",
         )
         .unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
-        assert_eq!(config.rollups[0].circuit, RollupCircuit::TestRollup);
+        assert_eq!(config.rollups[0].vk, PathBuf::from("rollup-2.vk.json"));
         config.validate().unwrap();
 
         let err = toml::from_str::<AggregatorConfig>("lisen = \"x\"").unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
-        let err = toml::from_str::<AggregatorConfig>("[[rollups]]\nid = 1\ncircuit = \"zk\"")
+        // Rollups join by key file only: a circuit name is refused.
+        let err = toml::from_str::<AggregatorConfig>("[[rollups]]\nid = 1\ncircuit = \"stf\"")
             .unwrap_err();
-        assert!(err.to_string().contains("zk"), "{err}");
+        assert!(err.to_string().contains("circuit"), "{err}");
 
         let mut twice = config.clone();
         twice.rollups.push(twice.rollups[0].clone());
@@ -389,7 +330,7 @@ mod tests {
             .to_string()
             .contains("l1.rpc"));
 
-        let mut bad = config;
+        let mut bad = config.clone();
         bad.domain.registry = "0x1234".into();
         assert!(bad
             .validate()
@@ -397,71 +338,38 @@ mod tests {
             .to_string()
             .contains("not an address"));
 
-        // An STF rollup names its deployment; the section and the circuit must agree.
-        let stf: AggregatorConfig = toml::from_str(
-            "[[rollups]]\nid = 1\ncircuit = \"stf\"\n[rollups.stf]\nk = 20\ndepth = 16\n\
-             capacity = { rows = 24, tape = 6, keys = 12, scratch = 48 }\n",
-        )
-        .unwrap();
-        stf.validate().unwrap();
-        let deployment = stf.rollups[0].stf.unwrap();
+        // Relative paths are the config file's folder's.
+        let mut located = config;
+        located.builder = Some(BuilderConfig {
+            rollups: vec!["rollup-2.toml".into(), "/abs/rollup-3.toml".into()],
+            ..BuilderConfig::default()
+        });
+        located.resolve_paths(Path::new("/etc/lockstep"));
         assert_eq!(
-            (deployment.k, deployment.depth, deployment.capacity.keys),
-            (20, 16, 12)
+            located.rollups[0].vk,
+            Path::new("/etc/lockstep/rollup-2.vk.json")
         );
-        assert_eq!(stf.rollups[0], RollupConfig::stf(1, deployment));
-        let back: AggregatorConfig =
-            toml::from_str(&toml::to_string_pretty(&stf).unwrap()).unwrap();
-        assert_eq!(back, stf, "the printed configuration reads back");
-        let mut zero_rows = deployment;
-        zero_rows.capacity.rows = 1;
-        let mut big_k = deployment;
-        big_k.k = 30;
-        for (rollup, named) in [
-            (
-                RollupConfig {
-                    stf: None,
-                    ..RollupConfig::stf(1, deployment)
-                },
-                "needs [rollups.stf]",
-            ),
-            (
-                RollupConfig {
-                    stf: Some(deployment),
-                    ..RollupConfig::test_rollup(1)
-                },
-                "only for circuit",
-            ),
-            (RollupConfig::stf(1, zero_rows), "holds no block"),
-            (RollupConfig::stf(1, big_k), "stf.k = 30"),
-        ] {
-            let config = AggregatorConfig {
-                rollups: vec![rollup],
-                ..AggregatorConfig::default()
-            };
-            let err = config.validate().unwrap_err().to_string();
-            assert!(err.contains(named), "{err}");
-        }
-        let err = toml::from_str::<AggregatorConfig>(
-            "[[rollups]]\nid = 1\ncircuit = \"stf\"\n[rollups.stf]\nk = 20\ndepth = 16\n\
-             capacity = { rows = 24, tape = 6, keys = 12, scratch = 48, wide = 1 }\n",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("wide"), "{err}");
+        assert_eq!(
+            located.builder.unwrap().rollups,
+            vec![
+                PathBuf::from("/etc/lockstep/rollup-2.toml"),
+                PathBuf::from("/abs/rollup-3.toml")
+            ]
+        );
 
         let built: AggregatorConfig =
-            toml::from_str("[builder]\ngeneses = [\"g1.json\"]\nslot_ms = 500\n").unwrap();
+            toml::from_str("[builder]\nrollups = [\"r1.toml\"]\nslot_ms = 500\n").unwrap();
         let builder = built.builder.clone().unwrap();
         assert_eq!((builder.slot_ms, builder.max_txs_per_slot), (500, 64));
         assert!(built.validate().is_ok());
         for (text, named) in [
-            ("[builder]\n", "geneses is empty"),
+            ("[builder]\n", "rollups is empty"),
             (
-                "[builder]\ngeneses = [\"g.json\"]\nslot_ms = 5\n",
+                "[builder]\nrollups = [\"r.toml\"]\nslot_ms = 5\n",
                 "slot_ms",
             ),
             (
-                "[builder]\ngeneses = [\"g.json\"]\nmax_pending = 0\n",
+                "[builder]\nrollups = [\"r.toml\"]\nmax_pending = 0\n",
                 "positive",
             ),
         ] {

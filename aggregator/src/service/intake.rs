@@ -13,9 +13,10 @@ use lockstep_circuits::{
     aggregation::vk_digest,
     entry::Domain,
     layout::{RollupPublicInputs, NUM_INSTANCES},
-    prover, Fr,
+    prover,
+    vk_file::LoadedVk,
+    Fr,
 };
-use lockstep_reference_rollup::circuit::StfConfig;
 use serde::{Deserialize, Serialize};
 use snark_verifier_sdk::{snark_verifier::verifier::plonk::PlonkProtocol, Snark};
 
@@ -53,9 +54,9 @@ pub struct RegisteredRollup {
     pub params: Arc<ParamsKZG<Bn256>>,
     /// The vk digest the aggregation exposes and the L1 registry holds.
     pub vk_digest: Fr,
-    /// The STF circuit's deployment its proofs are made with; `None`: the test-rollup
-    /// circuit. Adapters read it (`GET /v1/rollups/{id}`) to derive the same key.
-    pub stf: Option<StfConfig>,
+    /// What the key is, from its key file (free text, for logs and `GET /v1/rollups/{id}`;
+    /// nothing trusts it).
+    pub label: String,
 }
 
 impl RegisteredRollup {
@@ -68,25 +69,20 @@ impl RegisteredRollup {
             vk,
             protocol,
             params,
-            stf: None,
+            label: String::new(),
         }
     }
 
-    /// The same rollup, proven with the STF circuit of `stf` (its `vk` must be that
-    /// circuit's).
+    /// A rollup registered by its verifying-key file's contents.
+    pub fn from_file(id: u32, loaded: LoadedVk) -> Self {
+        Self::new(id, loaded.vk, loaded.params).with_label(loaded.label)
+    }
+
+    /// The same rollup with `label` saying what its key is.
     #[must_use]
-    pub const fn with_stf(mut self, stf: StfConfig) -> Self {
-        self.stf = Some(stf);
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
         self
-    }
-
-    /// The circuit's name, as the API and the config spell it.
-    pub const fn circuit_name(&self) -> &'static str {
-        if self.stf.is_some() {
-            "stf"
-        } else {
-            "test-rollup"
-        }
     }
 }
 
@@ -123,7 +119,7 @@ pub enum IntakeError {
     InvalidProof(u32),
 }
 
-pub use lockstep_reference_rollup::block::{fr_hex, parse_fr_hex as parse_fr};
+pub use lockstep_circuits::fr_text::{fr_hex, parse_fr_hex as parse_fr};
 
 /// Checks `submission` against its slot's record and the registry, natively verifying the
 /// proof; returns what to store. Slot state and duplicates are checked when it is stored.

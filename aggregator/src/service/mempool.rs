@@ -9,10 +9,8 @@
 
 use alloy::primitives::Bytes;
 use lockstep_rollup_api::CallOutcome;
-use lockstep_storage::{Batch, Records, Store, Table};
+use lockstep_storage::{Batch, Error as StorageError, Records, Store, Table};
 use serde::{Deserialize, Serialize};
-
-use super::slots::SlotError;
 
 /// A transaction as submitted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,12 +101,12 @@ impl<S: Store> Mempool<S> {
     }
 
     /// A transaction by id.
-    pub fn get(&self, id: u64) -> Result<Option<TxRecord>, SlotError> {
-        Ok(self.store.get_json(Table::Mempool, &id.to_be_bytes())?)
+    pub fn get(&self, id: u64) -> Result<Option<TxRecord>, StorageError> {
+        self.store.get_json(Table::Mempool, &id.to_be_bytes())
     }
 
     /// Every transaction, oldest first.
-    fn all(&self) -> Result<Vec<TxRecord>, SlotError> {
+    fn all(&self) -> Result<Vec<TxRecord>, StorageError> {
         Ok(self
             .store
             .scan_json::<TxRecord>(Table::Mempool, &[])?
@@ -121,7 +119,7 @@ impl<S: Store> Mempool<S> {
     ///
     /// Like the slot listings it scans the table; pruning old outcomes is left to operators
     /// for now.
-    pub fn pending(&self, limit: usize) -> Result<Vec<TxRecord>, SlotError> {
+    pub fn pending(&self, limit: usize) -> Result<Vec<TxRecord>, StorageError> {
         Ok(self
             .all()?
             .into_iter()
@@ -137,7 +135,7 @@ impl<S: Store> Mempool<S> {
         submission: TxSubmission,
         received_ms: u64,
         max_pending: usize,
-    ) -> Result<Result<TxRecord, MempoolFull>, SlotError> {
+    ) -> Result<Result<TxRecord, MempoolFull>, StorageError> {
         let all = self.all()?;
         let pending = all.iter().filter(|r| r.state == TxState::Pending).count();
         if pending >= max_pending {
@@ -157,7 +155,7 @@ impl<S: Store> Mempool<S> {
     }
 
     /// Adds the writes of `records` (new outcomes) to `batch`.
-    pub fn record_outcomes(batch: &mut Batch, records: &[TxRecord]) -> Result<(), SlotError> {
+    pub fn record_outcomes(batch: &mut Batch, records: &[TxRecord]) -> Result<(), StorageError> {
         for record in records {
             batch.put_json(Table::Mempool, &record.id.to_be_bytes(), record)?;
         }
@@ -165,10 +163,10 @@ impl<S: Store> Mempool<S> {
     }
 
     /// Writes outcomes on their own (a slot in which every transaction was refused).
-    pub fn write_outcomes(&self, records: &[TxRecord]) -> Result<(), SlotError> {
+    pub fn write_outcomes(&self, records: &[TxRecord]) -> Result<(), StorageError> {
         let mut batch = Batch::default();
         Self::record_outcomes(&mut batch, records)?;
-        Ok(self.store.write(batch)?)
+        self.store.write(batch)
     }
 }
 

@@ -223,14 +223,18 @@ impl<S: Store + Clone + 'static> AggregatorService<S> {
                     max_pending,
                     reply,
                 } => {
-                    let _ = reply.send(self.mempool.submit(
-                        *submission,
-                        slots::now_ms(),
-                        max_pending,
-                    ));
+                    let _ = reply.send(
+                        self.mempool
+                            .submit(*submission, slots::now_ms(), max_pending)
+                            .map_err(SlotError::from),
+                    );
                 }
                 Command::Outcomes { outcomes, reply } => {
-                    let _ = reply.send(self.mempool.write_outcomes(&outcomes));
+                    let _ = reply.send(
+                        self.mempool
+                            .write_outcomes(&outcomes)
+                            .map_err(SlotError::from),
+                    );
                 }
                 Command::FinishAggregation {
                     slot,

@@ -43,7 +43,7 @@ use lockstep_contracts::settlement::{self, DataRef, SidecarFormat, SlotData};
 use lockstep_storage::Store;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 pub use super::prover::{default_aggregation_k, AggregationProver};
 use super::{
@@ -174,7 +174,10 @@ impl<S: Store + Send + Sync + 'static> Pipeline<S> {
                     None => return,
                 }
             };
-            if let Outcome::Paused = self.advance(slot).await {
+            // Every line about the slot, the aggregation's and the settlement's included, is in
+            // its span.
+            let span = tracing::info_span!("slot", slot);
+            if let Outcome::Paused = self.advance(slot).instrument(span).await {
                 warn!(slot, point = ?self.pause_at, "pipeline paused (crash test)");
                 std::future::pending::<()>().await;
             }
@@ -257,7 +260,8 @@ impl<S: Store + Send + Sync + 'static> Pipeline<S> {
         }
         let started = Instant::now();
         let prover = self.prover.clone();
-        let proved = tokio::task::spawn_blocking(move || prover.prove(&proofs))
+        let job = tracing::info_span!("aggregation", slot, rollups = proofs.len());
+        let proved = tokio::task::spawn_blocking(move || job.in_scope(|| prover.prove(&proofs)))
             .await
             .map_err(|e| Failure::aggregating(format!("the prover panicked: {e}")))?
             .map_err(|e| Failure::aggregating(format!("{e:#}")))?;

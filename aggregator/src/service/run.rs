@@ -1,20 +1,24 @@
-//! `lockstep aggregator run`: opens the store, loads the rollups' verifying keys, starts the
-//! writer task and the slot pipeline, and serves the HTTP API until SIGINT or SIGTERM.
+//! `lockstep aggregator run`: opens the store, loads the rollups' verifying keys from their key
+//! files (checked against L1's registry when there is an L1), starts the writer task, the slot
+//! pipeline and the builder, and serves the HTTP API until SIGINT or SIGTERM.
+//!
+//! The service never knows a rollup's code: rollups join by their verifying-key files, and the
+//! binary that runs the service says how to make the rollups its builder runs ([`MakeRollups`]).
 
-use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
-
-use eyre::{ensure, Context, Result};
-use halo2_base::halo2_proofs::{
-    halo2curves::bn256::{Bn256, G1Affine},
-    plonk::VerifyingKey,
-    poly::kzg::commitment::ParamsKZG,
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
 };
+
+use eyre::{bail, ensure, Context, Result};
 use lockstep_circuits::{
     entry::{Address, Domain},
     keys::KeyStore,
-    testing,
+    vk_file::VkFile,
 };
-use lockstep_reference_rollup::{circuit::StfConfig, executor::Genesis, ReferenceRollups};
+use lockstep_rollup_api::RollupFactory;
 use lockstep_storage::RocksStore;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
@@ -22,19 +26,49 @@ use tracing::info;
 
 use super::{
     builder::{BuilderParts, SlotClock},
-    config::{AggregatorConfig, BuilderConfig, L1Config, RollupCircuit, SidecarConfig},
+    config::{AggregatorConfig, BuilderConfig, L1Config, SidecarConfig},
     intake::{fr_hex, RegisteredRollup, Registry},
     pipeline::{self, L1Poster, PausePoint},
     prover::{check_dev_chain, AggregationProver, MockAggregationProver, SlotProver},
     slots::Slots,
     Parts,
 };
-use crate::cli::AggregatorRunArgs;
 
-/// The configuration `args` asks for: the file (if any), then the flags on top.
+/// How the binary that runs the service makes the rollups its builder runs, from the files
+/// `[builder] rollups` names (e.g. the reference rollup's deployment files). The service checks
+/// that each rollup it makes is registered, once.
+pub type MakeRollups = dyn Fn(&[PathBuf]) -> Result<Arc<dyn RollupFactory>> + Send + Sync;
+
+/// `lockstep aggregator run`'s flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AggregatorRunArgs {
+    /// TOML configuration file (every field has a default; see docs/api.md).
+    #[arg(long, env = "LOCKSTEP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (overrides `listen`).
+    #[arg(long, env = "LOCKSTEP_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// RocksDB folder (overrides `data_dir`).
+    #[arg(long, env = "LOCKSTEP_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// SRS and key folder (overrides `keys_dir`).
+    #[arg(long, env = "LOCKSTEP_KEYS")]
+    pub keys: Option<PathBuf>,
+    /// Dev mode: aggregations are not proven (a stand-in checks the public inputs natively and
+    /// posts a marker only `DevModeVerifier` accepts); development chains only (31337).
+    #[arg(long)]
+    pub dev: bool,
+}
+
+/// The configuration `args` asks for: the file (if any, its relative paths read from its
+/// folder), then the flags on top.
 pub fn config(args: &AggregatorRunArgs) -> Result<AggregatorConfig> {
     let mut config = match &args.config {
-        Some(path) => AggregatorConfig::load(path)?,
+        Some(path) => {
+            let mut config = AggregatorConfig::load(path)?;
+            config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+            config
+        }
         None => AggregatorConfig::default(),
     };
     if let Some(listen) = args.listen {
@@ -50,9 +84,8 @@ pub fn config(args: &AggregatorRunArgs) -> Result<AggregatorConfig> {
     Ok(config)
 }
 
-/// Loads every configured rollup's verifying key: the test rollup's is made on first use, an
-/// STF circuit's is made by keygen (minutes) the first time its config is seen, over the SRS
-/// of its `k` in the key folder, and cached.
+/// Loads every configured rollup's verifying key from its key file (a key of the common shape,
+/// its SRS from the key folder, its digest recomputed and checked against the file's).
 pub fn registry(config: &AggregatorConfig) -> Result<Registry> {
     let domain = Domain {
         chain_id: config.domain.chain_id,
@@ -60,53 +93,42 @@ pub fn registry(config: &AggregatorConfig) -> Result<Registry> {
     };
     let keys = KeyStore::open(&config.keys_dir)
         .wrap_err_with(|| format!("opening key folder {}", config.keys_dir.display()))?;
-    let mut rollups = BTreeMap::new();
-    let mut test_rollup = None;
+    let mut rollups = std::collections::BTreeMap::new();
     for rollup in &config.rollups {
-        let registered = match rollup.circuit {
-            RollupCircuit::TestRollup => {
-                if test_rollup.is_none() {
-                    info!("loading the test rollup's key (made and cached on first use)");
-                    let (params, key) = testing::test_rollup_key(&keys)
-                        .wrap_err("loading the test rollup's key")?;
-                    test_rollup = Some((Arc::new(params), key.pk.get_vk().clone()));
-                }
-                let (params, vk) = test_rollup.clone().expect("loaded above");
-                RegisteredRollup::new(rollup.id, vk, params)
-            }
-            RollupCircuit::Stf => {
-                let stf = rollup
-                    .stf
-                    .expect("validated: circuit = \"stf\" has [rollups.stf]");
-                let (params, vk) = stf_verifying_key(&keys, &stf)
-                    .wrap_err_with(|| format!("rollup {}'s STF circuit key", rollup.id))?;
-                RegisteredRollup::new(rollup.id, vk, params).with_stf(stf)
-            }
-        };
-        rollups.insert(rollup.id, registered);
+        let loaded = VkFile::read(&rollup.vk)
+            .and_then(|file| file.load(&keys, &rollup.vk))
+            .wrap_err_with(|| format!("rollup {}'s verifying key", rollup.id))?;
+        rollups.insert(rollup.id, RegisteredRollup::from_file(rollup.id, loaded));
     }
     Ok(Registry { domain, rollups })
 }
 
-/// The SRS of `stf.k` (which must be in the key folder) and the STF circuit's verifying key
-/// for `stf`, made and cached on first use; the proving key is dropped.
-pub fn stf_verifying_key(
-    keys: &KeyStore,
-    stf: &StfConfig,
-) -> Result<(Arc<ParamsKZG<Bn256>>, VerifyingKey<G1Affine>)> {
-    let params = keys.load_srs(stf.k)?;
-    info!(
-        k = stf.k,
-        depth = stf.depth,
-        capacity = ?stf.capacity,
-        "loading the STF circuit's key (keygen on first use: minutes)"
-    );
-    let key = stf.proving_key(keys, &params)?;
-    Ok((Arc::new(params), key.pk.get_vk().clone()))
+/// Checks that L1's registry holds each registered rollup with the key file's vk digest: an
+/// aggregation over another key would be refused by `settle`.
+async fn check_registered_on_l1(l1: &L1Poster, registry: &Registry) -> Result<()> {
+    let contract =
+        lockstep_contracts::bindings::LockstepSettlement::new(l1.settlement, l1.provider.clone());
+    for rollup in registry.rollups.values() {
+        let on_l1 = contract
+            .getRollup(rollup.id)
+            .call()
+            .await
+            .wrap_err_with(|| format!("reading rollup {} from L1's registry", rollup.id))?;
+        let digest = alloy::primitives::B256::from(crate::l1::fr_to_u256(rollup.vk_digest));
+        ensure!(
+            on_l1.vkDigest == digest,
+            "rollup {}'s key file has vk digest {}, but L1's registry holds {} for it: settle \
+             would refuse every slot (register the key with setVkDigest, or name the right file)",
+            rollup.id,
+            fr_hex(&rollup.vk_digest),
+            on_l1.vkDigest
+        );
+    }
+    Ok(())
 }
 
-/// Runs the service.
-pub async fn run(args: AggregatorRunArgs) -> Result<()> {
+/// Runs the service; `make_rollups` makes the rollups of `[builder]`, if configured.
+pub async fn run(args: AggregatorRunArgs, make_rollups: &MakeRollups) -> Result<()> {
     if args.dev {
         crate::dev::enable();
     }
@@ -129,11 +151,11 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
     .await??;
     for rollup in registry.rollups.values() {
         crate::say!(
-            "rollup {}    {} circuit, k = {}, vk digest {}",
+            "rollup {}    k = {}, vk digest {}: {}",
             rollup.id,
-            rollup.circuit_name(),
             rollup.protocol.domain.k,
-            fr_hex(&rollup.vk_digest)
+            fr_hex(&rollup.vk_digest),
+            rollup.label
         );
     }
     let store = Arc::new(open_store(&config.data_dir)?);
@@ -146,7 +168,12 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
     }
     let registry = Arc::new(registry);
     let l1 = match &config.l1 {
-        Some(l1) => Some(l1_poster(l1, &config)?),
+        Some(l1) => {
+            let poster = l1_poster(l1, &config)?;
+            check_registered_on_l1(&poster, &registry).await?;
+            crate::say!("L1          every rollup's vk digest is the one L1's registry holds");
+            Some(poster)
+        }
         None => {
             crate::say!("no [l1]     aggregated slots will wait in `posting`");
             None
@@ -184,7 +211,13 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
         ))
     };
     let builder = match &config.builder {
-        Some(section) => Some(builder_parts(section, &config, &registry, l1.as_ref())?),
+        Some(section) => Some(builder_parts(
+            section,
+            &config,
+            &registry,
+            l1.as_ref(),
+            make_rollups,
+        )?),
         None => None,
     };
     let launched = super::launch(Parts {
@@ -223,51 +256,28 @@ pub async fn run(args: AggregatorRunArgs) -> Result<()> {
     Ok(())
 }
 
-/// The builder's parts: its geneses (each a registered rollup), and L1's slot clock when
-/// there is an L1.
+/// The builder's parts: the rollups the binary makes from `[builder] rollups` (each a
+/// registered rollup, once), and L1's slot clock when there is an L1.
 fn builder_parts(
     section: &BuilderConfig,
     config: &AggregatorConfig,
     registry: &Registry,
     l1: Option<&L1Poster>,
+    make_rollups: &MakeRollups,
 ) -> Result<BuilderParts> {
-    let mut geneses = Vec::new();
-    let mut capacities = BTreeMap::new();
-    for path in &section.geneses {
-        let genesis = crate::adapter::read_genesis(path)?;
+    let rollups = make_rollups(&section.rollups).wrap_err("making the builder's rollups")?;
+    let mut seen = BTreeSet::new();
+    for id in rollups.ids() {
         ensure!(
-            registry.rollups.contains_key(&genesis.rollup_id),
-            "builder genesis {} is rollup {}, which is not in [[rollups]]",
-            path.display(),
-            genesis.rollup_id
+            registry.rollups.contains_key(&id),
+            "the builder runs rollup {id}, which is not in [[rollups]]"
         );
-        ensure!(
-            !geneses
-                .iter()
-                .any(|g: &Genesis| g.rollup_id == genesis.rollup_id),
-            "builder.geneses names rollup {} twice",
-            genesis.rollup_id
-        );
-        crate::say!(
-            "builder     rollup {} from {}: genesis root {}",
-            genesis.rollup_id,
-            path.display(),
-            fr_hex(&genesis.state()?.root())
-        );
-        if let Some(stf) = registry.rollups[&genesis.rollup_id].stf {
-            ensure!(
-                genesis.tree_depth == stf.depth,
-                "builder genesis {} has a tree of depth {}, but rollup {}'s STF circuit is for \
-                 depth {} ([rollups.stf] depth)",
-                path.display(),
-                genesis.tree_depth,
-                genesis.rollup_id,
-                stf.depth
-            );
-            capacities.insert(genesis.rollup_id, stf.capacity);
-        }
-        geneses.push(genesis);
+        ensure!(seen.insert(id), "builder.rollups names rollup {id} twice");
     }
+    if seen.is_empty() {
+        bail!("builder.rollups made no rollup");
+    }
+    crate::say!("builder     rollups {seen:?}");
     let clock = match l1 {
         Some(l1) => SlotClock::L1 {
             provider: l1.provider.clone(),
@@ -279,10 +289,7 @@ fn builder_parts(
         }
     };
     Ok(BuilderParts {
-        rollups: Arc::new(ReferenceRollups {
-            geneses,
-            capacities,
-        }),
+        rollups,
         clock,
         every: Duration::from_millis(section.slot_ms),
         max_txs: section.max_txs_per_slot,

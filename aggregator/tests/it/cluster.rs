@@ -75,6 +75,10 @@ pub(crate) fn registry(keys: &KeyStore) -> Registry {
 
 /// An aggregator service (writer and API, no pipeline, no builder) over an in-memory store
 /// with `registry`, served on loopback.
+#[allow(
+    dead_code,
+    reason = "used by the lockstep-cli tests, which share this file"
+)]
 pub(crate) async fn serve(registry: Registry) -> ApiClient {
     let store = Arc::new(MemoryStore::default());
     let (service, handle) = AggregatorService::new(store.clone());

@@ -1,11 +1,8 @@
-//! Integration tests of the aggregator: the service, its pipeline and adapters, real proofs end
-//! to end.
+//! Integration tests of the aggregator service: its API, builder and pipeline, dev mode, and a
+//! slot of real STF proofs aggregated, verified on the EVM and settled.
 
-mod adapter;
 mod api;
 mod builder;
 mod cluster;
 mod dev_mode;
-mod pipeline;
 mod settle;
-mod stf_adapter;

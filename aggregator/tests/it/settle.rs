@@ -1,13 +1,17 @@
-//! The default tier's real-proof slot: reference-rollup blocks proven with the STF circuit,
-//! aggregated for the EVM, the aggregation proof checked by the generated verifier on anvil
-//! (EIP-170 code size limit on), and the slot settled through `LockstepSettlement` in a type-3
-//! transaction carrying the slot's blob.
+//! The default tier's real-proof slot, and the proof that the aggregation is universal: a
+//! **heterogeneous slot** of two different rollups, each joined by its verifying-key file. Rollup
+//! 1 is the tally rollup (its own executor and circuit, k = 17); rollup 2 the reference rollup
+//! (STF circuit, k = 19). Alice on rollup 2 calls the tally on rollup 1 with value through a
+//! forwarder; both blocks are proven, aggregated for the EVM, the aggregation proof checked by
+//! the generated verifier on anvil (EIP-170 code size limit on), and the slot settled through
+//! `LockstepSettlement` in a type-3 transaction carrying the slot's blob.
 //!
 //! One aggregation proof serves every check that can use it: native and EVM verification, the
-//! instances L1 rebuilds, forged instances and a corrupted proof refused by the verifier, forged
-//! claims (root, ETH delta, vk digest, truncated proof) refused by the settlement, the settled
-//! roots and balances, and a replay refused. The sizes are the smallest that work: STF circuit
-//! at k = 19 on trees of depth 8, the two-rollup aggregation at its default k = 21.
+//! instances L1 rebuilds (each rollup under its own vk digest), forged instances and a
+//! corrupted proof refused by the verifier, forged claims (root, ETH delta, vk digest, truncated
+//! proof) refused by the settlement, the settled roots and balances, and a replay refused. The
+//! sizes are the smallest that work: the STF circuit at k = 19 on trees of depth 8, the tally
+//! circuit at k = 17, the two-rollup aggregation at its default k = 21.
 
 use std::{rc::Rc, time::Instant};
 
@@ -25,7 +29,9 @@ use lockstep_circuits::{
     },
     entry::Domain,
     layout::{index, NUM_INSTANCES},
-    prover, testing, Fr,
+    prover, testing,
+    vk_file::VkFile,
+    Fr,
 };
 use lockstep_contracts::{
     bindings::LockstepSettlement,
@@ -36,14 +42,19 @@ use lockstep_contracts::{
     Error,
 };
 use lockstep_reference_rollup::{
-    abi::{CallData, Method},
+    abi::{AppKind, CallData, Method},
     block::{Block, Tx},
-    circuit::{StfCapacity, StfConfig},
+    circuit::StfConfig,
     machine, Genesis, ReferenceRollup,
 };
 use lockstep_rollup_api::{Cluster, SealedBlock};
+use lockstep_tally_rollup::{
+    block::TallyBlock,
+    circuit::{self as tally, TallyWitness, TALLY_K},
+    TallyRollup, TallyState, TALLY_APP,
+};
 
-use crate::cluster::{geneses, ALICE, PROXY};
+use crate::cluster::{ALICE, PROXY};
 
 /// The STF circuit's degree: the smallest at which these blocks fit the common shape.
 const STF_K: u32 = 19;
@@ -53,52 +64,50 @@ const DEPTH: usize = 8;
 const VALUE: u128 = 5;
 /// Wei deposited on L1 for rollup 2: what backs its outgoing value.
 const DEPOSIT: u64 = 1_000;
+/// The tally's genesis: 3 calls counted, nothing held (its L1 balance is 0).
+const TALLY_GENESIS: TallyState = TallyState {
+    count: 3,
+    balance: 0,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
-    let geneses: Vec<Genesis> = geneses()
-        .into_iter()
-        .map(|mut genesis| {
-            genesis.tree_depth = DEPTH;
-            genesis
-        })
-        .collect();
+async fn a_heterogeneous_slot_aggregates_verifies_on_the_evm_and_settles() {
+    // Rollup 2's forwarder calls the tally app on rollup 1.
+    let mut genesis = Genesis::new(2).with_account(ALICE, 10).with_app(
+        PROXY,
+        AppKind::Forwarder {
+            rollup: 1,
+            target: TALLY_APP,
+        },
+        0,
+    );
+    genesis.tree_depth = DEPTH;
     let agg_k = default_aggregation_k(2);
     let store = testing::persistent_key_store().unwrap();
     let t = Instant::now();
-    let (params, stf_params) = tokio::task::block_in_place(|| {
+    let (params, stf_params, tally_params) = tokio::task::block_in_place(|| {
         (
             store.load_or_generate_unsafe_test_srs(agg_k).unwrap(),
             store.load_or_generate_unsafe_test_srs(STF_K).unwrap(),
+            store.load_or_generate_unsafe_test_srs(TALLY_K).unwrap(),
         )
     });
     eprintln!(
-        "SRS k = {agg_k}, {STF_K}: {:.1} s",
+        "SRS k = {agg_k}, {STF_K}, {TALLY_K}: {:.1} s",
         t.elapsed().as_secs_f64()
     );
 
-    // The slot's blocks, sealed first: their capacity fixes the STF deployment and so its key,
-    // and the key fixes the L1 verifier, which must exist before the slot's domain does. The
-    // blocks are sealed again below, under the deployed domain and slot.
+    // The slot's blocks, sealed first: rollup 2's capacity fixes its STF deployment and so its
+    // key, and the keys fix nothing of the aggregation, whose L1 verifier must exist before
+    // the slot's domain does. The blocks are sealed again below, under the deployed domain and
+    // slot.
     let capacity = {
-        let (blocks, pre) = seal(&geneses, Domain::default(), 1);
-        let runs = blocks
-            .iter()
-            .zip(&pre)
-            .map(|(block, pre)| {
-                let block = Block::decode(&block.data).unwrap();
-                machine::run(pre, Domain::default(), &block)
-                    .unwrap()
-                    .stats()
-            })
-            .collect::<Vec<_>>();
-        let most = |f: fn(&StfCapacity) -> usize| runs.iter().map(|s| f(&s.capacity())).max();
-        StfCapacity {
-            rows: most(|c| c.rows).unwrap(),
-            tape: most(|c| c.tape).unwrap(),
-            keys: most(|c| c.keys).unwrap(),
-            scratch: most(|c| c.scratch).unwrap(),
-        }
+        let (blocks, pre) = seal(&genesis, Domain::default(), 1);
+        let block = Block::decode(&blocks[1].data).unwrap();
+        machine::run(&pre, Domain::default(), &block)
+            .unwrap()
+            .stats()
+            .capacity()
     };
     let deployment = StfConfig {
         k: STF_K,
@@ -113,6 +122,33 @@ async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
         stf_key.source,
         t.elapsed().as_secs_f64()
     );
+    let t = Instant::now();
+    let tally_key =
+        tokio::task::block_in_place(|| tally::proving_key(&store, &tally_params)).unwrap();
+    eprintln!(
+        "tally key (k = {TALLY_K}, {:?}): {:.1} s",
+        tally_key.source,
+        t.elapsed().as_secs_f64()
+    );
+
+    // Each rollup joins by its verifying-key file: written by its team, read by the
+    // aggregator with the common shape's parameters, its digest recomputed.
+    let files = tempfile::tempdir().unwrap();
+    let mut digests = Vec::new();
+    for (name, params, vk) in [
+        ("tally", &tally_params, tally_key.pk.get_vk()),
+        ("reference STF", &stf_params, stf_key.pk.get_vk()),
+    ] {
+        let path = files.path().join(format!("{name}.vk.json"));
+        VkFile::new(name, params, vk).unwrap().write(&path).unwrap();
+        let loaded = VkFile::read(&path).unwrap().load(&store, &path).unwrap();
+        assert_eq!(
+            loaded.vk_digest,
+            vk_digest(&prover::protocol(params, vk, NUM_INSTANCES))
+        );
+        digests.push(loaded.vk_digest);
+    }
+    assert_ne!(digests[0], digests[1], "two circuits, two keys");
     let config = AggregationConfig::new(2, agg_k);
     let t = Instant::now();
     let agg_key = tokio::task::block_in_place(|| {
@@ -164,20 +200,18 @@ async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
         "{runtime_size} bytes"
     );
     let contract = LockstepSettlement::new(deployed.settlement, provider.clone());
-    let digest = vk_digest(&prover::protocol(
-        &stf_params,
-        stf_key.pk.get_vk(),
-        NUM_INSTANCES,
-    ));
     let domain = Domain {
         chain_id: deployed.chain_id,
         registry: lockstep_circuits::entry::Address(deployed.settlement.0 .0),
     };
-    for genesis in &geneses {
-        let root = ReferenceRollup::new(genesis).unwrap().root();
+    let roots = [
+        TALLY_GENESIS.root(),
+        ReferenceRollup::new(&genesis).unwrap().root(),
+    ];
+    for (digest, root) in digests.iter().zip(roots) {
         send(contract.createRollup(
             devnet.dev_address(),
-            B256::from(fr_to_u256(digest)),
+            B256::from(fr_to_u256(*digest)),
             B256::from(fr_to_u256(root)),
             false,
             false,
@@ -192,8 +226,8 @@ async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
     .await;
     let slot = contract.currentSlot().call().await.unwrap();
 
-    // The slot: Alice on rollup 2 calls rollup 1's counter through the proxy, with value.
-    let (blocks, pre) = seal(&geneses, domain, slot);
+    // The slot: Alice on rollup 2 calls the tally on rollup 1 through the proxy, with value.
+    let (blocks, pre) = seal(&genesis, domain, slot);
     assert_eq!(blocks.len(), 2);
     let mut blob = SlotData::new();
     let data: Vec<_> = blocks.iter().map(|b| blob.push(&b.data).unwrap()).collect();
@@ -225,32 +259,39 @@ async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
         vec![(1, 0, 1, VALUE as i128), (2, 1, 0, -(VALUE as i128))]
     );
 
-    // Each block proven with the STF circuit, exposing exactly its sealed public inputs.
-    let snarks: Vec<_> = blocks
-        .iter()
-        .zip(&pre)
-        .zip(da.iter().zip(&publics))
-        .map(|((sealed, pre), (da, public))| {
-            let block = Block::decode(&sealed.data).unwrap();
-            let run = machine::run(pre, domain, &block).unwrap();
-            let witness = run.stf_witness(pre, &block, domain, *da, capacity).unwrap();
-            let t = Instant::now();
-            let snark =
-                tokio::task::block_in_place(|| deployment.prove(&stf_params, &stf_key, &witness))
-                    .unwrap();
-            eprintln!(
-                "rollup {} STF proof: {:.1} s",
-                sealed.rollup_id,
-                t.elapsed().as_secs_f64()
-            );
-            assert_eq!(snark.instances, vec![public.to_instances().unwrap()]);
-            snark
-        })
-        .collect();
+    // Each block proven with its rollup's circuit, exposing exactly its sealed public inputs.
+    let t = Instant::now();
+    let tally_witness =
+        TallyWitness::new(domain, da[0], &TallyBlock::decode(&blocks[0].data).unwrap()).unwrap();
+    let tally_snark =
+        tokio::task::block_in_place(|| tally::prove(&tally_params, &tally_key, &tally_witness))
+            .unwrap();
+    eprintln!("rollup 1 tally proof: {:.1} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let block = Block::decode(&blocks[1].data).unwrap();
+    let run = machine::run(&pre, domain, &block).unwrap();
+    let witness = run
+        .stf_witness(&pre, &block, domain, da[1], capacity)
+        .unwrap();
+    let stf_snark =
+        tokio::task::block_in_place(|| deployment.prove(&stf_params, &stf_key, &witness)).unwrap();
+    eprintln!("rollup 2 STF proof: {:.1} s", t.elapsed().as_secs_f64());
+    let snarks = vec![tally_snark, stf_snark];
+    for (snark, public) in snarks.iter().zip(&publics) {
+        assert_eq!(snark.instances, vec![public.to_instances().unwrap()]);
+    }
+    assert_ne!(
+        snarks[0].protocol.domain.k, snarks[1].protocol.domain.k,
+        "two circuits of different degrees in one aggregation"
+    );
     // A claim the block does not support fails verification: another served entry.
     let mut forged = snarks[0].clone();
     forged.instances[0][index::SERVED] += Fr::one();
-    assert!(!prover::verify(&stf_params, stf_key.pk.get_vk(), &forged));
+    assert!(!prover::verify(
+        &tally_params,
+        tally_key.pk.get_vk(),
+        &forged
+    ));
 
     let t = Instant::now();
     let (instances, proof) = tokio::task::block_in_place(|| {
@@ -272,14 +313,17 @@ async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
         proof.len()
     );
 
-    // What the aggregation exposes is exactly what L1 rebuilds: ids, registered vk digests,
-    // roots, DA commitments, deltas.
-    assert_eq!(vk_digest(&snarks[0].protocol), digest);
+    // What the aggregation exposes is exactly what L1 rebuilds: ids, each rollup's registered
+    // vk digest, roots, DA commitments, deltas.
+    for (snark, digest) in snarks.iter().zip(&digests) {
+        assert_eq!(vk_digest(&snark.protocol), *digest);
+    }
     let expected: Vec<_> = publics
         .iter()
-        .map(|p| AggregatedRollup {
+        .zip(&digests)
+        .map(|(p, digest)| AggregatedRollup {
             public: p.clone(),
-            vk_digest: digest,
+            vk_digest: *digest,
         })
         .collect();
     assert_eq!(instances.len(), config.num_instances());
@@ -367,17 +411,19 @@ async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
         settle(other_delta, proof.clone()).await,
         "another ETH delta",
     );
-    // Rollup 2 registered under another key: the proof made under the STF circuit's is refused.
-    send(contract.setVkDigest(2, B256::from(U256::from(77)))).await;
+    // Each rollup registered under the other's key: the proof made under their own is refused.
+    send(contract.setVkDigest(1, B256::from(fr_to_u256(digests[1])))).await;
+    send(contract.setVkDigest(2, B256::from(fr_to_u256(digests[0])))).await;
     refused(
         settle(claims.clone(), proof.clone()).await,
-        "another vk digest",
+        "swapped vk digests",
     );
-    send(contract.setVkDigest(2, B256::from(fr_to_u256(digest)))).await;
+    send(contract.setVkDigest(1, B256::from(fr_to_u256(digests[0])))).await;
+    send(contract.setVkDigest(2, B256::from(fr_to_u256(digests[1])))).await;
 
     let settled = settle(claims.clone(), proof.clone()).await.unwrap();
     eprintln!(
-        "settlement, 2 rollups, STF proofs: {} gas (tx {}), {} blob gas",
+        "settlement, 2 rollups (tally and STF proofs): {} gas (tx {}), {} blob gas",
         settled.gas_used, settled.tx, settled.blob_gas_used
     );
     let words: Vec<_> = instances[ACCUMULATOR_CELLS..]
@@ -385,7 +431,7 @@ async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
         .map(|x| fr_to_u256(*x))
         .collect();
     assert_eq!(settled.execution_digest, execution_digest(&words));
-    // L1 now holds the blocks' post roots, and the value moved from rollup 2 to rollup 1.
+    // L1 now holds the blocks' post roots, and the value moved from rollup 2 to the tally.
     for (block, balance) in blocks.iter().zip([VALUE, u128::from(DEPOSIT) - VALUE]) {
         let (root, eth) = settlement::rollup_state(&provider, deployed.settlement, block.rollup_id)
             .await
@@ -401,24 +447,23 @@ async fn a_slot_of_stf_proofs_aggregates_verifies_on_the_evm_and_settles() {
     }
 }
 
-/// Seals `slot` in `domain` over fresh rollups from `geneses`: Alice, on rollup 2, sends
-/// [`VALUE`] wei with a call to rollup 1's counter through the proxy. Returns the blocks (in
-/// rollup-id order) and each rollup's state before them.
+/// Seals `slot` in `domain` over a fresh tally (rollup 1) and a fresh reference rollup from
+/// `genesis` (rollup 2): Alice, on rollup 2, sends [`VALUE`] wei with a call to the tally through
+/// the proxy, which answers with the new count. Returns the blocks (in rollup-id order) and the
+/// reference rollup's state before its block.
 fn seal(
-    geneses: &[Genesis],
+    genesis: &Genesis,
     domain: Domain,
     slot: u64,
-) -> (
-    Vec<SealedBlock>,
-    Vec<lockstep_reference_rollup::state::State>,
-) {
-    let pre = geneses.iter().map(|g| g.state().unwrap()).collect();
+) -> (Vec<SealedBlock>, lockstep_reference_rollup::state::State) {
+    let pre = genesis.state().unwrap();
     let mut cluster = Cluster::new(domain);
-    for genesis in geneses {
-        cluster
-            .add(Box::new(Rc::new(ReferenceRollup::new(genesis).unwrap())))
-            .unwrap();
-    }
+    cluster
+        .add(Box::new(TallyRollup::new(1, TALLY_GENESIS)))
+        .unwrap();
+    cluster
+        .add(Box::new(Rc::new(ReferenceRollup::new(genesis).unwrap())))
+        .unwrap();
     cluster.begin_slot(slot).unwrap();
     let call = Tx {
         from: ALICE,
@@ -428,7 +473,11 @@ fn seal(
         data: CallData::forward(Method::Increment, Method::Transfer, 0),
     };
     let receipt = cluster.submit(2, &call.encode()).unwrap();
-    assert!(receipt.outcome.success, "{receipt:?}");
+    // The tally answered with its new count, as a word the reference rollup reads.
+    assert_eq!(
+        lockstep_reference_rollup::CallOutcome::from_api(&receipt.outcome).unwrap(),
+        lockstep_reference_rollup::CallOutcome::ok(u128::from(TALLY_GENESIS.count + 1))
+    );
     let mut blocks = cluster.seal().unwrap();
     blocks.sort_by_key(|b| b.rollup_id);
     (blocks, pre)

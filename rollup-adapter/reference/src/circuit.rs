@@ -59,6 +59,7 @@ use snark_verifier_sdk::Snark;
 
 use crate::{
     abi::{self, AppKind, Method},
+    spec::MAX_CALL_DEPTH,
     state::{state_tag, StateKey},
 };
 
@@ -88,8 +89,6 @@ pub const TAG_TX: u8 = 1;
 pub const TAG_SERVE: u8 = 2;
 /// Tape tag of a call's result.
 pub const TAG_RETURN: u8 = 3;
-/// Frames open at most at once.
-pub const MAX_CALL_DEPTH: usize = 8;
 
 /// Scratch memory: regions, and the cells of each record. An address is
 /// `region · 2^40 + index · 2^8 + cell`.
@@ -187,9 +186,9 @@ mod reg {
     ];
 }
 
-/// Values of the `next` register: the machine's [`Next`](crate::machine::Next).
+/// Values of the `next` register: the machine's [`Next`](crate::spec::Next).
 mod next {
-    use crate::machine::Next;
+    use crate::spec::Next;
 
     pub(super) const FETCH: u64 = Next::Fetch as u64;
     pub(super) const MOVE: u64 = Next::Move as u64;

@@ -38,8 +38,7 @@ use crate::{
 };
 use lockstep_rollup_api::{self as api, SealedBlock};
 
-/// Deepest nesting of frames on one rollup (a transaction's own call is depth 1).
-pub const MAX_CALL_DEPTH: usize = crate::circuit::MAX_CALL_DEPTH;
+pub use crate::spec::MAX_CALL_DEPTH;
 /// Default depth of the state tree.
 pub const DEFAULT_TREE_DEPTH: usize = 32;
 /// Default most steps in one block.
@@ -107,6 +106,13 @@ const fn default_max_steps() -> usize {
 }
 
 impl Genesis {
+    /// Reads a genesis file (JSON).
+    pub fn read(path: &std::path::Path) -> Result<Self> {
+        let error = |reason: String| Error::Genesis(format!("{}: {reason}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| error(format!("not a genesis: {e}")))
+    }
+
     /// An empty genesis for `rollup_id` with default depth and block size.
     pub fn new(rollup_id: u32) -> Self {
         Self {

@@ -12,8 +12,11 @@
 //!   [`ReferenceRollup::transition`] (the witness of a block's proof); it implements
 //!   [`lockstep_rollup_api::SyncRollup`].
 //! - [`calls`]: its typed view of cross-rollup calls and the conversion to the protocol's bytes.
+//! - [`spec`]: what the executor, the machine and the circuit share (call depth, `next`).
 //! - [`machine`]: the STF step machine, the block's execution as rows of micro-steps: the
 //!   layout the STF circuit proves, run from the tape and checked from the rows alone.
+//! - [`deployment`]: a deployment file (genesis and STF circuit), read by the builder, the
+//!   adapter and key export alike.
 //! - [`circuit`]: the STF circuit, the machine's rows as constraints over the memory check,
 //!   exposing the common public-input layout.
 //!
@@ -54,11 +57,14 @@ pub mod abi;
 pub mod block;
 pub mod calls;
 pub mod circuit;
+pub mod deployment;
 mod error;
 pub mod executor;
 pub mod machine;
+pub mod spec;
 pub mod state;
 
 pub use calls::{CallOutcome, CallRouter, OutgoingCall};
+pub use deployment::Deployment;
 pub use error::{Error, Result};
 pub use executor::{Genesis, ReferenceRollup, ReferenceRollups, Transition};

@@ -45,6 +45,7 @@ use lockstep_circuits::{
 use ruint::aliases::U256;
 use serde::{Deserialize, Serialize};
 
+pub use crate::spec::Next;
 use crate::{
     abi::{
         self, AppKind, CallData, Method, MAX_VALUE, REVERT_ALWAYS, REVERT_INSUFFICIENT_BALANCE,
@@ -52,7 +53,7 @@ use crate::{
     },
     block::{fr_hex, Block, Step},
     circuit as stf,
-    executor::MAX_CALL_DEPTH,
+    spec::MAX_CALL_DEPTH,
     state::{address_to_field, field_to_u128, Account, State, StateKey},
     Error, Result,
 };
@@ -94,29 +95,6 @@ pub enum Kind {
     Pop,
     /// After the tape's end: nothing.
     Pad,
-}
-
-/// What the next row does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Next {
-    /// Take the next tape step.
-    #[default]
-    Fetch = 0,
-    /// [`Kind::Move`].
-    Move = 1,
-    /// [`Kind::Code`].
-    Code = 2,
-    /// [`Kind::App`].
-    App = 3,
-    /// [`Kind::Tokens`].
-    Tokens = 4,
-    /// [`Kind::Call`].
-    Call = 5,
-    /// [`Kind::Resume`].
-    Resume = 6,
-    /// End the frame: [`Kind::Mark`], [`Kind::Undo`] or [`Kind::Pop`].
-    End = 7,
 }
 
 /// A call's result: success and the return (or revert) word.

@@ -318,8 +318,8 @@ impl State {
 
     fn collision(&self, key: Fr, occupant: Fr, index: u64) -> Error {
         Error::KeyCollision {
-            key: crate::block::fr_hex(&key),
-            occupant: crate::block::fr_hex(&occupant),
+            key: lockstep_circuits::fr_text::fr_hex(&key),
+            occupant: lockstep_circuits::fr_text::fr_hex(&occupant),
             index,
             depth: self.tree.depth(),
         }

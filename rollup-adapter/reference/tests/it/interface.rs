@@ -57,7 +57,7 @@ fn transactions_encode_to_83_bytes_and_anything_else_is_refused() {
         .unwrap_err()
         .to_string()
         .contains("1 bytes after"));
-    let mut bad_method = bytes.clone();
+    let mut bad_method = bytes;
     bad_method[64] = 9; // the calldata's method selector
     assert!(Tx::decode(&bad_method)
         .unwrap_err()

@@ -1,10 +1,11 @@
 //! The `lockstep` binary.
 
 use clap::Parser;
-use lockstep_aggregator::{
+use lockstep_aggregator::{service, status};
+use lockstep_cli::{
     adapter, bench,
     cli::{AdapterCommand, AggregatorCommand, BenchCommand, Cli, Command},
-    demo, keys, service, status,
+    demo, keys, rollups,
 };
 use tracing_subscriber::{
     fmt::{format::Writer, FmtContext, FormatEvent, FormatFields},
@@ -48,7 +49,7 @@ async fn main() -> eyre::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&cli.log)?)
         // Progress bars on a terminal, log lines printed above them; else plain stderr.
-        .with_writer(lockstep_aggregator::progress::install())
+        .with_writer(lockstep_cli::progress::install())
         // Colours only for a terminal: logs that go to files stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         // The default format reads colours from the writer, so this keeps the choice above.
@@ -57,7 +58,8 @@ async fn main() -> eyre::Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
         Command::Aggregator(AggregatorCommand::Run(args)) => {
-            service::run::run(args).await?;
+            // The one place the service meets the reference rollup: its builder's rollups.
+            service::run::run(args, &rollups::reference_rollups).await?;
             // An aggregation in flight runs on a blocking thread, which the runtime would wait
             // for (minutes) on the way out. Everything durable is written and the store is
             // closed: leave now; the restart redoes that aggregation.

@@ -11,7 +11,7 @@
 //! the smallest `k` that holds them, keygen and proving seconds and peak memory, and the proof
 //! size. Every proof is verified natively and exposes the block's sealed public inputs.
 
-use std::time::Instant;
+use std::{path::PathBuf, time::Instant};
 
 use eyre::{ensure, eyre, Context, Result};
 use halo2_base::gates::circuit::CircuitBuilderStage;
@@ -30,7 +30,29 @@ use serde::Serialize;
 use tracing::info;
 
 use super::{peak_rss, print_json, reset_peak_rss};
-use crate::cli::BenchRollupArgs;
+
+/// Arguments of `lockstep bench rollup`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchRollupArgs {
+    /// Transactions per block, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub txs: Vec<usize>,
+    /// Depth of the state tree.
+    #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub depth: usize,
+    /// What the blocks do: local transactions, or calls to another rollup.
+    #[arg(long, value_enum, default_value = "local")]
+    pub workload: Workload,
+    /// Only size the circuit (rows, keys, advice cells, k): no keygen, no proof.
+    #[arg(long)]
+    pub size_only: bool,
+    /// Key store folder (SRS files; the UNSAFE test SRS unless a real one was imported).
+    #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
+    pub keys: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
 
 const ALICE: Address = Address([0xa1; 20]);
 const BOB: Address = Address([0xb0; 20]);

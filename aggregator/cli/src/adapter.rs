@@ -17,12 +17,13 @@
 //! (a crash between steps 3 and 4) is proven again from the state before it. A proof the
 //! aggregator already holds (`409 duplicate`) counts as submitted.
 //!
-//! **What it proves with.** The circuit the aggregator registered the rollup with
-//! (`GET /v1/rollups/{id}`): the reference rollup's **STF circuit** (`circuit = "stf"`), whose
-//! key the adapter derives from the same deployment (`k`, tree depth, capacity) and checks
-//! against the registered vk digest at open; or the **test-rollup circuit**, which proves the
-//! block's public inputs and no state transition, and is named in every line logged about
-//! such a proof.
+//! **What it proves with.** The circuit of its deployment file (`--rollup`,
+//! `lockstep_reference_rollup::deployment`): the reference rollup's **STF circuit** (`[stf]`),
+//! whose key it derives from the deployment (`k`, tree depth, capacity); or, without `[stf]`,
+//! the **test-rollup circuit**, which proves the block's public inputs and no state transition,
+//! and is named in every line logged about such a proof. At open it checks its key's digest
+//! against the one the aggregator registered the rollup with (`GET /v1/rollups/{id}`, from the
+//! rollup's key file), so a mismatched deployment stops before proving anything.
 //!
 //! **Not handled yet.** A slot that fails after the adapter applied its block leaves the
 //! adapter ahead of L1: the builder and the adapters then need to go back to the settled root,
@@ -31,7 +32,7 @@
 
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -54,17 +55,18 @@ use lockstep_reference_rollup::{
     executor::Genesis,
     machine,
     state::State,
-    ReferenceRollup,
+    Deployment, ReferenceRollup,
 };
 use lockstep_rollup_api::SealedBlock;
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
-use crate::{
-    cli::AdapterRunArgs,
+use lockstep_aggregator::{
     client::ApiClient,
     service::prover::{check_dev_chain, DEV_MODE_PROOF},
 };
+
+use crate::cli::AdapterRunArgs;
 
 /// Wait after a failed round of `lockstep adapter run`.
 const RETRY: Duration = Duration::from_secs(10);
@@ -137,7 +139,7 @@ impl BlockProver {
         })
     }
 
-    /// The prover of a rollup registered with `stf` (`None`: the test-rollup circuit).
+    /// The prover of a rollup deployed with `stf` (`None`: the test-rollup circuit).
     pub fn for_circuit(keys: &KeyStore, stf: Option<StfConfig>) -> Result<Self> {
         match stf {
             Some(config) => Self::stf(keys, config),
@@ -308,28 +310,20 @@ pub struct PreparedSlot {
     pub pre: State,
 }
 
-/// The circuit `id` is registered with at the aggregator behind `client`
-/// (`GET /v1/rollups/{id}`): its STF deployment (`None`: the test-rollup circuit) and its vk
-/// digest.
-pub async fn registered_circuit(client: &ApiClient, id: u32) -> Result<(Option<StfConfig>, Fr)> {
+/// The key `id` is registered with at the aggregator behind `client`
+/// (`GET /v1/rollups/{id}`): its label and its vk digest.
+pub async fn registered_key(client: &ApiClient, id: u32) -> Result<(String, Fr)> {
     let (status, rollup) = client.get(&format!("/v1/rollups/{id}")).await?;
     ensure!(
         status == 200,
         "GET /v1/rollups/{id} answered {status}: {rollup}"
     );
-    let stf = match rollup["circuit"].as_str() {
-        Some("stf") => Some(
-            serde_json::from_value(rollup["stf"].clone())
-                .wrap_err_with(|| format!("rollup {id}'s STF deployment in {rollup}"))?,
-        ),
-        Some("test-rollup") => None,
-        _ => bail!("rollup {id}: the aggregator names no known circuit: {rollup}"),
-    };
+    let label = rollup["label"].as_str().unwrap_or_default().to_owned();
     let digest = rollup["vk_digest"]
         .as_str()
         .and_then(parse_fr_hex)
         .ok_or_else(|| eyre!("rollup {id}: no vk digest in {rollup}"))?;
-    Ok((stf, digest))
+    Ok((label, digest))
 }
 
 /// What happened to one slot.
@@ -388,15 +382,13 @@ impl Adapter {
         );
         let domain: Domain = serde_json::from_value(health["domain"].clone())
             .wrap_err_with(|| format!("the aggregator's domain in {health}"))?;
-        let (stf, digest) = registered_circuit(&client, id).await?;
+        let (label, digest) = registered_key(&client, id).await?;
         let mine = prover.vk_digest();
         ensure!(
             digest == mine,
-            "rollup {id} is registered at the aggregator with the {} circuit{} (vk digest {}), \
-             but this adapter proves with the {} circuit (vk digest {}): another circuit, \
-             deployment or SRS",
-            if stf.is_some() { "STF" } else { "test-rollup" },
-            stf.map(|c| format!(" {c:?}")).unwrap_or_default(),
+            "rollup {id} is registered at the aggregator with vk digest {} ({label}), but this \
+             adapter proves with the {} circuit (vk digest {}): another circuit, deployment or \
+             SRS",
             fr_hex(&digest),
             prover.circuit_name(),
             fr_hex(&mine)
@@ -615,9 +607,11 @@ impl Adapter {
         let started = Instant::now();
         let prover = self.prover.clone();
         let (job, domain) = (prepared.clone(), self.domain);
-        let body = tokio::task::spawn_blocking(move || prover.prove(&job, domain))
-            .await
-            .wrap_err("the proving thread")??;
+        let span = tracing::info_span!("prove", rollup = id, slot);
+        let body =
+            tokio::task::spawn_blocking(move || span.in_scope(|| prover.prove(&job, domain)))
+                .await
+                .wrap_err("the proving thread")??;
         let prove_seconds = started.elapsed().as_secs_f64();
         let (status, answer) = self.client.post("/v1/proofs", &body).await?;
         let outcome = match (status, answer["error"].as_str()) {
@@ -693,22 +687,16 @@ impl Adapter {
     }
 }
 
-/// Reads a genesis file (JSON, `lockstep_reference_rollup::Genesis`).
-pub fn read_genesis(path: &Path) -> Result<Genesis> {
-    let text =
-        std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).wrap_err_with(|| format!("{} is not a genesis", path.display()))
-}
-
 /// Runs `lockstep adapter run`: opens the adapter (waiting for the aggregator to answer), then
 /// proves waiting slots every `--poll-ms` until SIGINT or SIGTERM (or once, with `--once`).
 pub async fn run(args: AdapterRunArgs) -> Result<()> {
     if args.dev {
         // First, so that every line, the key loading's included, carries the dev label. The
         // chain is checked once the aggregator has said which domain it serves (below).
-        crate::dev::enable();
+        lockstep_aggregator::dev::enable();
     }
-    let genesis = read_genesis(&args.genesis)?;
+    let deployment = Deployment::read(&args.rollup)?;
+    let genesis = deployment.genesis.clone();
     let id = genesis.rollup_id;
     let dir = args
         .data_dir
@@ -720,17 +708,17 @@ pub async fn run(args: AdapterRunArgs) -> Result<()> {
     );
     let client = ApiClient::new(&args.aggregator);
     let poll = Duration::from_millis(args.poll_ms);
-    // The circuit is the one the aggregator registered the rollup with; its key is derived
-    // here from the same deployment and checked against the registered vk digest at open.
+    // The circuit is the deployment's; its key is checked against the vk digest the aggregator
+    // registered the rollup with at open.
     let mut prover: Option<BlockProver> = None;
     let mut adapter = loop {
         let attempt = async {
             let prover = match &prover {
                 Some(prover) => prover.clone(),
                 None => {
-                    let (stf, _) = registered_circuit(&client, id).await?;
+                    let stf = deployment.stf;
                     info!(
-                        circuit = if stf.is_some() { "stf" } else { "test-rollup" },
+                        circuit = %deployment.circuit_label(),
                         "loading the rollup circuit's key (keygen on first use: minutes for \
                          the STF circuit)"
                     );
@@ -760,7 +748,7 @@ pub async fn run(args: AdapterRunArgs) -> Result<()> {
         check_dev_chain(adapter.domain.chain_id, None)?;
     }
     let label = adapter.prover.label();
-    crate::say!(
+    lockstep_aggregator::say!(
         "adapter of rollup {id}: state root {}, data in {}, aggregator {}; proofs: {label}",
         fr_hex(&adapter.head_root()),
         dir.display(),
@@ -768,10 +756,10 @@ pub async fn run(args: AdapterRunArgs) -> Result<()> {
     );
     if args.once {
         let done = adapter.step().await?;
-        crate::say!("{} slot(s) proven and submitted", done.len());
+        lockstep_aggregator::say!("{} slot(s) proven and submitted", done.len());
         return Ok(());
     }
-    let shutdown = crate::shutdown_signal();
+    let shutdown = lockstep_aggregator::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         // After a failure (a block that does not follow, the aggregator away), wait longer

@@ -4,11 +4,9 @@
 
 use std::rc::Rc;
 
-use lockstep_aggregator::{
-    adapter::{Adapter, BlockProver},
-    client::ApiClient,
-};
+use lockstep_aggregator::client::ApiClient;
 use lockstep_circuits::testing;
+use lockstep_cli::adapter::{Adapter, BlockProver};
 use lockstep_reference_rollup::{Genesis, ReferenceRollup};
 use lockstep_rollup_api::{Cluster, SealedBlock};
 use serde_json::{json, Value};

@@ -37,7 +37,9 @@ use lockstep_aggregator::{
 };
 use lockstep_circuits::{
     entry::{Address, Domain},
-    testing, Fr,
+    testing,
+    vk_file::VkFile,
+    Fr,
 };
 use lockstep_contracts::{
     bindings::LockstepSettlement,
@@ -231,12 +233,17 @@ async fn slots_settle_exactly_once_when_the_aggregator_is_killed_at_every_stage(
     );
 
     let dir = tempfile::tempdir().unwrap();
+    // The rollup joins by its verifying-key file, named relative to the config's folder.
+    VkFile::new("test-rollup circuit", &inner_params, inner.pk.get_vk())
+        .unwrap()
+        .write(&dir.path().join("rollup-1.vk.json"))
+        .unwrap();
     let config = dir.path().join("aggregator.toml");
     std::fs::write(
         &config,
         format!(
             "data_dir = {data:?}\nkeys_dir = {keys:?}\n\n[domain]\nchain_id = {chain}\n\
-             registry = \"{registry}\"\n\n[[rollups]]\nid = 1\ncircuit = \"test-rollup\"\n\n\
+             registry = \"{registry}\"\n\n[[rollups]]\nid = 1\nvk = \"rollup-1.vk.json\"\n\n\
              [l1]\nrpc = \"{rpc}\"\npoll_ms = 200\nresend_after_secs = 30\n",
             data = dir.path().join("data"),
             keys = keys.root(),
@@ -474,7 +481,7 @@ fn dev_mode_is_refused_off_a_development_chain() {
         format!(
             "data_dir = {data:?}\nkeys_dir = {keys:?}\n\n[domain]\nchain_id = 1\n\
              registry = \"0x5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e\"\n\n[[rollups]]\nid = 1\n\
-             circuit = \"test-rollup\"\n",
+             vk = \"rollup-1.vk.json\"\n",
             data = dir.path().join("data"),
             keys = dir.path().join("keys"),
         ),

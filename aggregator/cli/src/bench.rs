@@ -9,7 +9,7 @@
 pub mod rollup;
 pub mod settle;
 
-use std::time::Instant;
+use std::{path::PathBuf, time::Instant};
 
 use eyre::{ensure, Context, Result};
 use halo2_base::gates::circuit::CircuitBuilderStage;
@@ -31,7 +31,35 @@ use serde::Serialize;
 use snark_verifier_sdk::{halo2::gen_dummy_snark_from_vk, CircuitExt, Snark, SHPLONK};
 use tracing::info;
 
-use crate::cli::{BenchAggregateArgs, BenchKind};
+/// Arguments of `lockstep bench aggregate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchAggregateArgs {
+    /// Rollup snarks to aggregate.
+    #[arg(long, default_value_t = 2)]
+    pub rollups: usize,
+    /// Aggregation circuit degree (default: 21 for up to 2 rollups, else 22).
+    #[arg(long)]
+    pub k: Option<u32>,
+    /// Key store folder (SRS files and the rollup key are cached there; the SRS is the UNSAFE
+    /// test SRS unless a real one was imported).
+    #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
+    pub keys: PathBuf,
+    /// Which kind runs first (both always run): swap them to see what order costs.
+    #[arg(long, value_delimiter = ',', default_value = "lockstep,stock")]
+    pub kinds: Vec<BenchKind>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An aggregation kind on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchKind {
+    /// Lockstep's aggregation: accumulator, layout checks, vk digests.
+    Lockstep,
+    /// snark-verifier-sdk's stock `AggregationCircuit`.
+    Stock,
+}
 
 /// Results for one aggregation kind.
 #[derive(Debug, Clone, Serialize)]

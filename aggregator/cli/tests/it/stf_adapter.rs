@@ -1,19 +1,14 @@
 //! Adapters proving with the reference rollup's STF circuit against a running service, with
-//! real proofs: the aggregator registers both rollups under one STF deployment, each adapter
-//! derives the same key from it, proves its blocks of two slots and the aggregator accepts
-//! them after verifying them natively. Refused: an adapter whose circuit is not the registered
+//! real proofs: the STF deployment's verifying-key file registers both rollups at the
+//! aggregator, each adapter derives the same key from the deployment, proves its blocks of two
+//! slots and the aggregator accepts them after verifying them natively. Refused: an adapter whose circuit is not the registered
 //! one, a test-rollup proof for an STF rollup, and a block over the deployment's capacity.
 
 use std::{rc::Rc, time::Instant};
 
-use lockstep_aggregator::{
-    adapter::{Adapter, BlockProver},
-    service::{
-        intake::{RegisteredRollup, Registry},
-        run::stf_verifying_key,
-    },
-};
-use lockstep_circuits::{entry::Address, testing};
+use lockstep_aggregator::service::intake::{RegisteredRollup, Registry};
+use lockstep_circuits::{entry::Address, testing, vk_file::VkFile};
+use lockstep_cli::adapter::{Adapter, BlockProver};
 use lockstep_reference_rollup::{
     abi::CallData,
     block::Tx,
@@ -64,32 +59,46 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
     let keys = testing::persistent_key_store().unwrap();
     tokio::task::block_in_place(|| keys.load_or_generate_unsafe_test_srs(STF.k)).unwrap();
 
-    // The aggregator's side: the STF circuit's verifying key for the deployment.
+    // The rollup team's side: the key of its deployment, exported as a verifying-key file.
     let t = Instant::now();
-    let (params, vk) = tokio::task::block_in_place(|| stf_verifying_key(&keys, &STF)).unwrap();
+    let stf = tokio::task::block_in_place(|| BlockProver::stf(&keys, STF)).unwrap();
     eprintln!(
         "STF key (k = {}): {:.1} s",
         STF.k,
         t.elapsed().as_secs_f64()
     );
+    let vk_dir = tempfile::tempdir().unwrap();
+    let vk_path = vk_dir.path().join("stf.vk.json");
+    VkFile::new(
+        "reference rollup STF, test deployment",
+        stf.params(),
+        stf.key().pk.get_vk(),
+    )
+    .unwrap()
+    .write(&vk_path)
+    .unwrap();
+
+    // The aggregator's side: both rollups registered by that file alone.
+    let loaded = VkFile::read(&vk_path)
+        .unwrap()
+        .load(&keys, &vk_path)
+        .unwrap();
+    assert_eq!(loaded.vk_digest, stf.vk_digest());
     let registry = Registry {
         domain: DOMAIN,
         rollups: [1, 2]
-            .map(|id| {
-                let registered = RegisteredRollup::new(id, vk.clone(), params.clone());
-                (id, registered.with_stf(STF))
-            })
+            .map(|id| (id, RegisteredRollup::from_file(id, loaded.clone())))
             .into(),
     };
     let client = serve(registry).await;
 
-    // The rollup reports its circuit and deployment.
+    // The rollup reports its key's label and digest.
     let (_, rollup) = client.get("/v1/rollups/1").await.unwrap();
-    assert_eq!(rollup["circuit"], "stf");
-    assert_eq!(rollup["stf"], serde_json::to_value(STF).unwrap());
-
-    // The adapters' side: the key derived from the same deployment, read from the cache.
-    let stf = tokio::task::block_in_place(|| BlockProver::stf(&keys, STF)).unwrap();
+    assert_eq!(rollup["label"], "reference rollup STF, test deployment");
+    assert_eq!(
+        rollup["vk_digest"],
+        lockstep_circuits::fr_text::fr_hex(&stf.vk_digest())
+    );
     let test_rollup = tokio::task::block_in_place(|| BlockProver::test_rollup(&keys)).unwrap();
     let [one, two] = small_geneses();
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
@@ -105,7 +114,8 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
     .unwrap_err();
     let err = format!("{err:#}");
     assert!(
-        err.contains("registered at the aggregator with the STF circuit")
+        err.contains("registered at the aggregator with vk digest")
+            && err.contains("reference rollup STF, test deployment")
             && err.contains("proves with the test-rollup circuit"),
         "{err}"
     );

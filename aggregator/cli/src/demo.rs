@@ -60,19 +60,21 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::info;
 
-use crate::{
-    adapter::{Adapter, BlockProver},
-    cli::DemoArgs,
+use lockstep_aggregator::{
     client::ApiClient,
     l1::{fr_to_u256, u256_to_fr},
     service::{
         self,
-        config::RollupCircuit,
         intake::{fr_hex, RegisteredRollup, Registry},
         pipeline::{aggregation_verifier_code, AggregationProver, L1Poster},
         prover::{check_dev_chain, MockAggregationProver},
         Parts,
     },
+};
+
+use crate::{
+    adapter::{Adapter, BlockProver},
+    cli::{DemoArgs, DemoCircuit},
 };
 
 /// The demo rollups' STF circuit: trees of depth 16, and a block capacity that holds the
@@ -256,7 +258,7 @@ struct SlotReport {
 /// Runs the demo; the devnet is stopped whether it succeeds, fails or is interrupted.
 pub async fn run(args: DemoArgs) -> Result<()> {
     if args.dev {
-        crate::dev::enable();
+        lockstep_aggregator::dev::enable();
         check_dev_chain(args.chain_id, None)?;
     }
     std::fs::create_dir_all(&args.out)
@@ -273,7 +275,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let devnet = Devnet::spawn(config)
         .await
         .wrap_err("starting the L1 devnet")?;
-    crate::say!(
+    lockstep_aggregator::say!(
         "L1 devnet   anvil pid {} on {} (chain id {}), log {}",
         devnet.pid(),
         devnet.url(),
@@ -284,9 +286,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     // Ctrl-C or SIGTERM ends the demo early; returning drops `devnet`, which stops anvil.
     tokio::select! {
         res = cluster(&devnet, &out, &args) => res?,
-        signal = crate::shutdown_signal() => eyre::bail!("interrupted by {signal}"),
+        signal = lockstep_aggregator::shutdown_signal() => eyre::bail!("interrupted by {signal}"),
     }
-    crate::say!(
+    lockstep_aggregator::say!(
         "done in {:.1} s; stopping anvil (pid {})",
         started.elapsed().as_secs_f64(),
         devnet.pid()
@@ -305,41 +307,40 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
         None => testing::persistent_key_store()?.root().to_owned(),
     };
     let keys = KeyStore::open(&keys_dir)?;
-    crate::say!("keys        {}", keys.root().display());
+    lockstep_aggregator::say!("keys        {}", keys.root().display());
 
     // Keys: the rollup circuit's, then one aggregation key per slot size (made once, cached).
     let t = Instant::now();
-    let prover =
-        match args.circuit {
-            RollupCircuit::TestRollup => {
-                tokio::task::block_in_place(|| BlockProver::test_rollup(&keys))?
-            }
-            RollupCircuit::Stf => {
-                crate::say!(
+    let prover = match args.circuit {
+        DemoCircuit::TestRollup => tokio::task::block_in_place(|| BlockProver::test_rollup(&keys))?,
+        DemoCircuit::Stf => {
+            lockstep_aggregator::say!(
                 "rollup key  STF circuit, k = {}, trees of depth {}, capacity {:?}: loading, or \
                  making it once (minutes; the SRS too if missing)",
-                DEMO_STF.k, DEMO_STF.depth, DEMO_STF.capacity
+                DEMO_STF.k,
+                DEMO_STF.depth,
+                DEMO_STF.capacity
             );
-                tokio::task::block_in_place(|| -> Result<BlockProver> {
-                    keys.load_or_generate_unsafe_test_srs(DEMO_STF.k)?;
-                    BlockProver::stf(&keys, DEMO_STF)
-                })?
-            }
-        };
+            tokio::task::block_in_place(|| -> Result<BlockProver> {
+                keys.load_or_generate_unsafe_test_srs(DEMO_STF.k)?;
+                BlockProver::stf(&keys, DEMO_STF)
+            })?
+        }
+    };
     let label = match (args.dev, args.circuit) {
         (true, _) => format!(
             "DEV MODE: nothing proven (blocks checked by MockProver against the {} circuit, \
              aggregations checked natively, L1 verifier a stand-in)",
             prover.circuit_name()
         ),
-        (false, RollupCircuit::TestRollup) => {
+        (false, DemoCircuit::TestRollup) => {
             "rollup proofs: TEST-ROLLUP circuit (public inputs only, STF not proven)".to_owned()
         }
-        (false, RollupCircuit::Stf) => {
+        (false, DemoCircuit::Stf) => {
             format!("rollup proofs: STF circuit (k = {})", DEMO_STF.k)
         }
     };
-    crate::say!(
+    lockstep_aggregator::say!(
         "rollup key  {} circuit, k = {}, ready in {:.1} s",
         prover.circuit_name(),
         halo2_base::halo2_proofs::poly::commitment::Params::k(prover.params().as_ref()),
@@ -354,11 +355,8 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
             .iter()
             .map(|g| {
                 let id = g.rollup_id;
-                let registered = RegisteredRollup::new(id, vk.clone(), rollup_params.clone());
-                let registered = match prover.stf_config() {
-                    Some(stf) => registered.with_stf(stf),
-                    None => registered,
-                };
+                let registered = RegisteredRollup::new(id, vk.clone(), rollup_params.clone())
+                    .with_label(prover.label());
                 (id, registered)
             })
             .collect(),
@@ -368,7 +366,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     let mut verifiers = Vec::new();
     for &n in &sizes {
         if args.dev {
-            crate::say!(
+            lockstep_aggregator::say!(
                 "verifier    for {n} rollups: DevModeVerifier (dev mode: accepts the marker)"
             );
             verifiers.push((n as u32, dev_mode_verifier_code()));
@@ -376,7 +374,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
         }
         let probe = AggregationProver::new(KeyStore::open(&keys_dir)?, registry.clone(), prover_k);
         let config = probe.config(n);
-        crate::say!(
+        lockstep_aggregator::say!(
             "aggregation key for {n} rollups (k = {}): loading, or making it once (minutes; \
              the SRS too if missing)",
             config.k
@@ -386,7 +384,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
             let params = keys.load_or_generate_unsafe_test_srs(config.k)?;
             aggregation_verifier_code(&keys, &params, &config, &rollup_params, &vk)
         })?;
-        crate::say!(
+        lockstep_aggregator::say!(
             "            ready in {:.1} s; verifier {} bytes of creation code",
             t.elapsed().as_secs_f64(),
             code.len()
@@ -408,7 +406,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     )
     .await
     .wrap_err("deploying contracts")?;
-    crate::say!(
+    lockstep_aggregator::say!(
         "deployed    LockstepSettlement at {} (block {}, {} gas with the verifiers)",
         deployment.settlement,
         deployment.deployed_at_block,
@@ -451,7 +449,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
             "deposit",
         )
         .await?;
-        crate::say!(
+        lockstep_aggregator::say!(
             "rollup {id}    registered: genesis root {}, vk digest {}, {} ETH deposited",
             fr_hex(&rollup.root()),
             fr_hex(&digest),
@@ -498,7 +496,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(async move { axum::serve(listener, launched.router).await });
-    crate::say!("aggregator  http://{addr} (data in {})", data_dir.display());
+    lockstep_aggregator::say!("aggregator  http://{addr} (data in {})", data_dir.display());
 
     // One adapter per rollup, as `lockstep adapter run` runs it: its own copy of the rollup's
     // state, its blocks kept in its own folder. The geneses are written out so that the same
@@ -527,7 +525,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
         .wrap_err_with(|| format!("opening rollup {id}'s adapter"))?;
         adapters.insert(id, adapter);
     }
-    crate::say!(
+    lockstep_aggregator::say!(
         "adapters    rollups {:?}: genesis files and kept blocks in {}",
         adapters.keys().collect::<Vec<_>>(),
         out.display()
@@ -537,7 +535,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     let mut previous: Option<u64> = None;
     for (index, (members, work)) in slots.iter().enumerate() {
         let slot = next_slot(&contract, previous).await?;
-        crate::say!(
+        lockstep_aggregator::say!(
             "\n── slot {slot} ({}/{}) · rollups {members:?} · {label}",
             index + 1,
             slots.len()
@@ -551,7 +549,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
                 u256_to_fr(l1_root).map(|r| fr_hex(&r)).as_deref() == Some(root.as_str()),
                 "rollup {id}: L1 root differs from the sealed block's post root"
             );
-            crate::say!("  rollup {id}  L1 root {root}, ETH on L1 {eth} wei");
+            lockstep_aggregator::say!("  rollup {id}  L1 root {root}, ETH on L1 {eth} wei");
         }
         previous = Some(slot);
         reports.push(report);
@@ -559,8 +557,8 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     launched.pipeline.abort();
     server.abort();
 
-    crate::say!("\nper-slot latency (seconds) · {label}");
-    crate::say!(
+    lockstep_aggregator::say!("\nper-slot latency (seconds) · {label}");
+    lockstep_aggregator::say!(
         "{:>6} {:>8} {:>8} {:>6} {:>22} {:>10} {:>7} {:>8} {:>9}",
         "slot",
         "rollups",
@@ -578,7 +576,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
             .values()
             .map(|s| format!("{s:.1}"))
             .collect();
-        crate::say!(
+        lockstep_aggregator::say!(
             "{:>6} {:>8} {:>8.2} {:>6.2} {:>22} {:>10.1} {:>7.1} {:>8.1} {:>9}",
             r.slot,
             r.rollups.len(),
@@ -593,7 +591,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     }
     let path = out.join("demo-report.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&reports)?)?;
-    crate::say!("wrote       {}", path.display());
+    lockstep_aggregator::say!("wrote       {}", path.display());
     Ok(())
 }
 
@@ -621,7 +619,7 @@ async fn run_slot(
             .submit(w.rollup, &tx.encode())
             .wrap_err_with(|| format!("transaction {:?}", w.what))?;
         let outcome = CallOutcome::from_api(&receipt.outcome)?;
-        crate::say!(
+        lockstep_aggregator::say!(
             "  tx        {}: {} with word {} ({} cross-rollup call{}, {} run{})",
             w.what,
             if outcome.success { "ok" } else { "reverted" },
@@ -635,7 +633,7 @@ async fn run_slot(
     let blocks: Vec<SealedBlock> = cluster.seal()?;
     let simulate_seconds = started.elapsed().as_secs_f64();
     let entries_matched: usize = blocks.iter().map(|b| b.assumed.len()).sum();
-    crate::say!(
+    lockstep_aggregator::say!(
         "  simulate  {} blocks sealed, {entries_matched} cross-rollup call{} matched (assumed = served) in {simulate_seconds:.2} s",
         blocks.len(),
         plural(entries_matched)
@@ -647,7 +645,7 @@ async fn run_slot(
     ensure!(status == 201, "opening slot {slot}: {status} {opened}");
     let open_seconds = t.elapsed().as_secs_f64();
     let bytes: usize = blocks.iter().map(|b| b.data.len()).sum();
-    crate::say!(
+    lockstep_aggregator::say!(
         "  open      {bytes} bytes of block data in {} blob(s), DA commitments fixed",
         opened["versioned_hashes"].as_array().map_or(0, Vec::len)
     );
@@ -674,13 +672,13 @@ async fn run_slot(
         let steps = lockstep_reference_rollup::block::Block::decode(&block.data)?
             .steps
             .len();
-        crate::say!(
+        lockstep_aggregator::say!(
             "  prove     rollup {id}: adapter replayed its block of {} step{} to the sealed root, {} assumed / {} served, {} in {:.1} s, {} ({})",
             steps,
             plural(steps),
             block.assumed.len(),
             block.served.len(),
-            if crate::dev::enabled() {
+            if lockstep_aggregator::dev::enabled() {
                 "checked by MockProver (not proven)"
             } else {
                 "proved"
@@ -693,13 +691,13 @@ async fn run_slot(
     }
 
     // 4. The pipeline aggregates and settles.
-    if crate::dev::enabled() {
-        crate::say!(
+    if lockstep_aggregator::dev::enabled() {
+        lockstep_aggregator::say!(
             "  aggregate checking the aggregation of {} rollups natively (dev mode: not proven)…",
             blocks.len()
         );
     } else {
-        crate::say!(
+        lockstep_aggregator::say!(
             "  aggregate proving the aggregation of {} rollups (minutes)…",
             blocks.len()
         );
@@ -757,12 +755,12 @@ async fn run_slot(
             .map(|b| (b.rollup_id, fr_hex(&b.post_root)))
             .collect(),
     };
-    crate::say!(
+    lockstep_aggregator::say!(
         "  aggregate {:.1} s, {} bytes of proof",
         aggregate_seconds,
         settled["aggregation"]["proof_bytes"]
     );
-    crate::say!(
+    lockstep_aggregator::say!(
         "  settled   tx {} in L1 block {}, {} gas, posted in {post_seconds:.1} s; slot done in {:.1} s",
         report.tx, report.l1_block, report.gas_used, report.total_seconds
     );
@@ -830,7 +828,7 @@ async fn http(
     path: &str,
     body: Option<Value>,
 ) -> Result<(u16, Value)> {
-    let client = crate::client::ApiClient::local(addr);
+    let client = lockstep_aggregator::client::ApiClient::local(addr);
     match method {
         "POST" => client.post(path, &body.unwrap_or(Value::Null)).await,
         _ => client.get(path).await,

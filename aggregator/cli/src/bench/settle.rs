@@ -22,7 +22,20 @@ use serde::Serialize;
 use tracing::info;
 
 use super::print_json;
-use crate::cli::BenchSettleArgs;
+
+/// Arguments of `lockstep bench settle`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchSettleArgs {
+    /// Numbers of rollups to settle, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub rollups: Vec<usize>,
+    /// Bytes of stand-in proof in each call (a real two-rollup proof has 2,912).
+    #[arg(long, default_value_t = 0)]
+    pub proof_bytes: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// One settlement transaction.
 #[derive(Debug, Clone, Serialize)]

@@ -48,28 +48,7 @@ pub enum AggregatorCommand {
     Run(AggregatorRunArgs),
 }
 
-/// Arguments of `lockstep aggregator run`.
-#[derive(Debug, Clone, Args)]
-pub struct AggregatorRunArgs {
-    /// TOML configuration file (every field optional; see docs/api.md).
-    #[arg(long, env = "LOCKSTEP_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Address to listen on (overrides `listen`).
-    #[arg(long, env = "LOCKSTEP_LISTEN")]
-    pub listen: Option<std::net::SocketAddr>,
-    /// RocksDB folder (overrides `data_dir`).
-    #[arg(long, env = "LOCKSTEP_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Key folder (overrides `keys_dir`).
-    #[arg(long, env = "LOCKSTEP_KEYS")]
-    pub keys: Option<PathBuf>,
-    /// DEV MODE, proves nothing: slots are aggregated by a stand-in that checks the public
-    /// inputs natively and posts a marker instead of a proof, which only the `DevModeVerifier`
-    /// stand-in on L1 accepts. Refused unless the domain and the L1 node are a local
-    /// development chain (chain id 31337). Every line the service prints says so.
-    #[arg(long)]
-    pub dev: bool,
-}
+pub use lockstep_aggregator::service::run::AggregatorRunArgs;
 
 /// `lockstep adapter …`
 #[derive(Debug, Subcommand)]
@@ -83,9 +62,10 @@ pub enum AdapterCommand {
 /// Arguments of `lockstep adapter run`.
 #[derive(Debug, Clone, Args)]
 pub struct AdapterRunArgs {
-    /// The rollup's genesis (JSON: rollup_id, tree_depth, max_steps, accounts, apps).
+    /// The rollup's deployment file (TOML: `genesis = "…json"` and, for the STF circuit,
+    /// `[stf]` with k, depth and capacity; `lockstep_reference_rollup::deployment`).
     #[arg(long)]
-    pub genesis: PathBuf,
+    pub rollup: PathBuf,
     /// The aggregator's HTTP API.
     #[arg(
         long,
@@ -106,30 +86,18 @@ pub struct AdapterRunArgs {
     #[arg(long)]
     pub once: bool,
     /// DEV MODE, proves nothing: each block is checked with halo2's MockProver against the
-    /// registered circuit and submitted with a marker instead of a proof, which only an
+    /// deployment's circuit and submitted with a marker instead of a proof, which only an
     /// aggregator run with `--dev` accepts. Refused unless the aggregator's domain is a local
     /// development chain (chain id 31337). Every line the adapter prints says so.
     #[arg(long)]
     pub dev: bool,
 }
 
-/// Arguments of `lockstep status`.
-#[derive(Debug, Clone, Args)]
-pub struct StatusArgs {
-    /// The aggregator's HTTP API.
-    #[arg(
-        long,
-        env = "LOCKSTEP_AGGREGATOR",
-        default_value = "http://127.0.0.1:7420"
-    )]
-    pub aggregator: String,
-    /// How many of the newest slots to show.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
-    pub slots: u64,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
+pub use lockstep_aggregator::status::StatusArgs;
+
+pub use crate::bench::{
+    rollup::BenchRollupArgs, settle::BenchSettleArgs, BenchAggregateArgs, BenchKind,
+};
 
 /// `lockstep bench …`
 #[derive(Debug, Subcommand)]
@@ -145,73 +113,6 @@ pub enum BenchCommand {
     Rollup(BenchRollupArgs),
 }
 
-/// Arguments of `lockstep bench rollup`.
-#[derive(Debug, Clone, Args)]
-pub struct BenchRollupArgs {
-    /// Transactions per block, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
-    pub txs: Vec<usize>,
-    /// Depth of the state tree.
-    #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
-    pub depth: usize,
-    /// What the blocks do: local transactions, or calls to another rollup.
-    #[arg(long, value_enum, default_value = "local")]
-    pub workload: crate::bench::rollup::Workload,
-    /// Only size the circuit (rows, keys, advice cells, k): no keygen, no proof.
-    #[arg(long)]
-    pub size_only: bool,
-    /// Key store folder (SRS files; the UNSAFE test SRS unless a real one was imported).
-    #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
-    pub keys: PathBuf,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Arguments of `lockstep bench settle`.
-#[derive(Debug, Clone, Args)]
-pub struct BenchSettleArgs {
-    /// Numbers of rollups to settle, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
-    pub rollups: Vec<usize>,
-    /// Bytes of stand-in proof in each call (a real two-rollup proof has 2,912).
-    #[arg(long, default_value_t = 0)]
-    pub proof_bytes: usize,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Arguments of `lockstep bench aggregate`.
-#[derive(Debug, Clone, Args)]
-pub struct BenchAggregateArgs {
-    /// Rollup snarks to aggregate.
-    #[arg(long, default_value_t = 2)]
-    pub rollups: usize,
-    /// Aggregation circuit degree (default: 21 for up to 2 rollups, else 22).
-    #[arg(long)]
-    pub k: Option<u32>,
-    /// Key store folder (SRS files and the rollup key are cached there; the SRS is the UNSAFE
-    /// test SRS unless a real one was imported).
-    #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
-    pub keys: PathBuf,
-    /// Which kind runs first (both always run): swap them to see what order costs.
-    #[arg(long, value_delimiter = ',', default_value = "lockstep,stock")]
-    pub kinds: Vec<BenchKind>,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// An aggregation kind on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BenchKind {
-    /// Lockstep's aggregation: accumulator, layout checks, vk digests.
-    Lockstep,
-    /// snark-verifier-sdk's stock `AggregationCircuit`.
-    Stock,
-}
-
 /// `lockstep keys …`
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -220,6 +121,33 @@ pub enum KeysCommand {
     UnsafeTestSrs(UnsafeTestSrsArgs),
     /// Check an SRS file (standard halo2 KZG format) and copy it into the key store.
     ImportSrs(ImportSrsArgs),
+    /// Write a rollup's verifying-key file: what a cluster's aggregator registers it by
+    /// (`[[rollups]] vk = …`), and whose digest L1's registry must hold.
+    ExportVk(ExportVkArgs),
+}
+
+/// Arguments of `lockstep keys export-vk`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportVkArgs {
+    /// The rollup's deployment file (its `[stf]` section picks the STF circuit; without one,
+    /// the test-rollup circuit).
+    #[arg(long)]
+    pub rollup: PathBuf,
+    /// Where to write the verifying-key file (JSON, `lockstep_circuits::vk_file`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Key store folder (the SRS of the circuit's k must be there; keygen runs on first use).
+    #[arg(long, env = "LOCKSTEP_KEYS", default_value = "keys")]
+    pub keys: PathBuf,
+}
+
+/// The rollup circuit the demo proves with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoCircuit {
+    /// The test rollup: public inputs only (k = 17).
+    TestRollup,
+    /// The reference rollup's STF circuit.
+    Stf,
 }
 
 /// Arguments of `lockstep keys unsafe-test-srs`.
@@ -271,7 +199,7 @@ pub struct DemoArgs {
     /// block); `test-rollup` proves only the public inputs (k = 17, seconds), a quicker run
     /// that every line labels as such.
     #[arg(long, value_enum, default_value = "stf")]
-    pub circuit: crate::service::config::RollupCircuit,
+    pub circuit: DemoCircuit,
     /// DEV MODE, proves nothing: every block is checked with halo2's MockProver instead of
     /// proven, every aggregation by a native stand-in, and L1 settles through the
     /// `DevModeVerifier` stand-in. For a quick look at the whole pipeline; never a measure of
