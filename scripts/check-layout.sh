@@ -8,6 +8,9 @@
 # - lockstep-aggregator (the service) never on the example: rollups join it by their verifying-key
 #   files and the `lockstep` binary (lockstep-cli) hands its builder the rollups it runs.
 #
+# - lockstep-api (the HTTP API's types and client) on nothing of the workspace, so any client can
+#   use it.
+#
 # Only normal dependencies count: tests may use the example as a fixture.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -37,7 +40,9 @@ allow lockstep-reference-rollup lockstep-circuits lockstep-rollup-api
 allow lockstep-tally-rollup lockstep-circuits lockstep-rollup-api
 allow lockstep-storage
 allow lockstep-contracts
-allow lockstep-aggregator lockstep-circuits lockstep-rollup-api lockstep-storage lockstep-contracts
+allow lockstep-api
+allow lockstep-aggregator lockstep-circuits lockstep-rollup-api lockstep-storage lockstep-contracts \
+  lockstep-api
 
 if ((failed)); then
   die "the layout's dependency rules are broken (docs/architecture.md, \"Dependency rules\")"

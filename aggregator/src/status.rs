@@ -7,9 +7,9 @@
 
 use std::fmt::Write as _;
 
-use eyre::{bail, Result};
+use eyre::{Result, WrapErr};
+use lockstep_api::{Health, RollupStatus, SlotSummary};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::{client::ApiClient, service::slots::now_ms};
 
@@ -37,11 +37,11 @@ pub struct StatusReport {
     /// The aggregator's base URL.
     pub aggregator: String,
     /// `GET /health`.
-    pub health: Value,
+    pub health: Health,
     /// `GET /v1/rollups/{id}` of every registered rollup.
-    pub rollups: Vec<Value>,
+    pub rollups: Vec<RollupStatus>,
     /// `GET /v1/slots?limit=N`: the newest slots, newest first.
-    pub slots: Vec<Value>,
+    pub slots: Vec<SlotSummary>,
 }
 
 /// Runs `lockstep status`.
@@ -58,42 +58,32 @@ pub async fn run(args: StatusArgs) -> Result<()> {
 
 /// Reads the report from the aggregator behind `client`, with its newest `slots` slots.
 pub async fn fetch(client: &ApiClient, slots: u64) -> Result<StatusReport> {
-    let (status, health) = client.get("/health").await?;
-    if status != 200 {
-        bail!(
-            "{}/health answered {status}: {health} (is this a Lockstep aggregator?)",
-            client.base()
-        );
-    }
+    let health = client
+        .health()
+        .await
+        .wrap_err("reading /health (is this a Lockstep aggregator?)")?;
     let mut rollups = Vec::new();
-    for id in health["rollups"].as_array().into_iter().flatten() {
-        let (status, rollup) = client.get(&format!("/v1/rollups/{id}")).await?;
-        if status != 200 {
-            bail!("GET /v1/rollups/{id} answered {status}: {rollup}");
-        }
-        rollups.push(rollup);
+    for id in &health.rollups {
+        rollups.push(client.rollup(*id).await?);
     }
-    let (status, listed) = client.get(&format!("/v1/slots?limit={slots}")).await?;
-    if status != 200 {
-        bail!("GET /v1/slots answered {status}: {listed}");
-    }
+    let listed = client.slots(slots as usize).await?;
     Ok(StatusReport {
         aggregator: client.base().to_owned(),
         health,
         rollups,
-        slots: listed["slots"].as_array().cloned().unwrap_or_default(),
+        slots: listed.slots,
     })
 }
 
 /// The report as text, with ages measured from `now_ms`.
 pub fn render(report: &StatusReport, now_ms: u64) -> String {
     let mut out = String::new();
-    let unfinished = report.health["unfinished_slots"].as_u64().unwrap_or(0);
+    let unfinished = report.health.unfinished_slots as u64;
     let _ = writeln!(
         out,
         "aggregator {}: {}, {unfinished} unfinished slot{}",
         report.aggregator,
-        report.health["status"].as_str().unwrap_or("?"),
+        report.health.status,
         plural(unfinished)
     );
 
@@ -104,18 +94,18 @@ pub fn render(report: &StatusReport, now_ms: u64) -> String {
         "id", "k", "vk digest"
     );
     for rollup in &report.rollups {
-        let digest = rollup["vk_digest"].as_str().unwrap_or("?");
+        let digest = rollup.vk_digest.as_str();
         let short = if digest.len() > 18 {
             format!("{}…{}", &digest[..10], &digest[digest.len() - 6..])
         } else {
             digest.to_owned()
         };
-        let waiting = slot_list(&rollup["slots_waiting_for_proof"]);
+        let waiting = id_list(&rollup.slots_waiting_for_proof);
         let _ = writeln!(
             out,
             "  {:>6}  {:>3}  {:<20}  {}",
-            rollup["id"].to_string(),
-            rollup["k"].to_string(),
+            rollup.id,
+            rollup.k,
             short,
             if waiting.is_empty() {
                 "-".into()
@@ -136,32 +126,33 @@ pub fn render(report: &StatusReport, now_ms: u64) -> String {
         "slot", "state", "rollups", "proofs", "updated"
     );
     for slot in &report.slots {
-        let rollups = slot_list(&slot["rollups"]);
-        let members = slot["rollups"].as_array().map_or(0, Vec::len);
-        let proofs = slot["proofs_received"].as_u64().unwrap_or(0);
-        let state = slot["state"].as_str().unwrap_or("?");
+        let rollups = id_list(&slot.rollups);
+        let members = slot.rollups.len();
+        let proofs = slot.proofs_received;
+        let state = slot.state.as_str();
+        let or_unknown = |value: Option<String>| value.unwrap_or_else(|| "?".into());
         let detail = match state {
             "settled" => format!(
                 "tx {} in block {}, {} gas",
-                slot["tx"].as_str().unwrap_or("?"),
-                slot["block"],
-                slot["gas_used"]
+                or_unknown(slot.tx.clone()),
+                or_unknown(slot.block.map(|b| b.to_string())),
+                or_unknown(slot.gas_used.map(|g| g.to_string()))
             ),
             "failed" => format!(
                 "in {}: {}",
-                slot["stage"].as_str().unwrap_or("?"),
-                slot["reason"].as_str().unwrap_or("?")
+                or_unknown(slot.stage.clone()),
+                or_unknown(slot.reason.clone())
             ),
             "proving" => format!("{} of {members} proofs in", proofs),
             "aggregating" => "proving the aggregation".into(),
             "posting" => "settling on L1".into(),
             _ => String::new(),
         };
-        let age = now_ms.saturating_sub(slot["updated_at_ms"].as_u64().unwrap_or(now_ms));
+        let age = now_ms.saturating_sub(slot.updated_at_ms);
         let _ = writeln!(
             out,
             "  {:>8}  {:<11}  {:<10}  {:>6}  {:>10}  {detail}",
-            slot["slot"].to_string(),
+            slot.slot,
             state,
             rollups,
             format!("{proofs}/{members}"),
@@ -172,16 +163,11 @@ pub fn render(report: &StatusReport, now_ms: u64) -> String {
 }
 
 /// `[1, 2, 3]` as `1,2,3`.
-fn slot_list(values: &Value) -> String {
-    values
-        .as_array()
-        .map(|ids| {
-            ids.iter()
-                .map(Value::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default()
+fn id_list<T: std::fmt::Display>(ids: &[T]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// An age in milliseconds as `42 s ago`, `7 min ago`, `3 h ago`, `2 d ago`.
@@ -209,19 +195,37 @@ mod tests {
 
     use super::*;
 
+    fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+        serde_json::from_value(value).unwrap()
+    }
+
     #[test]
     fn the_table_shows_each_slot_where_it_is() {
         let report = StatusReport {
             aggregator: "http://127.0.0.1:7420".into(),
-            health: json!({ "status": "ok", "unfinished_slots": 1, "rollups": [1, 2] }),
+            health: typed(json!({
+                "status": "ok", "unfinished_slots": 1, "rollups": [1, 2],
+                "domain": { "chain_id": 31337, "registry": "0x5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e" },
+                "builder": null
+            })),
             rollups: vec![
-                json!({ "id": 1, "k": 17, "vk_digest": "0x0123456789abcdef0123456789", "slots_waiting_for_proof": [12] }),
-                json!({ "id": 2, "k": 17, "vk_digest": "0xfe", "slots_waiting_for_proof": [] }),
+                typed(
+                    json!({ "id": 1, "k": 17, "vk_digest": "0x0123456789abcdef0123456789", "label": "", "slots_waiting_for_proof": [12] }),
+                ),
+                typed(
+                    json!({ "id": 2, "k": 17, "vk_digest": "0xfe", "label": "", "slots_waiting_for_proof": [] }),
+                ),
             ],
             slots: vec![
-                json!({ "slot": 12, "state": "proving", "rollups": [1, 2], "proofs_received": 1, "updated_at_ms": 95_000 }),
-                json!({ "slot": 11, "state": "failed", "rollups": [2], "proofs_received": 1, "updated_at_ms": 40_000, "stage": "posting", "reason": "L1 refused: StaleSlot" }),
-                json!({ "slot": 10, "state": "settled", "rollups": [1], "proofs_received": 1, "updated_at_ms": 0, "tx": "0xabc", "block": 7, "gas_used": 520_000 }),
+                typed(
+                    json!({ "slot": 12, "state": "proving", "rollups": [1, 2], "proofs_received": 1, "updated_at_ms": 95_000 }),
+                ),
+                typed(
+                    json!({ "slot": 11, "state": "failed", "rollups": [2], "proofs_received": 1, "updated_at_ms": 40_000, "stage": "posting", "reason": "L1 refused: StaleSlot" }),
+                ),
+                typed(
+                    json!({ "slot": 10, "state": "settled", "rollups": [1], "proofs_received": 1, "updated_at_ms": 0, "tx": "0xabc", "block": 7, "gas_used": 520_000 }),
+                ),
             ],
         };
         let text = render(&report, 100_000);

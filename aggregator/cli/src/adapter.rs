@@ -58,13 +58,14 @@ use lockstep_reference_rollup::{
     Deployment, ReferenceRollup,
 };
 use lockstep_rollup_api::SealedBlock;
-use serde_json::{json, Value};
+
 use tracing::{info, warn};
 
 use lockstep_aggregator::{
     client::ApiClient,
     service::prover::{check_dev_chain, DEV_MODE_PROOF},
 };
+use lockstep_api::{BlockData, ProofSubmission};
 
 use crate::cli::AdapterRunArgs;
 
@@ -205,7 +206,7 @@ impl BlockProver {
     /// Proves `prepared`'s block with its DA commitment (in dev mode: checks it with
     /// MockProver); returns the `POST /v1/proofs` body. Blocking (tens of seconds for the test
     /// rollup, minutes for the STF circuit).
-    pub fn prove(&self, prepared: &PreparedSlot, domain: Domain) -> Result<Value> {
+    pub fn prove(&self, prepared: &PreparedSlot, domain: Domain) -> Result<ProofSubmission> {
         let sealed = &prepared.sealed;
         let expected = sealed
             .witness(domain, prepared.da_commitment)
@@ -231,12 +232,12 @@ impl BlockProver {
                 snark.proof
             }
         };
-        Ok(json!({
-            "slot": sealed.slot,
-            "rollup_id": sealed.rollup_id,
-            "instances": expected.iter().map(fr_hex).collect::<Vec<_>>(),
-            "proof": format!("0x{}", hex::encode(&proof)),
-        }))
+        Ok(ProofSubmission {
+            slot: sealed.slot,
+            rollup_id: sealed.rollup_id,
+            instances: expected.iter().map(fr_hex).collect(),
+            proof: format!("0x{}", hex::encode(&proof)),
+        })
     }
 
     /// The circuit of `prepared`'s block at `stage` (`Prover` with the key's break points, or
@@ -313,17 +314,14 @@ pub struct PreparedSlot {
 /// The key `id` is registered with at the aggregator behind `client`
 /// (`GET /v1/rollups/{id}`): its label and its vk digest.
 pub async fn registered_key(client: &ApiClient, id: u32) -> Result<(String, Fr)> {
-    let (status, rollup) = client.get(&format!("/v1/rollups/{id}")).await?;
-    ensure!(
-        status == 200,
-        "GET /v1/rollups/{id} answered {status}: {rollup}"
-    );
-    let label = rollup["label"].as_str().unwrap_or_default().to_owned();
-    let digest = rollup["vk_digest"]
-        .as_str()
-        .and_then(parse_fr_hex)
-        .ok_or_else(|| eyre!("rollup {id}: no vk digest in {rollup}"))?;
-    Ok((label, digest))
+    let rollup = client.rollup(id).await?;
+    let digest = parse_fr_hex(&rollup.vk_digest).ok_or_else(|| {
+        eyre!(
+            "rollup {id}: vk digest {:?} is not a field element",
+            rollup.vk_digest
+        )
+    })?;
+    Ok((rollup.label, digest))
 }
 
 /// What happened to one slot.
@@ -364,24 +362,23 @@ impl Adapter {
         prover: BlockProver,
     ) -> Result<Self> {
         let dir = dir.into();
-        let (status, health) = client.get("/health").await?;
-        ensure!(
-            status == 200,
-            "{}/health answered {status}: {health}",
-            client.base()
-        );
+        let health = client.health().await?;
         let id = genesis.rollup_id;
-        let registered = health["rollups"]
-            .as_array()
-            .is_some_and(|ids| ids.iter().any(|v| v.as_u64() == Some(u64::from(id))));
         ensure!(
-            registered,
-            "rollup {id} is not registered at the aggregator {} (it serves {})",
+            health.rollups.contains(&id),
+            "rollup {id} is not registered at the aggregator {} (it serves {:?})",
             client.base(),
-            health["rollups"]
+            health.rollups
         );
-        let domain: Domain = serde_json::from_value(health["domain"].clone())
-            .wrap_err_with(|| format!("the aggregator's domain in {health}"))?;
+        let domain = Domain {
+            chain_id: health.domain.chain_id,
+            registry: health.domain.registry.parse().map_err(|e: String| {
+                eyre!(
+                    "the aggregator's domain registry {:?}: {e}",
+                    health.domain.registry
+                )
+            })?,
+        };
         let (label, digest) = registered_key(&client, id).await?;
         let mine = prover.vk_digest();
         ensure!(
@@ -445,15 +442,7 @@ impl Adapter {
     /// the first slot that fails (later ones build on it).
     pub async fn step(&mut self) -> Result<Vec<Submitted>> {
         let id = self.rollup_id();
-        let (status, rollup) = self.client.get(&format!("/v1/rollups/{id}")).await?;
-        ensure!(
-            status == 200,
-            "GET /v1/rollups/{id} answered {status}: {rollup}"
-        );
-        let waiting: Vec<u64> = rollup["slots_waiting_for_proof"]
-            .as_array()
-            .map(|slots| slots.iter().filter_map(Value::as_u64).collect())
-            .unwrap_or_default();
+        let waiting = self.client.rollup(id).await?.slots_waiting_for_proof;
         let mut done = Vec::new();
         for slot in waiting {
             let prepared = self.prepare(slot).await?;
@@ -467,13 +456,11 @@ impl Adapter {
     pub async fn prepare(&mut self, slot: u64) -> Result<PreparedSlot> {
         let id = self.rollup_id();
         let (body, data) = self.fetch_block(slot).await?;
-        let field = |name: &str| -> Result<Fr> {
-            body[name]
-                .as_str()
-                .and_then(parse_fr_hex)
-                .ok_or_else(|| eyre!("slot {slot}'s block: bad {name} in {body}"))
+        let field = |name: &str, text: &str| -> Result<Fr> {
+            parse_fr_hex(text).ok_or_else(|| eyre!("slot {slot}'s block: bad {name} {text:?}"))
         };
-        let (pre_root, da_commitment) = (field("pre_root")?, field("da_commitment")?);
+        let pre_root = field("pre_root", &body.pre_root)?;
+        let da_commitment = field("da_commitment", &body.da_commitment)?;
         let block = Block::decode(&data).wrap_err_with(|| format!("slot {slot}'s block"))?;
         ensure!(
             block.rollup_id == id && block.slot == slot && block.pre_root == pre_root,
@@ -532,20 +519,13 @@ impl Adapter {
     /// folder needs to join a rollup that already has blocks. Returns how many it applied.
     pub async fn catch_up(&mut self, slot: u64) -> Result<usize> {
         let id = self.rollup_id();
-        let (status, listed) = self.client.get("/v1/slots?limit=1000").await?;
-        ensure!(status == 200, "GET /v1/slots answered {status}: {listed}");
+        let listed = self.client.slots(1000).await?;
         let after = self.previous.as_ref().map(|(kept, _)| *kept);
-        let mut earlier: Vec<u64> = listed["slots"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|s| s["state"] != "failed")
-            .filter(|s| {
-                s["rollups"]
-                    .as_array()
-                    .is_some_and(|ids| ids.iter().any(|v| v.as_u64() == Some(u64::from(id))))
-            })
-            .filter_map(|s| s["slot"].as_u64())
+        let mut earlier: Vec<u64> = listed
+            .slots
+            .iter()
+            .filter(|s| s.state != "failed" && s.rollups.contains(&id))
+            .map(|s| s.slot)
             .filter(|&s| s < slot && after.is_none_or(|kept| s > kept))
             .collect();
         earlier.sort_unstable();
@@ -574,21 +554,9 @@ impl Adapter {
     }
 
     /// `slot`'s block for this rollup: the aggregator's answer and the block's bytes.
-    async fn fetch_block(&self, slot: u64) -> Result<(Value, Vec<u8>)> {
-        let id = self.rollup_id();
-        let (status, body) = self
-            .client
-            .get(&format!("/v1/slots/{slot}/blocks/{id}"))
-            .await?;
-        ensure!(
-            status == 200,
-            "GET /v1/slots/{slot}/blocks/{id} answered {status}: {body}"
-        );
-        let data = body["data"]
-            .as_str()
-            .map(|d| hex::decode(d.trim_start_matches("0x")))
-            .transpose()?
-            .ok_or_else(|| eyre!("slot {slot}'s block has no data: {body}"))?;
+    async fn fetch_block(&self, slot: u64) -> Result<(BlockData, Vec<u8>)> {
+        let body = self.client.block(slot, self.rollup_id()).await?;
+        let data = body.data.0.clone();
         Ok((body, data))
     }
 
@@ -613,13 +581,13 @@ impl Adapter {
                 .await
                 .wrap_err("the proving thread")??;
         let prove_seconds = started.elapsed().as_secs_f64();
-        let (status, answer) = self.client.post("/v1/proofs", &body).await?;
-        let outcome = match (status, answer["error"].as_str()) {
-            (202, _) => "accepted",
-            (409, Some("duplicate")) => "duplicate",
-            _ => bail!("slot {slot}: the proof of rollup {id} was refused: {status} {answer}"),
+        let (outcome, slot_state) = match self.client.submit_proof(&body).await {
+            Ok(accepted) => ("accepted", accepted.state),
+            Err(err) if err.refusal() == Some((409, "duplicate")) => {
+                ("duplicate", "proving".to_owned())
+            }
+            Err(err) => bail!("slot {slot}: the proof of rollup {id} was refused: {err}"),
         };
-        let slot_state = answer["state"].as_str().unwrap_or("proving").to_owned();
         info!(
             rollup = id,
             slot,

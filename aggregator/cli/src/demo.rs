@@ -57,17 +57,18 @@ use lockstep_reference_rollup::{
 use lockstep_rollup_api::{Cluster, SealedBlock};
 use lockstep_storage::RocksStore;
 use serde::Serialize;
-use serde_json::Value;
+
 use tracing::info;
 
 use lockstep_aggregator::{
-    client::ApiClient,
+    client::{slot_opening, ApiClient},
     l1::{fr_to_u256, u256_to_fr},
     service::{
         self,
         intake::{fr_hex, RegisteredRollup, Registry},
         pipeline::{aggregation_verifier_code, AggregationProver, L1Poster},
         prover::{check_dev_chain, MockAggregationProver},
+        slots::SlotState,
         Parts,
     },
 };
@@ -641,13 +642,15 @@ async fn run_slot(
 
     // 2. Open the slot: the aggregator lays the blocks out in the blob.
     let t = Instant::now();
-    let (status, opened) = ApiClient::local(addr).open_slot(slot, &blocks).await?;
-    ensure!(status == 201, "opening slot {slot}: {status} {opened}");
+    let opened = ApiClient::local(addr)
+        .open_slot(&slot_opening(slot, &blocks))
+        .await
+        .wrap_err_with(|| format!("opening slot {slot}"))?;
     let open_seconds = t.elapsed().as_secs_f64();
     let bytes: usize = blocks.iter().map(|b| b.data.len()).sum();
     lockstep_aggregator::say!(
         "  open      {bytes} bytes of block data in {} blob(s), DA commitments fixed",
-        opened["versioned_hashes"].as_array().map_or(0, Vec::len)
+        opened.versioned_hashes.len()
     );
 
     // 3. Every rollup's adapter replays its block on its own state, proves it and submits.
@@ -705,12 +708,15 @@ async fn run_slot(
     // One progress line per state the slot waits in; the proof's own line has the estimate.
     let mut last_state = String::new();
     let mut waiting: Option<Progress> = None;
+    let client = ApiClient::local(addr);
     let settled = loop {
-        let (status, body) = http(addr, "GET", &format!("/v1/slots/{slot}"), None).await?;
-        ensure!(status == 200, "reading slot {slot}: {status} {body}");
-        let state = body["state"].as_str().unwrap_or_default().to_owned();
-        if state == "failed" {
-            bail!("slot {slot} failed: {body}");
+        let body = client
+            .slot(slot)
+            .await
+            .wrap_err_with(|| format!("reading slot {slot}"))?;
+        let state = body.record.state.name().to_owned();
+        if let SlotState::Failed { stage, reason } = &body.record.state {
+            bail!("slot {slot} failed in {stage}: {reason}");
         }
         if state != last_state {
             info!(slot, state, "slot state");
@@ -728,11 +734,23 @@ async fn run_slot(
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let at = |state: &str| {
-        settled["history"]
-            .as_array()
-            .and_then(|h| h.iter().find(|t| t["state"] == state))
-            .and_then(|t| t["at_ms"].as_u64())
-            .unwrap_or_default()
+        settled
+            .record
+            .history
+            .iter()
+            .find(|t| t.state == state)
+            .map_or(0, |t| t.at_ms)
+    };
+    let SlotState::Settled {
+        tx,
+        block: l1_block,
+        gas_used,
+    } = settled.record.state.clone()
+    else {
+        bail!(
+            "slot {slot} is {}, not settled",
+            settled.record.state.name()
+        );
     };
     let aggregate_seconds = (at("posting").saturating_sub(at("aggregating"))) as f64 / 1000.0;
     let post_seconds = (at("settled").saturating_sub(at("posting"))) as f64 / 1000.0;
@@ -747,9 +765,9 @@ async fn run_slot(
         aggregate_seconds,
         post_seconds,
         total_seconds: started.elapsed().as_secs_f64(),
-        tx: settled["tx"].as_str().unwrap_or_default().to_owned(),
-        l1_block: settled["block"].as_u64().unwrap_or_default(),
-        gas_used: settled["gas_used"].as_u64().unwrap_or_default(),
+        tx,
+        l1_block,
+        gas_used,
         post_roots: blocks
             .iter()
             .map(|b| (b.rollup_id, fr_hex(&b.post_root)))
@@ -758,7 +776,7 @@ async fn run_slot(
     lockstep_aggregator::say!(
         "  aggregate {:.1} s, {} bytes of proof",
         aggregate_seconds,
-        settled["aggregation"]["proof_bytes"]
+        settled.aggregation.as_ref().map_or(0, |a| a.proof_bytes)
     );
     lockstep_aggregator::say!(
         "  settled   tx {} in L1 block {}, {} gas, posted in {post_seconds:.1} s; slot done in {:.1} s",
@@ -820,19 +838,6 @@ where
         receipt.transaction_hash
     );
     Ok(())
-}
-
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Result<(u16, Value)> {
-    let client = lockstep_aggregator::client::ApiClient::local(addr);
-    match method {
-        "POST" => client.post(path, &body.unwrap_or(Value::Null)).await,
-        _ => client.get(path).await,
-    }
 }
 
 #[cfg(test)]

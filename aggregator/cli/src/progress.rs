@@ -12,7 +12,7 @@
 //! ```no_run
 //! // In `main`, before anything starts a long step:
 //! tracing_subscriber::fmt()
-//!     .with_writer(lockstep_aggregator::progress::install())
+//!     .with_writer(lockstep_cli::progress::install())
 //!     .init();
 //! ```
 

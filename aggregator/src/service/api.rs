@@ -12,9 +12,12 @@
 //! | `GET /v1/rollups/{id}` | a registered rollup: vk digest, slots waiting for its proof |
 //! | `GET /health` | liveness, and how many slots are unfinished |
 //! | `GET /metrics` | Prometheus metrics |
+//! | `GET /v1/openapi.json` | the OpenAPI document of all of the above, generated from the types |
 //!
-//! Every refusal is a 4xx (or a 503 when the mempool is full) with a JSON body `{"error": code, "message": text}` and changes
-//! nothing; the codes are listed in [`ApiError`].
+//! Every body is a type of `lockstep-api`, shared with the clients; the OpenAPI document is
+//! generated from them ([`ApiDoc`]). Every refusal is a 4xx (or a 503 when the mempool is full)
+//! with an [`ErrorBody`] `{"error": code, "message": text}` and changes nothing; the codes are
+//! listed in [`ApiError`].
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
@@ -28,10 +31,15 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
+use lockstep_api::{
+    AggregationInfo, BlockData, DomainInfo, ErrorBody, Health, HexBytes, ProofAccepted,
+    RollupStatus, SettlementTx, SlotList, SlotRecord, SlotStatus, SlotSummary, TxAccepted,
+    TxRecord,
+};
 use lockstep_storage::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use utoipa::OpenApi;
 
 use super::{
     intake::{self, fr_hex, parse_fr, IntakeError, ProofSubmission, Registry},
@@ -50,27 +58,7 @@ pub const SLOT_BODY_BYTES: usize =
 
 use lockstep_contracts::settlement::MAX_BLOBS_PER_TX;
 
-/// One rollup's sealed block, as the builder hands it over.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlotBlock {
-    /// The rollup.
-    pub rollup_id: u32,
-    /// The state root its block starts from (hex field element).
-    pub pre_root: String,
-    /// The block data the slot's blobs carry (hex).
-    pub data: String,
-}
-
-/// `POST /v1/slots`: a new slot and its rollups' blocks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlotOpening {
-    /// The L1 slot.
-    pub slot: u64,
-    /// One block per taking-part rollup.
-    pub rollups: Vec<SlotBlock>,
-}
+pub use lockstep_api::{SlotBlock, SlotOpening};
 
 /// What the handlers share.
 pub struct ApiState<S> {
@@ -144,11 +132,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({ "error": self.code, "message": self.message })),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: self.code.into(),
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
     }
 }
 
@@ -225,16 +213,22 @@ pub fn router<S: Store + Clone + 'static>(state: ApiState<S>, max_body_bytes: us
         .route("/v1/rollups/{id}", get(rollup_status::<S>))
         .route("/health", get(health::<S>))
         .route("/metrics", get(render_metrics::<S>))
+        .route("/v1/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(Arc::new(state))
 }
 
 type Shared<S> = State<Arc<ApiState<S>>>;
 
+/// Submit a rollup proof for a slot.
+#[utoipa::path(post, path = "/v1/proofs", request_body = ProofSubmission, responses(
+    (status = 202, description = "Accepted after native verification", body = ProofAccepted),
+    (status = "4XX", description = "Refused; nothing changed", body = ErrorBody),
+))]
 async fn submit_proof<S: Store + Clone + 'static>(
     State(state): Shared<S>,
     body: Result<Json<ProofSubmission>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ProofAccepted>), ApiError> {
     let result = accept(&state, body).await;
     if let Err(err) = &result {
         metrics::proof_rejected(err.code);
@@ -246,7 +240,7 @@ async fn submit_proof<S: Store + Clone + 'static>(
 async fn accept<S: Store + Clone + 'static>(
     state: &Arc<ApiState<S>>,
     body: Result<Json<ProofSubmission>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ProofAccepted>), ApiError> {
     let Json(submission) = body?;
     let slots = Slots::new(state.store.clone());
     let record = slots
@@ -294,14 +288,24 @@ async fn accept<S: Store + Clone + 'static>(
     tracing::info!(slot, rollup, state = record.state.name(), "proof accepted");
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "slot": slot, "rollup_id": rollup, "state": record.state.name() })),
+        Json(ProofAccepted {
+            slot,
+            rollup_id: rollup,
+            state: record.state.name().into(),
+        }),
     ))
 }
 
+/// Submit a transaction to the service's builder.
+#[utoipa::path(post, path = "/v1/transactions", request_body = TxSubmission, responses(
+    (status = 202, description = "Waiting for the builder", body = TxAccepted),
+    (status = "4XX", description = "Refused; nothing recorded", body = ErrorBody),
+    (status = 503, description = "The mempool is full", body = ErrorBody),
+))]
 async fn submit_transaction<S: Store + Clone + 'static>(
     State(state): Shared<S>,
     body: Result<Json<TxSubmission>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<TxAccepted>), ApiError> {
     let result = take_transaction(&state, body).await;
     if let Err(err) = &result {
         tracing::info!(code = err.code, message = %err.message, "transaction refused");
@@ -312,7 +316,7 @@ async fn submit_transaction<S: Store + Clone + 'static>(
 async fn take_transaction<S: Store + Clone + 'static>(
     state: &Arc<ApiState<S>>,
     body: Result<Json<TxSubmission>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<TxAccepted>), ApiError> {
     let builder = state.builder.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -331,13 +335,13 @@ async fn take_transaction<S: Store + Clone + 'static>(
             ),
         ));
     }
-    if submission.tx.len() > MAX_TX_BYTES {
+    if submission.tx.0.len() > MAX_TX_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             format!(
                 "the transaction is {} bytes; at most {MAX_TX_BYTES} are accepted",
-                submission.tx.len()
+                submission.tx.0.len()
             ),
         ));
     }
@@ -353,7 +357,10 @@ async fn take_transaction<S: Store + Clone + 'static>(
     );
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "id": record.id, "state": "pending" })),
+        Json(TxAccepted {
+            id: record.id,
+            state: "pending".into(),
+        }),
     ))
 }
 
@@ -361,10 +368,15 @@ async fn take_transaction<S: Store + Clone + 'static>(
 /// the builder runs it, and refuses it then if it is malformed).
 pub const MAX_TX_BYTES: usize = 16 * 1024;
 
+/// A submitted transaction: pending, included (slot, outcome) or refused (why).
+#[utoipa::path(get, path = "/v1/transactions/{id}", params(("id" = u64, Path, description = "The transaction's id")), responses(
+    (status = 200, description = "The transaction", body = TxRecord),
+    (status = 404, description = "No such transaction", body = ErrorBody),
+))]
 async fn transaction_status<S: Store + Clone + 'static>(
     State(state): Shared<S>,
     Path(id): Path<u64>,
-) -> Result<Json<super::mempool::TxRecord>, ApiError> {
+) -> Result<Json<TxRecord>, ApiError> {
     let record = Mempool::new(state.store.clone())
         .get(id)
         .map_err(SlotError::from)?
@@ -378,10 +390,15 @@ async fn transaction_status<S: Store + Clone + 'static>(
     Ok(Json(record))
 }
 
+/// Open a slot: the builder's sealed blocks, laid out in the slot's blobs.
+#[utoipa::path(post, path = "/v1/slots", request_body = SlotOpening, responses(
+    (status = 201, description = "Opened; the record with each rollup's DA commitment", body = SlotRecord),
+    (status = "4XX", description = "Refused; nothing changed", body = ErrorBody),
+))]
 async fn open_slot<S: Store + Clone + 'static>(
     State(state): Shared<S>,
     body: Result<Json<SlotOpening>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SlotRecord>), ApiError> {
     let result = open(&state, body).await;
     if let Err(err) = &result {
         tracing::info!(code = err.code, message = %err.message, "slot refused");
@@ -392,7 +409,7 @@ async fn open_slot<S: Store + Clone + 'static>(
 async fn open<S: Store + Clone + 'static>(
     state: &Arc<ApiState<S>>,
     body: Result<Json<SlotOpening>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SlotRecord>), ApiError> {
     let Json(opening) = body?;
     let malformed = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "malformed", m);
     if opening.rollups.is_empty() {
@@ -449,35 +466,35 @@ async fn open<S: Store + Clone + 'static>(
         blobs = record.versioned_hashes.len(),
         "slot opened"
     );
-    let body = serde_json::to_value(&record)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((StatusCode::CREATED, Json(record)))
 }
 
+/// A slot's state, rollups, proofs received and history.
+#[utoipa::path(get, path = "/v1/slots/{slot}", params(("slot" = u64, Path, description = "The L1 slot")), responses(
+    (status = 200, description = "The slot", body = SlotStatus),
+    (status = 404, description = "No such slot", body = ErrorBody),
+))]
 async fn slot_status<S: Store + Clone + 'static>(
     State(state): Shared<S>,
     Path(slot): Path<u64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SlotStatus>, ApiError> {
     let slots = Slots::new(state.store.clone());
     let record = slots.get(slot)?.ok_or(SlotError::UnknownSlot(slot))?;
-    let received = slots.proof_ids(slot)?;
-    let mut body = serde_json::to_value(&record)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e))?;
-    body["proofs_received"] = json!(received);
-    if let Some(post) = slots.post(slot)? {
-        body["aggregation"] = json!({
-            "proving_seconds": post.aggregate.proving_seconds,
-            "proof_bytes": post.aggregate.proof.len().saturating_sub(2) / 2,
-        });
-        if let Some(tx) = post.tx {
-            body["settlement_tx"] = json!({
-                "hash": tx.hash,
-                "nonce": tx.nonce,
-                "signed_at_ms": tx.signed_at_ms,
-            });
-        }
-    }
-    Ok(Json(body))
+    let proofs_received = slots.proof_ids(slot)?;
+    let post = slots.post(slot)?;
+    Ok(Json(SlotStatus {
+        record,
+        proofs_received,
+        aggregation: post.as_ref().map(|post| AggregationInfo {
+            proving_seconds: post.aggregate.proving_seconds,
+            proof_bytes: post.aggregate.proof.len().saturating_sub(2) / 2,
+        }),
+        settlement_tx: post.and_then(|post| post.tx).map(|tx| SettlementTx {
+            hash: tx.hash,
+            nonce: tx.nonce,
+            signed_at_ms: tx.signed_at_ms,
+        }),
+    }))
 }
 
 /// Default and largest `limit` of `GET /v1/slots`.
@@ -485,16 +502,22 @@ const LIST_DEFAULT: usize = 20;
 const LIST_MAX: usize = 1_000;
 
 /// Query of `GET /v1/slots`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// How many of the newest slots (default 20, at most 1,000).
     limit: Option<usize>,
 }
 
+/// The newest slots, newest first, summarised.
+#[utoipa::path(get, path = "/v1/slots", params(ListQuery), responses(
+    (status = 200, description = "The slots", body = SlotList),
+    (status = 400, description = "A limit outside 1 to 1,000", body = ErrorBody),
+))]
 async fn list_slots<S: Store + Clone + 'static>(
     State(state): Shared<S>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SlotList>, ApiError> {
     let Query(query) = query?;
     let limit = query.limit.unwrap_or(LIST_DEFAULT);
     if !(1..=LIST_MAX).contains(&limit) {
@@ -507,38 +530,51 @@ async fn list_slots<S: Store + Clone + 'static>(
     let slots = Slots::new(state.store.clone());
     let mut summaries = Vec::new();
     for record in slots.recent(limit)? {
-        let mut summary = json!({
-            "slot": record.slot,
-            "state": record.state.name(),
-            "rollups": record.rollups.keys().collect::<Vec<_>>(),
-            "proofs_received": slots.proof_ids(record.slot)?.len(),
-            "updated_at_ms": record.history.last().map_or(0, |t| t.at_ms),
-        });
-        match &record.state {
+        let mut summary = SlotSummary {
+            slot: record.slot,
+            state: record.state.name().into(),
+            rollups: record.rollups.keys().copied().collect(),
+            proofs_received: slots.proof_ids(record.slot)?.len(),
+            updated_at_ms: record.history.last().map_or(0, |t| t.at_ms),
+            tx: None,
+            block: None,
+            gas_used: None,
+            stage: None,
+            reason: None,
+        };
+        match record.state {
             SlotState::Settled {
                 tx,
                 block,
                 gas_used,
             } => {
-                summary["tx"] = json!(tx);
-                summary["block"] = json!(block);
-                summary["gas_used"] = json!(gas_used);
+                summary.tx = Some(tx);
+                summary.block = Some(block);
+                summary.gas_used = Some(gas_used);
             }
             SlotState::Failed { stage, reason } => {
-                summary["stage"] = json!(stage);
-                summary["reason"] = json!(reason);
+                summary.stage = Some(stage);
+                summary.reason = Some(reason);
             }
             _ => {}
         }
         summaries.push(summary);
     }
-    Ok(Json(json!({ "slots": summaries })))
+    Ok(Json(SlotList { slots: summaries }))
 }
 
+/// A rollup's block in a slot: its data, pre root and DA commitment (what its adapter proves).
+#[utoipa::path(get, path = "/v1/slots/{slot}/blocks/{id}", params(
+    ("slot" = u64, Path, description = "The L1 slot"),
+    ("id" = u32, Path, description = "The rollup"),
+), responses(
+    (status = 200, description = "The block", body = BlockData),
+    (status = 404, description = "No such slot, or no block of the rollup in it", body = ErrorBody),
+))]
 async fn slot_block<S: Store + Clone + 'static>(
     State(state): Shared<S>,
     Path((slot, id)): Path<(u64, u32)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BlockData>, ApiError> {
     let slots = Slots::new(state.store.clone());
     let record = slots.get(slot)?.ok_or(SlotError::UnknownSlot(slot))?;
     let rollup = record.rollups.get(&id).ok_or_else(|| {
@@ -555,19 +591,24 @@ async fn slot_block<S: Store + Clone + 'static>(
             format!("slot {slot} was opened without block data for rollup {id}"),
         )
     })?;
-    Ok(Json(json!({
-        "slot": slot,
-        "rollup_id": id,
-        "pre_root": rollup.pre_root,
-        "da_commitment": rollup.da_commitment,
-        "data": format!("0x{}", hex::encode(data)),
-    })))
+    Ok(Json(BlockData {
+        slot,
+        rollup_id: id,
+        pre_root: rollup.pre_root.clone(),
+        da_commitment: rollup.da_commitment.clone(),
+        data: HexBytes(data),
+    }))
 }
 
+/// A registered rollup: its key's digest and label, the slots waiting for its proof.
+#[utoipa::path(get, path = "/v1/rollups/{id}", params(("id" = u32, Path, description = "The rollup")), responses(
+    (status = 200, description = "The rollup", body = RollupStatus),
+    (status = 404, description = "Not registered here", body = ErrorBody),
+))]
 async fn rollup_status<S: Store + Clone + 'static>(
     State(state): Shared<S>,
     Path(id): Path<u32>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RollupStatus>, ApiError> {
     let rollup = state
         .registry
         .rollups
@@ -583,29 +624,63 @@ async fn rollup_status<S: Store + Clone + 'static>(
             waiting.push(record.slot);
         }
     }
-    Ok(Json(json!({
-        "id": id,
-        "vk_digest": fr_hex(&rollup.vk_digest),
-        "k": rollup.protocol.domain.k,
-        "label": rollup.label,
-        "slots_waiting_for_proof": waiting,
-    })))
+    Ok(Json(RollupStatus {
+        id,
+        vk_digest: fr_hex(&rollup.vk_digest),
+        k: rollup.protocol.domain.k as u32,
+        label: rollup.label.clone(),
+        slots_waiting_for_proof: waiting,
+    }))
 }
 
+/// Liveness, the registered rollups, the domain, and how many slots are unfinished.
+#[utoipa::path(get, path = "/health", responses(
+    (status = 200, description = "The service is up", body = Health),
+))]
 async fn health<S: Store + Clone + 'static>(
     State(state): Shared<S>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Health>, ApiError> {
     let unfinished = Slots::new(state.store.clone()).unfinished()?.len();
-    Ok(Json(json!({
-        "status": "ok",
-        "unfinished_slots": unfinished,
-        "rollups": state.registry.rollups.keys().collect::<Vec<_>>(),
-        "domain": state.registry.domain,
-        "builder": state.builder.as_ref().map(|b| json!({
-            "rollups": b.rollups,
-            "max_pending": b.max_pending,
-        })),
-    })))
+    let domain = state.registry.domain;
+    Ok(Json(Health {
+        status: "ok".into(),
+        unfinished_slots: unfinished,
+        rollups: state.registry.rollups.keys().copied().collect(),
+        domain: DomainInfo {
+            chain_id: domain.chain_id,
+            registry: domain.registry.to_string(),
+        },
+        builder: state.builder.as_ref().map(|b| lockstep_api::BuilderInfo {
+            rollups: b.rollups.iter().copied().collect(),
+            max_pending: b.max_pending,
+        }),
+    }))
+}
+
+/// The OpenAPI document of the HTTP API, generated from `lockstep-api`'s types and the
+/// handlers' annotations (`GET /v1/openapi.json`).
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Lockstep aggregator",
+        description = "The aggregator's HTTP API (docs/api.md)."
+    ),
+    paths(
+        open_slot,
+        list_slots,
+        slot_status,
+        slot_block,
+        submit_proof,
+        submit_transaction,
+        transaction_status,
+        rollup_status,
+        health,
+    )
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
 }
 
 async fn render_metrics<S: Store + Clone + 'static>(State(state): Shared<S>) -> Response {

@@ -50,7 +50,7 @@ use lockstep_storage::Store;
 use tracing::{info, warn};
 
 use super::{
-    mempool::{Mempool, TxRecord},
+    mempool::{self, Mempool, TxRecord},
     pipeline,
     slots::{SlotState, Slots},
     AggregatorHandle,
@@ -276,12 +276,15 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
         let mut outcomes: Vec<TxRecord> = Vec::with_capacity(txs.len());
         for record in txs {
             let outcome = if rollups.contains_key(&record.rollup_id) {
-                match cluster.submit(record.rollup_id, &record.tx) {
-                    Ok(receipt) => record.included(slot, &receipt.outcome, receipt.cross_calls),
-                    Err(err) => record.refused(slot, err.to_string()),
+                match cluster.submit(record.rollup_id, &record.tx.0) {
+                    Ok(receipt) => {
+                        mempool::included(record, slot, &receipt.outcome, receipt.cross_calls)
+                    }
+                    Err(err) => mempool::refused(record, slot, err.to_string()),
                 }
             } else {
-                record.refused(
+                mempool::refused(
+                    record,
                     slot,
                     format!(
                         "rollup {} is not built by this aggregator",
@@ -362,7 +365,11 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
                         tx = record.id,
                         "builder: {why}; refusing the transaction"
                     );
-                    too_large.push(record.refused(slot, format!("{why} (even alone in a slot)")));
+                    too_large.push(mempool::refused(
+                        &record,
+                        slot,
+                        format!("{why} (even alone in a slot)"),
+                    ));
                     take = candidates.len();
                 }
                 Err(_) => take -= 1,

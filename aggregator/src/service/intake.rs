@@ -17,7 +17,7 @@ use lockstep_circuits::{
     vk_file::LoadedVk,
     Fr,
 };
-use serde::{Deserialize, Serialize};
+
 use snark_verifier_sdk::{snark_verifier::verifier::plonk::PlonkProtocol, Snark};
 
 use super::prover::DEV_MODE_PROOF;
@@ -26,19 +26,7 @@ use super::slots::{now_ms, SlotRecord, StoredProof};
 /// Largest proof accepted, in bytes (a rollup proof of the common shape is a few kilobytes).
 pub const MAX_PROOF_BYTES: usize = 64 * 1024;
 
-/// A rollup proof as submitted over the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProofSubmission {
-    /// The slot the proof is for.
-    pub slot: u64,
-    /// The rollup that proved it.
-    pub rollup_id: u32,
-    /// Public inputs: hex field elements (big-endian), in the layout's order.
-    pub instances: Vec<String>,
-    /// The proof bytes, hex.
-    pub proof: String,
-}
+pub use lockstep_api::ProofSubmission;
 
 /// A rollup the aggregator accepts proofs from: its verifying key and the protocol the
 /// aggregation circuit verifies.

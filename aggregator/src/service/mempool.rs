@@ -7,84 +7,35 @@
 //! records outcomes in the same atomic write that opens the slot, so a crash never leaves a
 //! transaction both in a slot and pending.
 
-use alloy::primitives::Bytes;
+use lockstep_api::HexBytes;
 use lockstep_rollup_api::CallOutcome;
 use lockstep_storage::{Batch, Error as StorageError, Records, Store, Table};
-use serde::{Deserialize, Serialize};
 
-/// A transaction as submitted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TxSubmission {
-    /// The rollup it runs on.
-    pub rollup_id: u32,
-    /// The transaction in the rollup's own encoding (`0x` and hex in JSON); the rollup decodes
-    /// it when the builder runs it.
-    pub tx: Bytes,
-}
+pub use lockstep_api::{TxRecord, TxState, TxSubmission};
 
-/// Where a transaction is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum TxState {
-    /// Waiting for the next slot.
-    Pending,
-    /// Run in `slot`.
-    Included {
-        /// The slot.
-        slot: u64,
-        /// Whether its call succeeded (a reverted call is still included).
-        success: bool,
-        /// The call's return or revert data (`0x` and hex in JSON).
-        data: Bytes,
-        /// Cross-rollup calls it made.
-        cross_calls: usize,
-    },
-    /// Not included.
-    Refused {
-        /// The slot the builder tried it in.
-        slot: u64,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// A submitted transaction and where it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TxRecord {
-    /// Its id, in arrival order from 1.
-    pub id: u64,
-    /// The rollup it runs on.
-    pub rollup_id: u32,
-    /// The transaction, in the rollup's own encoding.
-    pub tx: Bytes,
-    /// When it arrived (ms since the Unix epoch).
-    pub received_ms: u64,
-    /// Where it is.
-    #[serde(flatten)]
-    pub state: TxState,
-}
-
-impl TxRecord {
-    /// The record after the builder ran it in `slot` with `outcome`.
-    pub fn included(&self, slot: u64, outcome: &CallOutcome, cross_calls: usize) -> Self {
-        Self {
-            state: TxState::Included {
-                slot,
-                success: outcome.success,
-                data: Bytes::copy_from_slice(&outcome.data),
-                cross_calls,
-            },
-            ..self.clone()
-        }
+/// `record` after the builder ran it in `slot` with `outcome`.
+pub fn included(
+    record: &TxRecord,
+    slot: u64,
+    outcome: &CallOutcome,
+    cross_calls: usize,
+) -> TxRecord {
+    TxRecord {
+        state: TxState::Included {
+            slot,
+            success: outcome.success,
+            data: HexBytes(outcome.data.clone()),
+            cross_calls,
+        },
+        ..record.clone()
     }
+}
 
-    /// The record after the builder refused it in `slot`.
-    pub fn refused(&self, slot: u64, reason: String) -> Self {
-        Self {
-            state: TxState::Refused { slot, reason },
-            ..self.clone()
-        }
+/// `record` after the builder refused it in `slot`.
+pub fn refused(record: &TxRecord, slot: u64, reason: String) -> TxRecord {
+    TxRecord {
+        state: TxState::Refused { slot, reason },
+        ..record.clone()
     }
 }
 

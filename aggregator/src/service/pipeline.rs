@@ -633,6 +633,7 @@ pub fn slot_record(
         SlotState::Proving,
         rollups,
         hashes.iter().map(|h| h.to_string()).collect(),
+        super::slots::now_ms(),
     ))
 }
 

@@ -21,129 +21,7 @@ use std::{collections::BTreeMap, time::SystemTime};
 use lockstep_storage::{slot_key, slot_rollup_key, Batch, Records, Store, Table};
 use serde::{Deserialize, Serialize};
 
-/// Where a slot is in its life.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum SlotState {
-    /// Accepting transactions.
-    Collecting,
-    /// Blocks sealed and laid out; waiting for every rollup's proof.
-    Proving,
-    /// Every proof in; aggregating.
-    Aggregating,
-    /// Aggregated; the settlement transaction is being sent.
-    Posting,
-    /// Settled on L1.
-    Settled {
-        /// Settlement transaction hash.
-        tx: String,
-        /// L1 block it was included in.
-        block: u64,
-        /// Gas it used.
-        gas_used: u64,
-    },
-    /// Given up.
-    Failed {
-        /// The state it failed in.
-        stage: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-impl SlotState {
-    /// The state's name, as the API and the metrics show it.
-    pub const fn name(&self) -> &'static str {
-        match self {
-            Self::Collecting => "collecting",
-            Self::Proving => "proving",
-            Self::Aggregating => "aggregating",
-            Self::Posting => "posting",
-            Self::Settled { .. } => "settled",
-            Self::Failed { .. } => "failed",
-        }
-    }
-
-    /// Whether the slot is done (settled or failed).
-    pub const fn is_final(&self) -> bool {
-        matches!(self, Self::Settled { .. } | Self::Failed { .. })
-    }
-
-    /// Whether the state machine allows moving from `self` to `next`.
-    pub const fn can_move_to(&self, next: &Self) -> bool {
-        matches!(
-            (self, next),
-            (Self::Collecting, Self::Proving)
-                | (Self::Proving, Self::Aggregating)
-                | (Self::Aggregating, Self::Posting)
-                | (Self::Posting, Self::Settled { .. })
-        ) || (!self.is_final() && matches!(next, Self::Failed { .. }))
-    }
-}
-
-/// Where one rollup's block data sits in the slot's blobs, and the commitment its proof makes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RollupSlot {
-    /// State root the block starts from (hex, big-endian).
-    pub pre_root: String,
-    /// Blob holding the data.
-    pub blob_index: u8,
-    /// Byte offset of the data in the blob's payload.
-    pub offset: u32,
-    /// Byte length of the data.
-    pub length: u32,
-    /// `keccak(blobhash ‖ offset ‖ length) mod p` (hex, big-endian): the DA commitment the
-    /// rollup's proof must expose.
-    pub da_commitment: String,
-}
-
-/// One state change, for the slot's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Transition {
-    /// The state entered.
-    pub state: String,
-    /// When, in milliseconds since the Unix epoch.
-    pub at_ms: u64,
-}
-
-/// Everything the aggregator keeps about a slot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlotRecord {
-    /// The L1 slot.
-    pub slot: u64,
-    /// Where it is.
-    #[serde(flatten)]
-    pub state: SlotState,
-    /// The rollups taking part, by id.
-    pub rollups: BTreeMap<u32, RollupSlot>,
-    /// Versioned hashes of the slot's blobs (hex).
-    pub versioned_hashes: Vec<String>,
-    /// Every state it has been in, oldest first.
-    pub history: Vec<Transition>,
-}
-
-impl SlotRecord {
-    /// A new slot in `state` (normally [`SlotState::Collecting`] or, for a builder that seals
-    /// at once, [`SlotState::Proving`]).
-    pub fn new(
-        slot: u64,
-        state: SlotState,
-        rollups: BTreeMap<u32, RollupSlot>,
-        versioned_hashes: Vec<String>,
-    ) -> Self {
-        let history = vec![Transition {
-            state: state.name().into(),
-            at_ms: now_ms(),
-        }];
-        Self {
-            slot,
-            state,
-            rollups,
-            versioned_hashes,
-            history,
-        }
-    }
-}
+pub use lockstep_api::{RollupSlot, SlotRecord, SlotState, Transition};
 
 /// A rollup proof as received and checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -514,7 +392,13 @@ mod tests {
                 )
             })
             .collect();
-        SlotRecord::new(slot, SlotState::Proving, rollups, vec!["0x03".into()])
+        SlotRecord::new(
+            slot,
+            SlotState::Proving,
+            rollups,
+            vec!["0x03".into()],
+            now_ms(),
+        )
     }
 
     fn proof() -> StoredProof {

@@ -94,7 +94,13 @@ async fn start(
     tokio::spawn(service.run());
     for (slot, rollups) in slots {
         handle
-            .create_slot(SlotRecord::new(slot, SlotState::Proving, rollups, vec![]))
+            .create_slot(SlotRecord::new(
+                slot,
+                SlotState::Proving,
+                rollups,
+                vec![],
+                lockstep_aggregator::service::slots::now_ms(),
+            ))
             .await
             .unwrap()
             .unwrap();
@@ -633,11 +639,11 @@ async fn status_reads_a_running_service() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let report = status::fetch(&ApiClient::local(addr), 10).await.unwrap();
-    assert_eq!(report.health["unfinished_slots"], 2);
+    assert_eq!(report.health.unfinished_slots, 2);
     assert_eq!(report.rollups.len(), 1);
-    assert_eq!(report.rollups[0]["slots_waiting_for_proof"], json!([7, 8]));
-    let numbers: Vec<_> = report.slots.iter().map(|s| s["slot"].clone()).collect();
-    assert_eq!(numbers, [json!(8), json!(7)]);
+    assert_eq!(report.rollups[0].slots_waiting_for_proof, vec![7, 8]);
+    let numbers: Vec<_> = report.slots.iter().map(|s| s.slot).collect();
+    assert_eq!(numbers, [8, 7]);
     let text = status::render(&report, lockstep_aggregator::service::slots::now_ms());
     assert!(text.contains("0 of 1 proofs in"), "{text}");
 

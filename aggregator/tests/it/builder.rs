@@ -87,7 +87,10 @@ fn word(tx: &Value) -> Option<u128> {
 /// Waits until transaction `id` leaves `pending`.
 async fn settled_tx(client: &ApiClient, id: u64) -> Value {
     for _ in 0..300 {
-        let (status, body) = client.get(&format!("/v1/transactions/{id}")).await.unwrap();
+        let (status, body) = client
+            .get_raw(&format!("/v1/transactions/{id}"))
+            .await
+            .unwrap();
         assert_eq!(status, 200, "{body}");
         if body["state"] != "pending" {
             return body;
@@ -107,17 +110,17 @@ async fn submitted_transactions_run_in_a_slot_the_builder_opens() {
     // Alice increments rollup 1's counter from rollup 2; then a transaction with a nonce she
     // has not reached; the third finds the mempool full (max_pending = 2).
     let (status, body) = client
-        .post("/v1/transactions", &submission(2, 0))
+        .post_raw("/v1/transactions", &submission(2, 0))
         .await
         .unwrap();
     assert_eq!((status, body["id"].as_u64()), (202, Some(1)), "{body}");
     let (status, body) = client
-        .post("/v1/transactions", &submission(2, 5))
+        .post_raw("/v1/transactions", &submission(2, 5))
         .await
         .unwrap();
     assert_eq!((status, body["id"].as_u64()), (202, Some(2)), "{body}");
     let (status, body) = client
-        .post("/v1/transactions", &submission(2, 1))
+        .post_raw("/v1/transactions", &submission(2, 1))
         .await
         .unwrap();
     assert_eq!(
@@ -142,14 +145,14 @@ async fn submitted_transactions_run_in_a_slot_the_builder_opens() {
         ),
         ("too large", too_large, (413, "too_large")),
     ] {
-        let (status, answer) = client.post("/v1/transactions", &body).await.unwrap();
+        let (status, answer) = client.post_raw("/v1/transactions", &body).await.unwrap();
         assert_eq!(
             (status, answer["error"].as_str()),
             (code.0, Some(code.1)),
             "{what}: {answer}"
         );
     }
-    let (status, body) = client.get("/v1/transactions/3").await.unwrap();
+    let (status, body) = client.get_raw("/v1/transactions/3").await.unwrap();
     assert_eq!(
         (status, body["error"].as_str()),
         (404, Some("unknown_transaction"))
@@ -175,7 +178,7 @@ async fn submitted_transactions_run_in_a_slot_the_builder_opens() {
     );
 
     // The slot holds both rollups' blocks, laid out and waiting for proofs.
-    let (status, record) = client.get(&format!("/v1/slots/{slot}")).await.unwrap();
+    let (status, record) = client.get_raw(&format!("/v1/slots/{slot}")).await.unwrap();
     assert_eq!(
         (status, record["state"].as_str()),
         (200, Some("proving")),
@@ -183,14 +186,14 @@ async fn submitted_transactions_run_in_a_slot_the_builder_opens() {
     );
     assert_eq!(record["rollups"].as_object().unwrap().len(), 2);
     let (_, block) = client
-        .get(&format!("/v1/slots/{slot}/blocks/2"))
+        .get_raw(&format!("/v1/slots/{slot}/blocks/2"))
         .await
         .unwrap();
     let data = hex::decode(block["data"].as_str().unwrap().trim_start_matches("0x")).unwrap();
     let block = Block::decode(&data).unwrap();
     assert!(matches!(block.steps.as_slice(), [Step::Tx(tx), ..] if *tx == increment(0)));
     let (_, one) = client
-        .get(&format!("/v1/slots/{slot}/blocks/1"))
+        .get_raw(&format!("/v1/slots/{slot}/blocks/1"))
         .await
         .unwrap();
     let one_post = Block::decode(
@@ -205,7 +208,7 @@ async fn submitted_transactions_run_in_a_slot_the_builder_opens() {
     launched.pipeline.abort();
     let (launched, client) = start(store, &keys, 100).await;
     let (status, body) = client
-        .post("/v1/transactions", &submission(2, 1))
+        .post_raw("/v1/transactions", &submission(2, 1))
         .await
         .unwrap();
     assert_eq!(status, 202, "{body}");
@@ -218,7 +221,7 @@ async fn submitted_transactions_run_in_a_slot_the_builder_opens() {
     );
     let next = third["slot"].as_u64().unwrap();
     assert!(next > slot);
-    let (_, record) = client.get(&format!("/v1/slots/{next}")).await.unwrap();
+    let (_, record) = client.get_raw(&format!("/v1/slots/{next}")).await.unwrap();
     let pre = parse_fr_hex(record["rollups"]["1"]["pre_root"].as_str().unwrap()).unwrap();
     assert_eq!(pre, one_post);
     launched.builder.unwrap().stop();
@@ -246,7 +249,7 @@ async fn the_builder_keeps_every_block_within_its_stf_capacity() {
     let (launched, client) = start_with(store, &keys, 1_500, capacities).await;
     for nonce in 0..2 {
         let (status, body) = client
-            .post("/v1/transactions", &submission(2, nonce))
+            .post_raw("/v1/transactions", &submission(2, nonce))
             .await
             .unwrap();
         assert_eq!(status, 202, "{body}");
@@ -270,7 +273,7 @@ async fn the_builder_keeps_every_block_within_its_stf_capacity() {
     );
     for slot in [one, two] {
         let (_, block) = client
-            .get(&format!("/v1/slots/{slot}/blocks/2"))
+            .get_raw(&format!("/v1/slots/{slot}/blocks/2"))
             .await
             .unwrap();
         let data = hex::decode(block["data"].as_str().unwrap().trim_start_matches("0x")).unwrap();
@@ -284,7 +287,7 @@ async fn the_builder_keeps_every_block_within_its_stf_capacity() {
     let capacities = BTreeMap::from([(2, tape_only(1))]);
     let (launched, client) = start_with(store, &keys, 100, capacities).await;
     let (status, body) = client
-        .post("/v1/transactions", &submission(2, 0))
+        .post_raw("/v1/transactions", &submission(2, 0))
         .await
         .unwrap();
     assert_eq!(status, 202, "{body}");
@@ -297,7 +300,7 @@ async fn the_builder_keeps_every_block_within_its_stf_capacity() {
             && reason.contains("alone"),
         "{reason}"
     );
-    let (_, slots) = client.get("/v1/slots").await.unwrap();
+    let (_, slots) = client.get_raw("/v1/slots").await.unwrap();
     assert_eq!(slots["slots"], json!([]), "{slots}");
     launched.builder.unwrap().stop();
     launched.pipeline.abort();

@@ -5,4 +5,5 @@ mod api;
 mod builder;
 mod cluster;
 mod dev_mode;
+mod openapi;
 mod settle;

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use lockstep_aggregator::client::ApiClient;
+use lockstep_aggregator::client::{slot_opening, ApiClient};
 use lockstep_circuits::testing;
 use lockstep_cli::adapter::{Adapter, BlockProver};
 use lockstep_reference_rollup::{Genesis, ReferenceRollup};
@@ -25,7 +25,10 @@ fn build_slot(rollups: &[Rc<ReferenceRollup>], slot: u64, nonce: u64) -> Vec<Sea
 }
 
 async fn open_slot(client: &ApiClient, slot: u64, blocks: &[SealedBlock]) -> Value {
-    let (status, body) = client.open_slot(slot, blocks).await.unwrap();
+    let (status, body) = client
+        .post_raw("/v1/slots", &slot_opening(slot, blocks))
+        .await
+        .unwrap();
     assert_eq!(status, 201, "{body}");
     body
 }
@@ -136,15 +139,15 @@ async fn adapters_replay_prove_and_survive_restarts() {
         builder[0].root(),
         "nothing applied"
     );
-    let (_, rollup) = client.get("/v1/rollups/1").await.unwrap();
+    let (_, rollup) = client.get_raw("/v1/rollups/1").await.unwrap();
     assert_eq!(rollup["slots_waiting_for_proof"], json!([7]));
 
     // The block endpoint: unknown slot, rollup not in the slot.
-    let (status, body) = client.get("/v1/slots/99/blocks/1").await.unwrap();
+    let (status, body) = client.get_raw("/v1/slots/99/blocks/1").await.unwrap();
     assert_eq!(
         (status, body["error"].as_str()),
         (404, Some("unknown_slot"))
     );
-    let (status, body) = client.get("/v1/slots/5/blocks/3").await.unwrap();
+    let (status, body) = client.get_raw("/v1/slots/5/blocks/3").await.unwrap();
     assert_eq!((status, body["error"].as_str()), (404, Some("not_in_slot")));
 }

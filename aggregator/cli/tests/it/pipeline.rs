@@ -173,8 +173,8 @@ impl Drop for Aggregator {
 async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let client = ApiClient::local(addr);
     let result = match method {
-        "POST" => client.post(path, &body.unwrap_or(Value::Null)).await,
-        _ => client.get(path).await,
+        "POST" => client.post_raw(path, &body.unwrap_or(Value::Null)).await,
+        _ => client.get_raw(path).await,
     };
     result.unwrap_or((0, Value::Null))
 }

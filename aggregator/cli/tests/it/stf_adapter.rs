@@ -6,7 +6,10 @@
 
 use std::{rc::Rc, time::Instant};
 
-use lockstep_aggregator::service::intake::{RegisteredRollup, Registry};
+use lockstep_aggregator::{
+    client::slot_opening,
+    service::intake::{RegisteredRollup, Registry},
+};
 use lockstep_circuits::{entry::Address, testing, vk_file::VkFile};
 use lockstep_cli::adapter::{Adapter, BlockProver};
 use lockstep_reference_rollup::{
@@ -93,7 +96,7 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
     let client = serve(registry).await;
 
     // The rollup reports its key's label and digest.
-    let (_, rollup) = client.get("/v1/rollups/1").await.unwrap();
+    let (_, rollup) = client.get_raw("/v1/rollups/1").await.unwrap();
     assert_eq!(rollup["label"], "reference rollup STF, test deployment");
     assert_eq!(
         rollup["vk_digest"],
@@ -134,13 +137,16 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
     // Slot 5: Alice on rollup 2 increments rollup 1's counter; both blocks are proven.
     let blocks = build_slot(&builder, 5, &[increment(0)]);
     assert_eq!(blocks.len(), 2);
-    let (status, body) = client.open_slot(5, &blocks).await.unwrap();
+    let (status, body) = client
+        .post_raw("/v1/slots", &slot_opening(5, &blocks))
+        .await
+        .unwrap();
     assert_eq!(status, 201, "{body}");
 
     // Before that: a test-rollup proof of rollup 2's block is refused by the verifier.
     let prepared = adapter_two.prepare(5).await.unwrap();
     let forged = tokio::task::block_in_place(|| test_rollup.prove(&prepared, DOMAIN)).unwrap();
-    let (status, answer) = client.post("/v1/proofs", &forged).await.unwrap();
+    let (status, answer) = client.post_raw("/v1/proofs", &forged).await.unwrap();
     assert_eq!(
         (status, answer["error"].as_str()),
         (422, Some("invalid_proof")),
@@ -201,7 +207,10 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
     assert!(sent.as_ref().is_some_and(|r| r.outcome.success), "{sent:?}");
     let mut blocks = cluster.seal().unwrap();
     blocks.retain(|b| b.rollup_id == 2);
-    let (status, body) = client.open_slot(6, &blocks).await.unwrap();
+    let (status, body) = client
+        .post_raw("/v1/slots", &slot_opening(6, &blocks))
+        .await
+        .unwrap();
     assert_eq!(status, 201, "{body}");
     assert!(
         adapter_one.step().await.unwrap().is_empty(),
@@ -214,6 +223,6 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
         "{done:?}"
     );
     assert_eq!(adapter_two.head_root(), blocks[0].post_root);
-    let (_, record) = client.get("/v1/slots/6").await.unwrap();
+    let (_, record) = client.get_raw("/v1/slots/6").await.unwrap();
     assert_eq!(record["state"], json!("aggregating"), "{record}");
 }
