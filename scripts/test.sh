@@ -4,9 +4,9 @@
 #
 #   scripts/test.sh          the default tier (what CI runs): every check and every test but the
 #                            long real-proof tests of the full tier; it still proves one slot of
-#                            reference-rollup blocks with the STF circuit, aggregates them, checks
-#                            the aggregation proof with the generated EVM verifier on anvil and
-#                            settles it with LockstepSettlement.
+#                            two different rollups (reference STF and tally circuits), aggregates
+#                            them, checks the aggregation proof with the generated EVM verifier on
+#                            anvil and settles it with LockstepSettlement.
 #   scripts/test.sh --full   every test (nextest profile `full`, .config/nextest.toml). Run it
 #                            before landing any change to circuits, keys, the pipeline or the
 #                            contracts' verification path.
