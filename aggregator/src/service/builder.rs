@@ -12,9 +12,9 @@
 //!    refuse (a wrong nonce, a value above the balance, an unknown rollup) is refused and leaves
 //!    no trace;
 //! 4. keeps only as many of them as fit: a rollup refuses to seal a block its prover cannot
-//!    prove ([`RollupError::Full`]; the reference rollup checks its STF circuit's capacity,
-//!    `[rollups.stf]`). The longest prefix that fits is the slot; the rest waits for the next
-//!    one, and a transaction that does not fit even alone is refused;
+//!    prove ([`RollupError::Full`]; the reference rollup checks its STF circuit's capacity, the
+//!    `[stf]` section of its deployment file). The longest prefix that fits is the slot; the
+//!    rest waits for the next one, and a transaction that does not fit even alone is refused;
 //! 5. seals the blocks, lays out the slot's blobs and records the slot, its blocks and every
 //!    transaction's outcome in **one atomic write**. A rollup with no transaction in the slot
 //!    has no block in it.
