@@ -522,9 +522,7 @@ fn read_timings(path: &Path) -> Option<KeyTimings> {
 /// Writes `timings` through a temporary file of this process and call: concurrent provers
 /// with one key each leave a whole file (the last one wins).
 fn write_timings(path: &Path, timings: &KeyTimings) -> std::io::Result<()> {
-    static CALLS: AtomicU64 = AtomicU64::new(0);
-    let call = CALLS.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_extension(format!("{}-{call}.tmp", std::process::id()));
+    let tmp = private_tmp(path);
     let json = serde_json::to_vec_pretty(timings).expect("timings serialize");
     fs::write(&tmp, json)
         .and_then(|()| fs::rename(&tmp, path))
@@ -590,11 +588,23 @@ fn read_srs(path: &Path, expected_k: u32) -> Result<ParamsKZG<Bn256>> {
     Ok(params)
 }
 
+/// A temporary path next to `path` that no other process or call uses: two processes that
+/// make the same key at once each rename their own whole file into place (the bytes are
+/// equal), instead of one renaming the other's half-written file or finding it gone.
+fn private_tmp(path: &Path) -> PathBuf {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}-{call}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Writes a cache file through [`private_tmp`], so readers see the whole file or none.
 fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 ) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    let tmp = private_tmp(path);
     let result = (|| {
         let mut writer = BufWriter::new(File::create(&tmp)?);
         write(&mut writer)?;
@@ -614,6 +624,41 @@ fn key_err(path: &Path, reason: impl ToString) -> Error {
     Error::KeyFile {
         path: path.to_owned(),
         reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod cache_file_tests {
+    use super::*;
+
+    /// Test processes share one key cache and may make the same key at once. Each writer
+    /// renames its own whole file into place; with one shared temporary name a writer finds
+    /// its file renamed away by another (`No such file or directory`) or renames a half-written
+    /// one.
+    #[test]
+    fn concurrent_writers_of_one_cache_file_all_succeed_and_leave_a_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.bin");
+        let bytes: Vec<u8> = (0..1 << 16).map(|i| (i % 251) as u8).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..50 {
+                        write_atomically(&path, |w| w.write_all(&bytes)).unwrap();
+                        assert_eq!(
+                            fs::read(&path).unwrap(),
+                            bytes,
+                            "a reader saw a partial file"
+                        );
+                    }
+                });
+            }
+        });
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["key.bin"], "temporary files are renamed or removed");
     }
 }
 
