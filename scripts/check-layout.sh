@@ -5,6 +5,8 @@
 # - lockstep-rollup-api (the rollup interface) depends on the core only;
 # - lockstep-reference-rollup and lockstep-tally-rollup (the rollups) on the core and the
 #   interface only;
+# - lockstep-rollup-adapter (the adapter daemon) on the core, the interface and the API types
+#   only: it runs any rollup, and never the service;
 # - lockstep-aggregator (the service) never on the example: rollups join it by their verifying-key
 #   files and the `lockstep` binary (lockstep-cli) hands its builder the rollups it runs.
 #
@@ -38,6 +40,7 @@ allow lockstep-circuits
 allow lockstep-rollup-api lockstep-circuits
 allow lockstep-reference-rollup lockstep-circuits lockstep-rollup-api
 allow lockstep-tally-rollup lockstep-circuits lockstep-rollup-api
+allow lockstep-rollup-adapter lockstep-circuits lockstep-rollup-api lockstep-api
 allow lockstep-storage
 allow lockstep-contracts
 allow lockstep-api
@@ -47,4 +50,4 @@ allow lockstep-aggregator lockstep-circuits lockstep-rollup-api lockstep-storage
 if ((failed)); then
   die "the layout's dependency rules are broken (docs/architecture.md, \"Dependency rules\")"
 fi
-info "dependencies point one way: core <- interface <- example and service <- the binary"
+info "dependencies point one way: core <- interface <- example, adapter and service <- the binary"

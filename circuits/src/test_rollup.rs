@@ -10,7 +10,17 @@ use halo2_base::gates::{
     flex_gate::MultiPhaseThreadBreakPoints,
 };
 
-use crate::{layout::PublicInputsWitness, shape, Fr, Result};
+use halo2_base::{
+    gates::circuit::BaseCircuitParams,
+    halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG},
+};
+
+use crate::{
+    entry::Domain,
+    keys::{config_digest, CircuitKey, KeyStore},
+    layout::PublicInputsWitness,
+    shape, Fr, Result,
+};
 
 /// The smallest `k` the test rollup fits in with [`crate::layout::MAX_ENTRIES`] entries a side.
 pub const TEST_ROLLUP_K: u32 = 17;
@@ -33,4 +43,32 @@ pub fn build(
         shape::check_fits(&mut builder)?;
     }
     Ok(builder)
+}
+
+/// The test rollup's SRS (the unsafe test SRS of [`TEST_ROLLUP_K`], made if missing: the test
+/// rollup is for tests and local demos) and proving key from `store`: made on first use, then
+/// read from the cache.
+pub fn proving_key(store: &KeyStore) -> Result<(ParamsKZG<Bn256>, CircuitKey<BaseCircuitParams>)> {
+    let params = store.load_or_generate_unsafe_test_srs(TEST_ROLLUP_K)?;
+    let rollup_params = shape::rollup_params(TEST_ROLLUP_K)?;
+    let digest = config_digest(&("test-rollup", shape::SHAPE_VERSION, &rollup_params));
+    // Any witness: the circuit's shape does not depend on its values.
+    let witness = PublicInputsWitness {
+        domain: Domain::default(),
+        slot: 0,
+        rollup_id: 1,
+        pre_root: Fr::from(1001),
+        post_root: Fr::from(2001),
+        da_commitment: Fr::from(3001),
+        eth_delta: 0,
+        l1_digest: Fr::zero(),
+        assumed: vec![],
+        served: vec![],
+        assumed_count: None,
+        served_count: None,
+    };
+    let key = store.proving_key("test-rollup", &digest, &params, || {
+        build(CircuitBuilderStage::Keygen, TEST_ROLLUP_K, None, &witness)
+    })?;
+    Ok((params, key))
 }

@@ -87,27 +87,14 @@ pub fn persistent_key_store() -> Result<KeyStore> {
 }
 
 /// The test rollup's SRS and proving key from `store`: made on first use, then read from the
-/// cache.
+/// cache ([`crate::test_rollup::proving_key`]).
 pub fn test_rollup_key(
     store: &KeyStore,
 ) -> Result<(
     ParamsKZG<Bn256>,
     crate::keys::CircuitKey<halo2_base::gates::circuit::BaseCircuitParams>,
 )> {
-    use crate::{shape, test_rollup};
-    let params = store.load_or_generate_unsafe_test_srs(test_rollup::TEST_ROLLUP_K)?;
-    let rollup_params = shape::rollup_params(test_rollup::TEST_ROLLUP_K)?;
-    let digest = crate::keys::config_digest(&("test-rollup", shape::SHAPE_VERSION, &rollup_params));
-    let witness = sample_rollup(Domain::default(), 0, 1, vec![], vec![], 0);
-    let key = store.proving_key("test-rollup", &digest, &params, || {
-        test_rollup::build(
-            CircuitBuilderStage::Keygen,
-            test_rollup::TEST_ROLLUP_K,
-            None,
-            &witness,
-        )
-    })?;
-    Ok((params, key))
+    crate::test_rollup::proving_key(store)
 }
 
 /// Proves the test rollup for `witness` with a key from [`test_rollup_key`].

@@ -26,6 +26,12 @@ mod client;
 
 pub use client::{ApiClient, ClientError};
 
+/// The proof bytes of a dev-mode proof or "aggregation": a marker, not a proof. Only an
+/// aggregator in dev mode accepts it in a submission, and `DevModeVerifier` checks for it on
+/// L1, so that a real verifier never sees it and a real proof never reaches the stand-in by
+/// accident.
+pub const DEV_MODE_PROOF: [u8; 32] = *b"LOCKSTEP DEV MODE: NOT A PROOF\0\0";
+
 /// The body of every refused request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {

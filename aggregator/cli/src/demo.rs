@@ -73,10 +73,11 @@ use lockstep_aggregator::{
     },
 };
 
-use crate::{
-    adapter::{Adapter, BlockProver},
-    cli::{DemoArgs, DemoCircuit},
-};
+use lockstep_reference_rollup::{ReferenceProver, ReferenceReplica, StfProver};
+use lockstep_rollup_adapter::{Adapter, DevModeProver};
+use lockstep_rollup_api::TestRollupProver;
+
+use crate::cli::{DemoArgs, DemoCircuit};
 
 /// The demo rollups' STF circuit: trees of depth 16, and a block capacity that holds the
 /// busiest block of the schedule (20 rows, 5 tape steps, 10 keys, 35 scratch cells) at k = 20.
@@ -312,8 +313,13 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
 
     // Keys: the rollup circuit's, then one aggregation key per slot size (made once, cached).
     let t = Instant::now();
-    let prover = match args.circuit {
-        DemoCircuit::TestRollup => tokio::task::block_in_place(|| BlockProver::test_rollup(&keys))?,
+    let (prover, circuit_name): (ReferenceProver, _) = match args.circuit {
+        DemoCircuit::TestRollup => (
+            Arc::new(tokio::task::block_in_place(|| {
+                TestRollupProver::load(&keys)
+            })?),
+            "test-rollup",
+        ),
         DemoCircuit::Stf => {
             lockstep_aggregator::say!(
                 "rollup key  STF circuit, k = {}, trees of depth {}, capacity {:?}: loading, or \
@@ -322,17 +328,18 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
                 DEMO_STF.depth,
                 DEMO_STF.capacity
             );
-            tokio::task::block_in_place(|| -> Result<BlockProver> {
+            let stf = tokio::task::block_in_place(|| -> Result<StfProver> {
                 keys.load_or_generate_unsafe_test_srs(DEMO_STF.k)?;
-                BlockProver::stf(&keys, DEMO_STF)
-            })?
+                Ok(StfProver::load(&keys, DEMO_STF)?)
+            })?;
+            (Arc::new(stf), "stf")
         }
     };
     let label = match (args.dev, args.circuit) {
         (true, _) => format!(
             "DEV MODE: nothing proven (blocks checked by MockProver against the {} circuit, \
              aggregations checked natively, L1 verifier a stand-in)",
-            prover.circuit_name()
+            circuit_name
         ),
         (false, DemoCircuit::TestRollup) => {
             "rollup proofs: TEST-ROLLUP circuit (public inputs only, STF not proven)".to_owned()
@@ -343,12 +350,12 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
     };
     lockstep_aggregator::say!(
         "rollup key  {} circuit, k = {}, ready in {:.1} s",
-        prover.circuit_name(),
-        halo2_base::halo2_proofs::poly::commitment::Params::k(prover.params().as_ref()),
+        circuit_name,
+        halo2_base::halo2_proofs::poly::commitment::Params::k(prover.params()),
         t.elapsed().as_secs_f64()
     );
-    let rollup_params = prover.params().clone();
-    let vk = prover.key().pk.get_vk().clone();
+    let rollup_params = Arc::new(prover.params().clone());
+    let vk = prover.vk().clone();
     let geneses = geneses();
     let registry = Arc::new(Registry {
         domain: Domain::default(),
@@ -511,13 +518,13 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
-        let adapter_prover = if args.dev {
-            BlockProver::DevMode(Box::new(prover.clone()))
+        let adapter_prover: ReferenceProver = if args.dev {
+            Arc::new(DevModeProver(prover.clone()))
         } else {
             prover.clone()
         };
         let adapter = Adapter::open(
-            genesis.clone(),
+            ReferenceReplica::new(genesis)?,
             ApiClient::local(addr),
             &dir,
             adapter_prover,
@@ -604,7 +611,7 @@ async fn run_slot(
     rollups: &[Rc<ReferenceRollup>],
     domain: Domain,
     addr: SocketAddr,
-    adapters: &mut BTreeMap<u32, Adapter>,
+    adapters: &mut BTreeMap<u32, Adapter<ReferenceReplica>>,
 ) -> Result<SlotReport> {
     let started = Instant::now();
 

@@ -4,8 +4,6 @@ use eyre::{Context, Result};
 use lockstep_circuits::{keys::KeyStore, vk_file::VkFile};
 use lockstep_reference_rollup::Deployment;
 
-use crate::adapter::BlockProver;
-
 use crate::cli::KeysCommand;
 
 /// Runs a `keys` subcommand.
@@ -36,12 +34,8 @@ pub fn run(cmd: KeysCommand) -> Result<()> {
                 deployment.genesis.rollup_id,
                 deployment.circuit_label()
             );
-            let prover = BlockProver::for_circuit(&store, deployment.stf)?;
-            let file = VkFile::new(
-                deployment.circuit_label(),
-                prover.params(),
-                prover.key().pk.get_vk(),
-            )?;
+            let prover = deployment.prover(&store)?;
+            let file = VkFile::new(deployment.circuit_label(), prover.params(), prover.vk())?;
             file.write(&args.out)?;
             println!(
                 "{}: rollup {}, vk digest {}",

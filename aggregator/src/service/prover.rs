@@ -208,10 +208,7 @@ impl SlotProver for AggregationProver {
 /// which dev mode runs, and on which the L1 stand-in verifier accepts anything.
 pub const DEV_CHAIN_ID: u64 = 31_337;
 
-/// The proof bytes of a dev-mode "aggregation": a marker, not a proof. `DevModeVerifier` checks
-/// for it, so that a real verifier never sees it and a real proof never reaches the stand-in by
-/// accident.
-pub const DEV_MODE_PROOF: [u8; 32] = *b"LOCKSTEP DEV MODE: NOT A PROOF\0\0";
+pub use lockstep_api::DEV_MODE_PROOF;
 
 /// Refuses dev mode on anything but a local development chain: the configured domain's chain
 /// id, and the L1 node's when there is one (`l1_chain_id`).

@@ -12,6 +12,9 @@
 //!   rollup runs there at once and its result returns to the caller; sealing checks that every
 //!   call one rollup assumed was served by another with exactly that result.
 //! - [`RollupFactory`]: how a builder makes its rollups at genesis, on its own thread.
+//! - [`RollupReplica`] and [`RollupProver`]: what the adapter daemon (`lockstep-rollup-adapter`)
+//!   needs: the rollup's state, which executes each sealed block once and records its circuit's
+//!   witness, and the circuit that proves it ([`TestRollupProver`] is one, for any rollup).
 //! - [`RollupError`]: a small error that says whom to blame and whether to retry.
 //!
 //! Nothing here names a particular rollup: the reference rollup (`lockstep-reference-rollup`)
@@ -21,11 +24,16 @@
 mod call;
 mod cluster;
 mod error;
+mod prover;
 mod rollup;
 
 pub use call::{CallOutcome, CallRouter, IncomingCall, OutgoingCall};
 pub use cluster::{Cluster, TxReceipt, MAX_EXECUTIONS};
 pub use error::{Result, RollupError};
 pub use lockstep_circuits::entry::{data_field, Address, Domain, Entry};
+pub use prover::{
+    mock_check_exposing, prove_exposing, BlockHeader, ProvingJob, RollupProver, RollupReplica,
+    TestRollupProver, TEST_ROLLUP_LABEL,
+};
 pub use rollup::{RollupFactory, SealedBlock, SyncRollup};
 pub use ruint::aliases::U256;

@@ -17,6 +17,8 @@
 //!   layout the STF circuit proves, run from the tape and checked from the rows alone.
 //! - [`deployment`]: a deployment file (genesis and STF circuit), read by the builder, the
 //!   adapter and key export alike.
+//! - [`replica`]: the rollup at its adapter: [`ReferenceReplica`] applies each sealed block once
+//!   on the step machine and keeps the run as the proof's witness; [`StfProver`] proves it.
 //! - [`circuit`]: the STF circuit, the machine's rows as constraints over the memory check,
 //!   exposing the common public-input layout.
 //!
@@ -61,6 +63,7 @@ pub mod deployment;
 mod error;
 pub mod executor;
 pub mod machine;
+pub mod replica;
 pub mod spec;
 pub mod state;
 
@@ -68,3 +71,4 @@ pub use calls::{CallOutcome, CallRouter, OutgoingCall};
 pub use deployment::Deployment;
 pub use error::{Error, Result};
 pub use executor::{Genesis, ReferenceRollup, ReferenceRollups, Transition};
+pub use replica::{ReferenceProver, ReferenceReplica, ReplayedBlock, StfProver};

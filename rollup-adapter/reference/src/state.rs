@@ -22,12 +22,15 @@
 //! [`State::start_trace`] records every read, write and undo as a [`StateAccess`] until
 //! [`State::take_trace`]: the trace [`lockstep_circuits::memory`] proves.
 
-use std::{cell::RefCell, collections::HashMap};
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+};
 
 use halo2_base::halo2_proofs::halo2curves::ff::PrimeField;
 use lockstep_circuits::{
     entry::Address,
-    memory::StateAccess,
+    memory::{MemoryWitness, StateAccess},
     merkle::{self, MerkleAccess},
     poseidon, Fr,
 };
@@ -147,15 +150,33 @@ impl Account {
 pub struct Checkpoint(usize);
 
 /// The state of one reference rollup.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct State {
     tree: SparseMerkleTree,
     /// Keys with a non-zero value, by leaf index: (key, value).
     leaves: HashMap<u64, (Fr, Fr)>,
     /// Undo log: a key and the value it held before.
     journal: Vec<(Fr, Fr)>,
-    /// The accesses since [`Self::start_trace`], if tracing.
-    trace: RefCell<Option<Vec<StateAccess>>>,
+    /// The accesses since [`Self::start_trace`], if tracing. Reads record through `&self`; a
+    /// mutex (never contended: a state has one user at a time) keeps the state `Sync`, so an
+    /// adapter can hold it across threads.
+    trace: Mutex<Option<Vec<StateAccess>>>,
+}
+
+impl Clone for State {
+    fn clone(&self) -> Self {
+        Self {
+            tree: self.tree.clone(),
+            leaves: self.leaves.clone(),
+            journal: self.journal.clone(),
+            trace: Mutex::new(
+                self.trace
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            ),
+        }
+    }
 }
 
 impl State {
@@ -165,23 +186,32 @@ impl State {
             tree: SparseMerkleTree::new(depth)?,
             leaves: HashMap::new(),
             journal: Vec::new(),
-            trace: RefCell::new(None),
+            trace: Mutex::new(None),
         })
     }
 
     /// Starts recording every access (dropping any trace not taken).
     pub fn start_trace(&mut self) {
-        *self.trace.get_mut() = Some(Vec::new());
+        *self.trace.get_mut().unwrap_or_else(PoisonError::into_inner) = Some(Vec::new());
     }
 
     /// Stops recording and returns the accesses since [`Self::start_trace`] (empty if it was
     /// not called).
     pub fn take_trace(&mut self) -> Vec<StateAccess> {
-        self.trace.get_mut().take().unwrap_or_default()
+        self.trace
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_default()
     }
 
     fn traced(&self, key: Fr, before: Fr, after: Fr) {
-        if let Some(trace) = self.trace.borrow_mut().as_mut() {
+        if let Some(trace) = self
+            .trace
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
             trace.push(StateAccess { key, before, after });
         }
     }
@@ -313,6 +343,16 @@ impl State {
 
     /// Forgets the journal (at the end of a block): earlier checkpoints become invalid.
     pub fn commit(&mut self) {
+        self.journal.clear();
+    }
+
+    /// Moves to the state a block's memory witness ends in: every key of its table takes its
+    /// last value. Untraced and unjournaled (the witness was checked against this state when
+    /// it was made: [`MemoryWitness::with_scratch`]).
+    pub fn apply_memory(&mut self, memory: &MemoryWitness) {
+        for key in &memory.keys {
+            self.put(key.key, key.last);
+        }
         self.journal.clear();
     }
 

@@ -6,9 +6,11 @@ use std::rc::Rc;
 
 use lockstep_aggregator::client::{slot_opening, ApiClient};
 use lockstep_circuits::testing;
-use lockstep_cli::adapter::{Adapter, BlockProver};
-use lockstep_reference_rollup::{Genesis, ReferenceRollup};
-use lockstep_rollup_api::{Cluster, SealedBlock};
+use std::sync::Arc;
+
+use lockstep_reference_rollup::{Genesis, ReferenceProver, ReferenceReplica, ReferenceRollup};
+use lockstep_rollup_adapter::Adapter;
+use lockstep_rollup_api::{Cluster, SealedBlock, TestRollupProver};
 use serde_json::{json, Value};
 
 use crate::cluster::*;
@@ -36,7 +38,7 @@ async fn open_slot(client: &ApiClient, slot: u64, blocks: &[SealedBlock]) -> Val
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adapters_replay_prove_and_survive_restarts() {
     let keys = testing::persistent_key_store().unwrap();
-    let prover = BlockProver::test_rollup(&keys).unwrap();
+    let prover: ReferenceProver = Arc::new(TestRollupProver::load(&keys).unwrap());
     let registry = registry(&keys);
     let client = serve(registry).await;
 
@@ -49,7 +51,7 @@ async fn adapters_replay_prove_and_survive_restarts() {
 
     // An unregistered rollup is refused at open.
     let err = Adapter::open(
-        Genesis::new(9),
+        ReferenceReplica::new(&Genesis::new(9)).unwrap(),
         client.clone(),
         dirs[0].path(),
         prover.clone(),
@@ -64,14 +66,22 @@ async fn adapters_replay_prove_and_survive_restarts() {
     // Slot 5: both adapters replay, prove and submit; the slot moves on.
     let blocks = build_slot(&builder, 5, 0);
     open_slot(&client, 5, &blocks).await;
-    let mut adapter_one =
-        Adapter::open(one.clone(), client.clone(), dirs[0].path(), prover.clone())
-            .await
-            .unwrap();
-    let mut adapter_two =
-        Adapter::open(two.clone(), client.clone(), dirs[1].path(), prover.clone())
-            .await
-            .unwrap();
+    let mut adapter_one = Adapter::open(
+        ReferenceReplica::new(&one).unwrap(),
+        client.clone(),
+        dirs[0].path(),
+        prover.clone(),
+    )
+    .await
+    .unwrap();
+    let mut adapter_two = Adapter::open(
+        ReferenceReplica::new(&two).unwrap(),
+        client.clone(),
+        dirs[1].path(),
+        prover.clone(),
+    )
+    .await
+    .unwrap();
     let done = adapter_one.step().await.unwrap();
     assert_eq!((done.len(), done[0].outcome), (1, "accepted"));
     let done = adapter_two.step().await.unwrap();
@@ -83,39 +93,61 @@ async fn adapters_replay_prove_and_survive_restarts() {
 
     // A restart replays the kept block.
     drop(adapter_one);
-    let mut adapter_one =
-        Adapter::open(one.clone(), client.clone(), dirs[0].path(), prover.clone())
-            .await
-            .unwrap();
+    let mut adapter_one = Adapter::open(
+        ReferenceReplica::new(&one).unwrap(),
+        client.clone(),
+        dirs[0].path(),
+        prover.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(adapter_one.head_root(), blocks[0].post_root);
 
     // Slot 6: rollup 1's adapter keeps the block, then "crashes" before submitting; the
     // restarted adapter proves it again from the state before it.
     let blocks = build_slot(&builder, 6, 1);
     open_slot(&client, 6, &blocks).await;
-    adapter_one.prepare(6).await.unwrap();
+    let job = adapter_one.prepare(6).await.unwrap();
     assert_eq!(adapter_one.head_root(), blocks[0].post_root);
+    // The adapter executed the block once, on the step machine; what that run produced is
+    // exactly what the builder's executor sealed.
+    assert_eq!(job.sealed, blocks[0]);
+    assert_eq!(job.witness.run.outputs.post_root, blocks[0].post_root);
     drop(adapter_one);
-    let mut adapter_one =
-        Adapter::open(one.clone(), client.clone(), dirs[0].path(), prover.clone())
-            .await
-            .unwrap();
+    let mut adapter_one = Adapter::open(
+        ReferenceReplica::new(&one).unwrap(),
+        client.clone(),
+        dirs[0].path(),
+        prover.clone(),
+    )
+    .await
+    .unwrap();
     let done = adapter_one.step().await.unwrap();
     assert_eq!((done[0].slot, done[0].outcome), (6, "accepted"));
     assert_eq!(adapter_one.head_root(), blocks[0].post_root);
 
     // A fresh data folder joins late: it takes slots 5 and 6 from the aggregator.
     let late_dir = tempfile::tempdir().unwrap();
-    let mut late = Adapter::open(one.clone(), client.clone(), late_dir.path(), prover.clone())
-        .await
-        .unwrap();
+    let mut late = Adapter::open(
+        ReferenceReplica::new(&one).unwrap(),
+        client.clone(),
+        late_dir.path(),
+        prover.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(late.catch_up(7).await.unwrap(), 2);
     assert_eq!(late.head_root(), adapter_one.head_root());
     assert_eq!(late.catch_up(7).await.unwrap(), 0, "nothing twice");
     drop(late);
-    let late = Adapter::open(one.clone(), client.clone(), late_dir.path(), prover.clone())
-        .await
-        .unwrap();
+    let late = Adapter::open(
+        ReferenceReplica::new(&one).unwrap(),
+        client.clone(),
+        late_dir.path(),
+        prover.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         late.head_root(),
         adapter_one.head_root(),

@@ -11,14 +11,16 @@ use lockstep_aggregator::{
     service::intake::{RegisteredRollup, Registry},
 };
 use lockstep_circuits::{entry::Address, testing, vk_file::VkFile};
-use lockstep_cli::adapter::{Adapter, BlockProver};
+use std::sync::Arc;
+
 use lockstep_reference_rollup::{
     abi::CallData,
     block::Tx,
     circuit::{StfCapacity, StfConfig},
-    Genesis, ReferenceRollup,
+    Genesis, ReferenceProver, ReferenceReplica, ReferenceRollup, StfProver,
 };
-use lockstep_rollup_api::{Cluster, SealedBlock};
+use lockstep_rollup_adapter::{submission, Adapter};
+use lockstep_rollup_api::{Cluster, RollupProver, SealedBlock, TestRollupProver};
 use serde_json::json;
 
 use crate::cluster::*;
@@ -64,7 +66,7 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
 
     // The rollup team's side: the key of its deployment, exported as a verifying-key file.
     let t = Instant::now();
-    let stf = tokio::task::block_in_place(|| BlockProver::stf(&keys, STF)).unwrap();
+    let stf = tokio::task::block_in_place(|| StfProver::load(&keys, STF)).unwrap();
     eprintln!(
         "STF key (k = {}): {:.1} s",
         STF.k,
@@ -75,7 +77,7 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
     VkFile::new(
         "reference rollup STF, test deployment",
         stf.params(),
-        stf.key().pk.get_vk(),
+        stf.vk(),
     )
     .unwrap()
     .write(&vk_path)
@@ -86,7 +88,7 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
         .unwrap()
         .load(&keys, &vk_path)
         .unwrap();
-    assert_eq!(loaded.vk_digest, stf.vk_digest());
+    assert_eq!(loaded.vk_digest, RollupProver::vk_digest(&stf));
     let registry = Registry {
         domain: DOMAIN,
         rollups: [1, 2]
@@ -100,15 +102,17 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
     assert_eq!(rollup["label"], "reference rollup STF, test deployment");
     assert_eq!(
         rollup["vk_digest"],
-        lockstep_circuits::fr_text::fr_hex(&stf.vk_digest())
+        lockstep_circuits::fr_text::fr_hex(&RollupProver::vk_digest(&stf))
     );
-    let test_rollup = tokio::task::block_in_place(|| BlockProver::test_rollup(&keys)).unwrap();
+    let test_rollup: ReferenceProver =
+        Arc::new(tokio::task::block_in_place(|| TestRollupProver::load(&keys)).unwrap());
+    let stf_prover: ReferenceProver = Arc::new(stf.clone());
     let [one, two] = small_geneses();
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
 
     // An adapter proving with another circuit is refused at open, naming both.
     let err = Adapter::open(
-        one.clone(),
+        ReferenceReplica::new(&one).unwrap(),
         client.clone(),
         dirs[0].path(),
         test_rollup.clone(),
@@ -119,7 +123,7 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
     assert!(
         err.contains("registered at the aggregator with vk digest")
             && err.contains("reference rollup STF, test deployment")
-            && err.contains("proves with the test-rollup circuit"),
+            && err.contains("proves with the test-rollup circuit: public inputs only"),
         "{err}"
     );
 
@@ -127,12 +131,22 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
         .iter()
         .map(|g| Rc::new(ReferenceRollup::new(g).unwrap()))
         .collect();
-    let mut adapter_one = Adapter::open(one, client.clone(), dirs[0].path(), stf.clone())
-        .await
-        .unwrap();
-    let mut adapter_two = Adapter::open(two, client.clone(), dirs[1].path(), stf.clone())
-        .await
-        .unwrap();
+    let mut adapter_one = Adapter::open(
+        ReferenceReplica::new(&one).unwrap(),
+        client.clone(),
+        dirs[0].path(),
+        stf_prover.clone(),
+    )
+    .await
+    .unwrap();
+    let mut adapter_two = Adapter::open(
+        ReferenceReplica::new(&two).unwrap(),
+        client.clone(),
+        dirs[1].path(),
+        stf_prover.clone(),
+    )
+    .await
+    .unwrap();
 
     // Slot 5: Alice on rollup 2 increments rollup 1's counter; both blocks are proven.
     let blocks = build_slot(&builder, 5, &[increment(0)]);
@@ -144,8 +158,13 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
     assert_eq!(status, 201, "{body}");
 
     // Before that: a test-rollup proof of rollup 2's block is refused by the verifier.
-    let prepared = adapter_two.prepare(5).await.unwrap();
-    let forged = tokio::task::block_in_place(|| test_rollup.prove(&prepared, DOMAIN)).unwrap();
+    let job = adapter_two.prepare(5).await.unwrap();
+    assert_eq!(
+        job.sealed, blocks[1],
+        "the adapter's one run seals what the builder sealed"
+    );
+    let proof = tokio::task::block_in_place(|| test_rollup.prove(&job)).unwrap();
+    let forged = submission(&job, &proof).unwrap();
     let (status, answer) = client.post_raw("/v1/proofs", &forged).await.unwrap();
     assert_eq!(
         (status, answer["error"].as_str()),
@@ -153,17 +172,9 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
         "{answer}"
     );
     // And a deployment too small for the block refuses to prove it, naming what is over.
-    let BlockProver::Stf { params, key, .. } = &stf else {
-        unreachable!()
-    };
     let mut small = STF;
     small.capacity.tape = 1;
-    let cramped = BlockProver::Stf {
-        config: small,
-        params: params.clone(),
-        key: key.clone(),
-    };
-    let err = cramped.prove(&prepared, DOMAIN).unwrap_err().to_string();
+    let err = stf.with_config(small).prove(&job).unwrap_err().to_string();
     assert!(err.contains("tape steps 2 > 1"), "{err}");
 
     for (adapter, state) in [

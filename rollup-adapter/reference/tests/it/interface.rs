@@ -8,10 +8,11 @@ use lockstep_reference_rollup::{
     abi::{CallData, Method},
     block::{Block, Tx},
     circuit::StfCapacity,
-    CallOutcome, ReferenceRollup, ReferenceRollups,
+    CallOutcome, Genesis, ReferenceReplica, ReferenceRollup, ReferenceRollups,
 };
 use lockstep_rollup_api::{
-    CallRouter, Cluster, IncomingCall, OutgoingCall, RollupError, RollupFactory, SyncRollup, U256,
+    CallRouter, Cluster, IncomingCall, OutgoingCall, RollupError, RollupFactory, RollupReplica,
+    SyncRollup, U256,
 };
 
 use crate::world::*;
@@ -247,4 +248,67 @@ fn a_block_beyond_the_provers_capacity_is_refused_at_seal_as_full() {
     )
     .unwrap();
     assert_eq!(SyncRollup::seal(&free).unwrap().steps, 2);
+}
+
+/// The adapter's side: a replica applies a sealed block once and moves on; a block that lies
+/// about its post root or its tape, another rollup's block, a block too long for the genesis
+/// and a block that no longer starts at its root are refused, and a refusal changes nothing.
+#[test]
+fn a_replica_applies_each_sealed_block_once_and_refuses_lies_changing_nothing() {
+    let mut world = World::new(5);
+    world
+        .send(1, TO_COUNTER_2, 0, forward(Method::Increment))
+        .unwrap();
+    let sealed = world.seal();
+    let genesis = geneses()[0].clone();
+    let mut replica = ReferenceReplica::new(&genesis).unwrap();
+    let start = replica.state_root();
+    let block = Block::decode(&sealed[0].data).unwrap();
+    let refused = |replica: &mut ReferenceReplica, data: &[u8]| {
+        let err = replica.apply_block(domain(), data).unwrap_err().to_string();
+        assert_eq!(
+            replica.state_root(),
+            start,
+            "a refusal changes nothing: {err}"
+        );
+        err
+    };
+
+    // Another post root than the tape leads to.
+    let mut lie = block.clone();
+    lie.post_root = lie.pre_root;
+    let err = refused(&mut replica, &lie.encode());
+    assert!(err.contains("post root"), "{err}");
+    // A tape without its last step (the call's result): the call has no result.
+    let mut short = block.clone();
+    short.steps.pop();
+    refused(&mut replica, &short.encode());
+    // Rollup 2's block.
+    let err = refused(&mut replica, &sealed[1].data);
+    assert!(err.contains("rollup 2's"), "{err}");
+    // More steps than the genesis allows.
+    let strict = Genesis {
+        max_steps: block.steps.len() - 1,
+        ..genesis
+    };
+    let mut strict = ReferenceReplica::new(&strict).unwrap();
+    let err = strict.apply_block(domain(), &sealed[0].data).unwrap_err();
+    assert!(matches!(err, RollupError::Full { rollup: 1, .. }), "{err}");
+
+    // The block itself applies, to the builder's sealed block and post root.
+    let (applied, witness) = replica.apply_block(domain(), &sealed[0].data).unwrap();
+    assert_eq!(applied, sealed[0]);
+    assert_eq!(replica.state_root(), sealed[0].post_root);
+    assert_eq!(
+        witness.pre.root(),
+        start,
+        "the witness keeps the state before"
+    );
+    // Once only.
+    let err = replica
+        .apply_block(domain(), &sealed[0].data)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("pre root"), "{err}");
+    assert_eq!(replica.state_root(), sealed[0].post_root);
 }

@@ -9,9 +9,9 @@ use lockstep_reference_rollup::{
     executor::DEFAULT_MAX_STEPS,
     machine::{self, Outputs},
     state::State,
-    CallOutcome, Genesis, ReferenceRollup, Transition,
+    CallOutcome, Genesis, ReferenceReplica, ReferenceRollup, Transition,
 };
-use lockstep_rollup_api::{Cluster, SealedBlock};
+use lockstep_rollup_api::{Cluster, RollupReplica, SealedBlock};
 
 pub(crate) const ALICE: Address = Address([0xa1; 20]);
 pub(crate) const BOB: Address = Address([0xb0; 20]);
@@ -195,6 +195,14 @@ impl World {
             );
             let checked = machine::check(pre, domain(), &decoded, &run.rows).unwrap();
             assert_eq!(checked, run.outputs);
+            // The adapter's replica executes the block once, on the step machine, and seals
+            // exactly what the builder sealed, ending at its post state.
+            let mut replica =
+                ReferenceReplica::from_state(block.rollup_id, DEFAULT_MAX_STEPS, pre.clone());
+            let (applied, witness) = replica.apply_block(domain(), &block.data).unwrap();
+            assert_eq!(&applied, block, "rollup {}'s replica", block.rollup_id);
+            assert_eq!(replica.state_root(), block.post_root);
+            assert_eq!(witness.run.rows, run.rows);
             self.transitions.push(transition);
         }
         sealed
