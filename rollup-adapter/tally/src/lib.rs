@@ -19,6 +19,8 @@
 //!   implementation.
 //! - [`circuit`]: the circuit (k = [`circuit::TALLY_K`], a different degree from the reference
 //!   rollup's) and its prover.
+//! - [`replica`]: the rollup at its adapter ([`TallyReplica`], [`TallyProver`]), so that the
+//!   generic adapter daemon runs it.
 
 use halo2_base::halo2_proofs::halo2curves::ff::PrimeField;
 use lockstep_circuits::{entry::Address, poseidon, Fr};
@@ -28,9 +30,11 @@ pub mod block;
 pub mod circuit;
 mod error;
 pub mod executor;
+pub mod replica;
 
 pub use error::{Error, Result};
 pub use executor::{TallyRollup, TallyRollups};
+pub use replica::{TallyProver, TallyReplica};
 
 /// The tally app's address, the only target the rollup serves.
 pub const TALLY_APP: Address = Address([0x7a; 20]);

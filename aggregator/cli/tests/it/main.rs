@@ -5,5 +5,6 @@
 mod cluster;
 
 mod adapter;
+mod generic_adapter;
 mod pipeline;
 mod stf_adapter;

@@ -11,12 +11,13 @@ use lockstep_reference_rollup::{
     CallOutcome as Word, Genesis, ReferenceRollup,
 };
 use lockstep_rollup_api::{
-    CallRouter, Cluster, IncomingCall, OutgoingCall, RollupError, SealedBlock, SyncRollup, U256,
+    CallRouter, Cluster, IncomingCall, OutgoingCall, RollupError, RollupReplica, SealedBlock,
+    SyncRollup, U256,
 };
 use lockstep_tally_rollup::{
     block::TallyBlock,
     circuit::{circuit, TallyWitness, TALLY_K},
-    TallyRollup, TallyState, TALLY_APP,
+    TallyReplica, TallyRollup, TallyState, TALLY_APP,
 };
 
 const DOMAIN: Domain = Domain {
@@ -258,4 +259,45 @@ fn the_circuit_proves_the_slot_and_refuses_every_lie() {
     for (what, lie, claimed) in lies {
         assert!(verify(&lie, &claimed).is_err(), "{what} was accepted");
     }
+}
+
+/// The adapter's side: the replica applies the slot's block once, to what the executor sealed,
+/// and its witness is the circuit's; a block from another state or of another rollup is
+/// refused, changing nothing.
+#[test]
+fn the_replica_applies_the_sealed_block_and_its_witness_satisfies_the_circuit() {
+    let (blocks, _) = slot();
+    let start = TallyState {
+        count: 3,
+        balance: 40,
+    };
+    let mut replica = TallyReplica::new(1, start);
+    let refused = |replica: &mut TallyReplica, data: &[u8]| {
+        let err = replica.apply_block(DOMAIN, data).unwrap_err().to_string();
+        assert_eq!(replica.state(), start, "a refusal changes nothing: {err}");
+        err
+    };
+    let mut other_start = TallyBlock::decode(&blocks[0].data).unwrap();
+    other_start.pre.count += 1;
+    let err = refused(&mut replica, &other_start.encode());
+    assert!(err.contains("the rollup is at"), "{err}");
+    let err = refused(&mut replica, &blocks[1].data);
+    assert!(err.contains("tally block"), "{err}");
+
+    let (sealed, witness) = replica.apply_block(DOMAIN, &blocks[0].data).unwrap();
+    assert_eq!(sealed, blocks[0]);
+    assert_eq!(replica.state_root(), blocks[0].post_root);
+    let witness = TallyWitness {
+        da_commitment: Fr::from(DA),
+        ..(*witness).clone()
+    };
+    let expected = sealed
+        .witness(DOMAIN, Fr::from(DA))
+        .public_inputs()
+        .to_instances()
+        .unwrap();
+    let builder = circuit(CircuitBuilderStage::Mock, TALLY_K, None, &witness).unwrap();
+    MockProver::run(TALLY_K, &builder, vec![expected])
+        .unwrap()
+        .assert_satisfied();
 }
