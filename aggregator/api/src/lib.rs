@@ -274,6 +274,7 @@ pub struct SlotRecord {
     pub state: SlotState,
     /// The rollups taking part, by id (JSON object keys are strings: `"1"`).
     #[schema(value_type = BTreeMap<String, RollupSlot>)]
+    #[serde(with = "id_keys")]
     pub rollups: BTreeMap<u32, RollupSlot>,
     /// Versioned hashes of the slot's blobs (hex).
     pub versioned_hashes: Vec<String>,
@@ -442,4 +443,81 @@ pub struct Health {
     pub domain: DomainInfo,
     /// The service's builder, if it runs one.
     pub builder: Option<BuilderInfo>,
+}
+
+/// A map keyed by rollup id, as a JSON object with the ids as string keys. Written out because a
+/// record read through `#[serde(flatten)]` (as [`SlotStatus`] reads [`SlotRecord`]) hands its
+/// keys over as strings, which serde's integer keys do not accept.
+mod id_keys {
+    use std::collections::BTreeMap;
+
+    use serde::{de::Error, Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(crate) fn serialize<S: Serializer, V: Serialize>(
+        map: &BTreeMap<u32, V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        map.serialize(serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<u32, V>, D::Error> {
+        BTreeMap::<String, V>::deserialize(deserializer)?
+            .into_iter()
+            .map(|(key, value)| {
+                let id = key
+                    .parse()
+                    .map_err(|_| D::Error::custom(format!("rollup id {key:?} is not a u32")))?;
+                Ok((id, value))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `GET /v1/slots/{slot}` reads back as the status the server wrote: the record arrives
+    /// through `#[serde(flatten)]`, where the rollups' object keys are strings.
+    #[test]
+    fn a_slot_status_round_trips_with_rollup_ids_as_object_keys() {
+        let rollup = |offset| RollupSlot {
+            pre_root: format!("0x{:064x}", 7),
+            blob_index: 0,
+            offset,
+            length: 296,
+            da_commitment: format!("0x{:064x}", 9),
+        };
+        let status = SlotStatus {
+            record: SlotRecord::new(
+                1,
+                SlotState::Settled {
+                    tx: "0xab".into(),
+                    block: 9,
+                    gas_used: 500_000,
+                },
+                BTreeMap::from([(1, rollup(0)), (2, rollup(296))]),
+                vec!["0x01".into()],
+                5,
+            ),
+            proofs_received: vec![1, 2],
+            aggregation: Some(AggregationInfo {
+                proving_seconds: 1.5,
+                proof_bytes: 1_000,
+            }),
+            settlement_tx: None,
+        };
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["rollups"]["2"]["offset"], 296, "{json}");
+        assert_eq!(json["state"], "settled", "{json}");
+        let back: SlotStatus = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, status);
+
+        let mut bad = json;
+        bad["rollups"]["x"] = bad["rollups"]["1"].clone();
+        let err = serde_json::from_value::<SlotStatus>(bad).unwrap_err();
+        assert!(err.to_string().contains("rollup id \"x\""), "{err}");
+    }
 }

@@ -73,7 +73,10 @@ use lockstep_aggregator::{
     },
 };
 
-use lockstep_reference_rollup::{ReferenceProver, ReferenceReplica, StfProver};
+use lockstep_circuits::vk_file::VkFile;
+use lockstep_reference_rollup::{
+    deployment::DeploymentFile, Deployment, ReferenceProver, ReferenceReplica, StfProver,
+};
 use lockstep_rollup_adapter::{Adapter, DevModeProver};
 use lockstep_rollup_api::TestRollupProver;
 
@@ -514,6 +517,7 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
         let id = genesis.rollup_id;
         let genesis_path = out.join(format!("genesis-{id}.json"));
         std::fs::write(&genesis_path, serde_json::to_vec_pretty(genesis)?)?;
+        write_rollup_files(out, genesis, &prover, args.circuit)?;
         let dir = out.join(format!("adapter-data/rollup-{id}"));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
@@ -534,7 +538,8 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
         adapters.insert(id, adapter);
     }
     lockstep_aggregator::say!(
-        "adapters    rollups {:?}: genesis files and kept blocks in {}",
+        "adapters    rollups {:?}: genesis, deployment (rollup-<id>.toml) and key \
+         (rollup-<id>.vk.json) files and kept blocks in {}",
         adapters.keys().collect::<Vec<_>>(),
         out.display()
     );
@@ -604,6 +609,34 @@ async fn cluster(devnet: &Devnet, out: &Path, args: &DemoArgs) -> Result<()> {
 }
 
 /// Simulates, opens, proves and waits for one slot to settle.
+/// Writes rollup `genesis`'s deployment file (`rollup-<id>.toml`, next to its genesis file)
+/// and its verifying-key file (`rollup-<id>.vk.json`), so that the demo's rollups can be run by
+/// hand: `lockstep adapter run --rollup`, `lockstep keys export-vk`, `[[rollups]] vk = …` and
+/// `[builder] rollups = […]` in an aggregator's config.
+fn write_rollup_files(
+    out: &Path,
+    genesis: &Genesis,
+    prover: &ReferenceProver,
+    circuit: DemoCircuit,
+) -> Result<()> {
+    let id = genesis.rollup_id;
+    let stf = match circuit {
+        DemoCircuit::TestRollup => None,
+        DemoCircuit::Stf => Some(DEMO_STF),
+    };
+    let file = DeploymentFile {
+        genesis: format!("genesis-{id}.json").into(),
+        stf,
+    };
+    let path = out.join(format!("rollup-{id}.toml"));
+    std::fs::write(&path, toml::to_string(&file)?)
+        .wrap_err_with(|| format!("writing {}", path.display()))?;
+    let deployment = Deployment::read(&path)?;
+    VkFile::new(deployment.circuit_label(), prover.params(), prover.vk())?
+        .write(&out.join(format!("rollup-{id}.vk.json")))?;
+    Ok(())
+}
+
 async fn run_slot(
     slot: u64,
     members: &[u32],

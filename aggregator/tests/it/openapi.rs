@@ -166,6 +166,19 @@ async fn the_running_server_answers_as_its_openapi_document_says() {
     // Every documented path and method was exercised.
     assert_eq!(seen, documented, "paths of the document no request reached");
 
+    // The typed client reads the same answers into the shared types.
+    let health = client.health().await.unwrap();
+    assert!(health.rollups.contains(&2), "{health:?}");
+    let slot = client.slot(5).await.unwrap();
+    assert_eq!(
+        slot.record.rollups.keys().copied().collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let rollup = client.rollup(1).await.unwrap();
+    assert_eq!(rollup.slots_waiting_for_proof, vec![5]);
+    assert_eq!(client.slots(10).await.unwrap().slots.len(), 1);
+    client.block(5, 2).await.unwrap();
+
     // The check can fail: an answer that drifts from its type is refused.
     let (_, mut health) = client.get_raw("/health").await.unwrap();
     assert!(check(&doc, "/health", "get", 200, &health).is_empty());
