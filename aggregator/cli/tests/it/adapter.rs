@@ -48,6 +48,13 @@ async fn adapters_replay_prove_and_survive_restarts() {
         .map(|g| Rc::new(ReferenceRollup::new(g).unwrap()))
         .collect();
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    // An adapter of `genesis`'s rollup over the data folder `dir`: opened, or reopened after a
+    // restart.
+    let open = |genesis: &Genesis, dir: &std::path::Path| {
+        let (replica, dir) = (ReferenceReplica::new(genesis).unwrap(), dir.to_owned());
+        let (client, prover) = (client.clone(), prover.clone());
+        async move { Adapter::open(replica, client, dir, prover).await.unwrap() }
+    };
 
     // An unregistered rollup is refused at open.
     let err = Adapter::open(
@@ -66,22 +73,8 @@ async fn adapters_replay_prove_and_survive_restarts() {
     // Slot 5: both adapters replay, prove and submit; the slot moves on.
     let blocks = build_slot(&builder, 5, 0);
     open_slot(&client, 5, &blocks).await;
-    let mut adapter_one = Adapter::open(
-        ReferenceReplica::new(&one).unwrap(),
-        client.clone(),
-        dirs[0].path(),
-        prover.clone(),
-    )
-    .await
-    .unwrap();
-    let mut adapter_two = Adapter::open(
-        ReferenceReplica::new(&two).unwrap(),
-        client.clone(),
-        dirs[1].path(),
-        prover.clone(),
-    )
-    .await
-    .unwrap();
+    let mut adapter_one = open(&one, dirs[0].path()).await;
+    let mut adapter_two = open(&two, dirs[1].path()).await;
     let done = adapter_one.step().await.unwrap();
     assert_eq!((done.len(), done[0].outcome), (1, "accepted"));
     let done = adapter_two.step().await.unwrap();
@@ -93,14 +86,7 @@ async fn adapters_replay_prove_and_survive_restarts() {
 
     // A restart replays the kept block.
     drop(adapter_one);
-    let mut adapter_one = Adapter::open(
-        ReferenceReplica::new(&one).unwrap(),
-        client.clone(),
-        dirs[0].path(),
-        prover.clone(),
-    )
-    .await
-    .unwrap();
+    let mut adapter_one = open(&one, dirs[0].path()).await;
     assert_eq!(adapter_one.head_root(), blocks[0].post_root);
 
     // Slot 6: rollup 1's adapter keeps the block, then "crashes" before submitting; the
@@ -114,40 +100,19 @@ async fn adapters_replay_prove_and_survive_restarts() {
     assert_eq!(job.sealed, blocks[0]);
     assert_eq!(job.witness.run.outputs.post_root, blocks[0].post_root);
     drop(adapter_one);
-    let mut adapter_one = Adapter::open(
-        ReferenceReplica::new(&one).unwrap(),
-        client.clone(),
-        dirs[0].path(),
-        prover.clone(),
-    )
-    .await
-    .unwrap();
+    let mut adapter_one = open(&one, dirs[0].path()).await;
     let done = adapter_one.step().await.unwrap();
     assert_eq!((done[0].slot, done[0].outcome), (6, "accepted"));
     assert_eq!(adapter_one.head_root(), blocks[0].post_root);
 
     // A fresh data folder joins late: it takes slots 5 and 6 from the aggregator.
     let late_dir = tempfile::tempdir().unwrap();
-    let mut late = Adapter::open(
-        ReferenceReplica::new(&one).unwrap(),
-        client.clone(),
-        late_dir.path(),
-        prover.clone(),
-    )
-    .await
-    .unwrap();
+    let mut late = open(&one, late_dir.path()).await;
     assert_eq!(late.catch_up(7).await.unwrap(), 2);
     assert_eq!(late.head_root(), adapter_one.head_root());
     assert_eq!(late.catch_up(7).await.unwrap(), 0, "nothing twice");
     drop(late);
-    let late = Adapter::open(
-        ReferenceReplica::new(&one).unwrap(),
-        client.clone(),
-        late_dir.path(),
-        prover.clone(),
-    )
-    .await
-    .unwrap();
+    let late = open(&one, late_dir.path()).await;
     assert_eq!(
         late.head_root(),
         adapter_one.head_root(),
