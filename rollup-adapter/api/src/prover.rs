@@ -93,7 +93,7 @@ impl<W> ProvingJob<W> {
             .map_err(|e| self.internal(format!("laying out the public inputs: {e}")))
     }
 
-    /// An [`RollupError::Internal`] about this job's rollup.
+    /// A [`RollupError::Internal`] about this job's rollup.
     pub fn internal(&self, reason: impl Into<String>) -> RollupError {
         RollupError::Internal {
             rollup: self.sealed.rollup_id,
