@@ -12,8 +12,8 @@ pub fn slot_opening(slot: u64, blocks: &[SealedBlock]) -> SlotOpening {
         rollups: blocks
             .iter()
             .map(|b| SlotBlock {
-                rollup_id: b.rollup_id,
-                pre_root: fr_hex(&b.pre_root),
+                rollup_id: b.header.rollup_id,
+                pre_root: fr_hex(&b.header.pre_root),
                 data: format!("0x{}", hex::encode(&b.data)),
             })
             .collect(),

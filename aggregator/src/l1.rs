@@ -73,33 +73,33 @@ pub fn claims(
         .iter()
         .map(|r| {
             let p = &r.public;
-            if p.rollup_id <= previous {
+            if p.header.rollup_id <= previous {
                 return Err(ClaimError::Order {
                     previous,
-                    rollup_id: p.rollup_id,
+                    rollup_id: p.header.rollup_id,
                 });
             }
-            previous = p.rollup_id;
+            previous = p.header.rollup_id;
             let da = versioned_hashes
                 .get(usize::from(r.data.blob_index))
                 .map(|h| settlement::da_commitment(*h, r.data.offset, r.data.length));
-            if da != Some(fr_to_u256(p.da_commitment)) {
+            if da != Some(fr_to_u256(p.header.da_commitment)) {
                 return Err(ClaimError::DaCommitment {
-                    rollup_id: p.rollup_id,
+                    rollup_id: p.header.rollup_id,
                     data: r.data,
                 });
             }
-            if settlement::withdrawal_digest(&r.withdrawals) != fr_to_u256(p.l1_digest) {
+            if settlement::withdrawal_digest(&r.withdrawals) != fr_to_u256(p.header.l1_digest) {
                 return Err(ClaimError::WithdrawalDigest {
-                    rollup_id: p.rollup_id,
+                    rollup_id: p.header.rollup_id,
                 });
             }
             Ok(claim(
-                p.rollup_id,
-                fr_to_u256(p.pre_root),
-                fr_to_u256(p.post_root),
+                p.header.rollup_id,
+                fr_to_u256(p.header.pre_root),
+                fr_to_u256(p.header.post_root),
                 r.data,
-                p.eth_delta,
+                p.header.eth_delta,
                 r.withdrawals.clone(),
             ))
         })
@@ -139,7 +139,7 @@ mod tests {
             length: 10,
         };
         let mut public = testing::sample_rollup(domain, 5, 3, vec![], vec![], -2).public_inputs();
-        public.da_commitment = u256_to_fr(settlement::da_commitment(hash, 0, 10)).unwrap();
+        public.header.da_commitment = u256_to_fr(settlement::da_commitment(hash, 0, 10)).unwrap();
         let good = RollupL1 {
             public,
             data,

@@ -75,25 +75,151 @@ pub mod index {
     pub const SERVED: usize = ASSUMED + super::MAX_ENTRIES;
 }
 
+/// How a [`SlotHeader`]'s fields are held: natively ([`Native`]) or as cells of a rollup
+/// circuit ([`Assigned`]).
+pub trait HeaderValues {
+    /// The deployment domain.
+    type Domain: Copy + std::fmt::Debug;
+    /// The L1 slot.
+    type Slot: Copy + std::fmt::Debug;
+    /// The rollup id.
+    type RollupId: Copy + std::fmt::Debug;
+    /// A state root, a commitment or a digest.
+    type Field: Copy + std::fmt::Debug;
+    /// The signed ETH delta.
+    type EthDelta: Copy + std::fmt::Debug;
+}
+
+/// A header held natively, as rollups, the aggregator, L1 and native checks read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Native {}
+
+impl HeaderValues for Native {
+    type Domain = Domain;
+    type Slot = u64;
+    type RollupId = u32;
+    type Field = Fr;
+    type EthDelta = i128;
+}
+
+/// A header assigned in a rollup circuit, one cell per field (the ETH delta as
+/// [`eth_delta_to_field`] encodes it).
+#[derive(Debug, Clone, Copy)]
+pub enum Assigned {}
+
+impl HeaderValues for Assigned {
+    type Domain = AssignedValue<Fr>;
+    type Slot = AssignedValue<Fr>;
+    type RollupId = AssignedValue<Fr>;
+    type Field = AssignedValue<Fr>;
+    type EthDelta = AssignedValue<Fr>;
+}
+
+/// The header of one rollup's block in one slot: instances 1 to 8 of the layout, the one
+/// definition of these fields everywhere (sealed blocks, proving jobs, rollup circuits, the
+/// aggregation's view of a proof).
+///
+/// `Da` is the DA commitment's type: a field like the others, or `()` in an
+/// [`UnplacedHeader`], the header of a block whose data is not yet placed in the slot's blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotHeader<V: HeaderValues = Native, Da = <V as HeaderValues>::Field> {
+    /// Deployment domain (`chain_id + registry · 2^64`).
+    pub domain: V::Domain,
+    /// L1 slot.
+    pub slot: V::Slot,
+    /// Rollup id (never 0).
+    pub rollup_id: V::RollupId,
+    /// State root before the block.
+    pub pre_root: V::Field,
+    /// State root after the block.
+    pub post_root: V::Field,
+    /// Commitment to the block data.
+    pub da_commitment: Da,
+    /// Net ETH into the rollup (negative: out of it).
+    pub eth_delta: V::EthDelta,
+    /// Digest of L1 interactions (0 until phase 2).
+    pub l1_digest: V::Field,
+}
+
+/// A header as a rollup seals its block: everything but the DA commitment, which exists only
+/// once the builder places the block's data in the slot's blob ([`SlotHeader::with_da`]).
+pub type UnplacedHeader = SlotHeader<Native, ()>;
+
+/// Header fields in the layout's order (instances [`index::DOMAIN`] to [`index::L1_DIGEST`]).
+pub const HEADER_FIELDS: usize = index::L1_DIGEST - index::DOMAIN + 1;
+
+impl<V: HeaderValues, Da> SlotHeader<V, Da> {
+    /// The same header with `da_commitment` as its DA commitment: placed (`Fr`) or taken back
+    /// out (`()`).
+    pub fn with_da<D>(self, da_commitment: D) -> SlotHeader<V, D> {
+        SlotHeader {
+            domain: self.domain,
+            slot: self.slot,
+            rollup_id: self.rollup_id,
+            pre_root: self.pre_root,
+            post_root: self.post_root,
+            da_commitment,
+            eth_delta: self.eth_delta,
+            l1_digest: self.l1_digest,
+        }
+    }
+}
+
+impl SlotHeader {
+    /// The header's instances, in layout order.
+    pub fn to_fields(&self) -> [Fr; HEADER_FIELDS] {
+        [
+            self.domain.to_field(),
+            Fr::from(self.slot),
+            Fr::from(u64::from(self.rollup_id)),
+            self.pre_root,
+            self.post_root,
+            self.da_commitment,
+            eth_delta_to_field(self.eth_delta),
+            self.l1_digest,
+        ]
+    }
+
+    /// Assigns every field as a witness cell (a rollup circuit whose header is given, not
+    /// computed: the test rollup, the keygen of a circuit).
+    pub fn assign(&self, ctx: &mut Context<Fr>) -> SlotHeader<Assigned> {
+        let [domain, slot, rollup_id, pre_root, post_root, da_commitment, eth_delta, l1_digest] =
+            self.to_fields().map(|field| ctx.load_witness(field));
+        SlotHeader {
+            domain,
+            slot,
+            rollup_id,
+            pre_root,
+            post_root,
+            da_commitment,
+            eth_delta,
+            l1_digest,
+        }
+    }
+}
+
+impl SlotHeader<Assigned> {
+    /// The header's cells, in layout order.
+    pub fn cells(&self) -> [AssignedValue<Fr>; HEADER_FIELDS] {
+        [
+            self.domain,
+            self.slot,
+            self.rollup_id,
+            self.pre_root,
+            self.post_root,
+            self.da_commitment,
+            self.eth_delta,
+            self.l1_digest,
+        ]
+    }
+}
+
 /// The public inputs of one rollup's block proof, natively.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollupPublicInputs {
-    /// Deployment domain.
-    pub domain: Domain,
-    /// L1 slot.
-    pub slot: u64,
-    /// Rollup id (never 0).
-    pub rollup_id: u32,
-    /// State root before the block.
-    pub pre_root: Fr,
-    /// State root after the block.
-    pub post_root: Fr,
-    /// Commitment to the block data.
-    pub da_commitment: Fr,
-    /// Net ETH into the rollup (negative: out of it).
-    pub eth_delta: i128,
-    /// Digest of L1 interactions (0 until phase 2).
-    pub l1_digest: Fr,
+    /// The block's header.
+    #[serde(flatten)]
+    pub header: SlotHeader,
     /// Hashes of the entries this rollup assumed, in order.
     pub assumed: Vec<Fr>,
     /// Hashes of the entries this rollup served, in order.
@@ -107,14 +233,7 @@ impl RollupPublicInputs {
         check_len("served", self.served.len())?;
         let mut out = vec![Fr::zero(); NUM_INSTANCES];
         out[index::VERSION] = Fr::from(LAYOUT_VERSION);
-        out[index::DOMAIN] = self.domain.to_field();
-        out[index::SLOT] = Fr::from(self.slot);
-        out[index::ROLLUP_ID] = Fr::from(u64::from(self.rollup_id));
-        out[index::PRE_ROOT] = self.pre_root;
-        out[index::POST_ROOT] = self.post_root;
-        out[index::DA_COMMITMENT] = self.da_commitment;
-        out[index::ETH_DELTA] = eth_delta_to_field(self.eth_delta);
-        out[index::L1_DIGEST] = self.l1_digest;
+        out[index::DOMAIN..=index::L1_DIGEST].copy_from_slice(&self.header.to_fields());
         out[index::NUM_ASSUMED] = Fr::from(self.assumed.len() as u64);
         out[index::NUM_SERVED] = Fr::from(self.served.len() as u64);
         out[index::ASSUMED..index::ASSUMED + self.assumed.len()].copy_from_slice(&self.assumed);
@@ -162,14 +281,16 @@ impl RollupPublicInputs {
             Ok(all[..count].to_vec())
         };
         Ok(Self {
-            domain,
-            slot: small(index::SLOT, 64, "slot")?,
-            rollup_id,
-            pre_root: instances[index::PRE_ROOT],
-            post_root: instances[index::POST_ROOT],
-            da_commitment: instances[index::DA_COMMITMENT],
-            eth_delta,
-            l1_digest: instances[index::L1_DIGEST],
+            header: SlotHeader {
+                domain,
+                slot: small(index::SLOT, 64, "slot")?,
+                rollup_id,
+                pre_root: instances[index::PRE_ROOT],
+                post_root: instances[index::POST_ROOT],
+                da_commitment: instances[index::DA_COMMITMENT],
+                eth_delta,
+                l1_digest: instances[index::L1_DIGEST],
+            },
             assumed: list(index::NUM_ASSUMED, index::ASSUMED, "num_assumed")?,
             served: list(index::NUM_SERVED, index::SERVED, "num_served")?,
         })
@@ -252,27 +373,6 @@ pub struct AssignedEntryList {
     pub entries: Vec<AssignedEntry>,
 }
 
-/// The header fields of the layout, assigned by the rollup circuit.
-#[derive(Debug, Clone, Copy)]
-pub struct AssignedHeader {
-    /// Deployment domain (`chain_id + registry · 2^64`).
-    pub domain: AssignedValue<Fr>,
-    /// L1 slot.
-    pub slot: AssignedValue<Fr>,
-    /// Rollup id.
-    pub rollup_id: AssignedValue<Fr>,
-    /// State root before.
-    pub pre_root: AssignedValue<Fr>,
-    /// State root after.
-    pub post_root: AssignedValue<Fr>,
-    /// Block data commitment.
-    pub da_commitment: AssignedValue<Fr>,
-    /// Signed ETH delta.
-    pub eth_delta: AssignedValue<Fr>,
-    /// L1-interaction digest.
-    pub l1_digest: AssignedValue<Fr>,
-}
-
 /// The gadget every rollup circuit calls to expose its public inputs (see the module docs for
 /// what it guarantees).
 #[derive(Debug, Clone, Copy)]
@@ -292,7 +392,7 @@ impl<'a> PublicInputsChip<'a> {
         &self,
         ctx: &mut Context<Fr>,
         hasher: &PoseidonHasher<Fr, { poseidon::T }, { poseidon::RATE }>,
-        header: &AssignedHeader,
+        header: &SlotHeader<Assigned>,
         assumed: &AssignedEntryList,
         served: &AssignedEntryList,
     ) -> Vec<AssignedValue<Fr>> {
@@ -311,18 +411,8 @@ impl<'a> PublicInputsChip<'a> {
 
         let mut out = Vec::with_capacity(NUM_INSTANCES);
         out.push(ctx.load_constant(Fr::from(LAYOUT_VERSION)));
-        out.extend([
-            header.domain,
-            header.slot,
-            header.rollup_id,
-            header.pre_root,
-            header.post_root,
-            header.da_commitment,
-            header.eth_delta,
-            header.l1_digest,
-            assumed.count,
-            served.count,
-        ]);
+        out.extend(header.cells());
+        out.extend([assumed.count, served.count]);
         out.extend(self.expose_list(ctx, hasher, header, assumed, part::SRC));
         out.extend(self.expose_list(ctx, hasher, header, served, part::DST));
         debug_assert_eq!(out.len(), NUM_INSTANCES);
@@ -335,7 +425,7 @@ impl<'a> PublicInputsChip<'a> {
         &self,
         ctx: &mut Context<Fr>,
         hasher: &PoseidonHasher<Fr, { poseidon::T }, { poseidon::RATE }>,
-        header: &AssignedHeader,
+        header: &SlotHeader<Assigned>,
         list: &AssignedEntryList,
         own_part: usize,
     ) -> Vec<AssignedValue<Fr>> {
@@ -397,22 +487,9 @@ pub fn real_flags(
 /// that need to lie about counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicInputsWitness {
-    /// Deployment domain.
-    pub domain: Domain,
-    /// L1 slot.
-    pub slot: u64,
-    /// Rollup id.
-    pub rollup_id: u32,
-    /// State root before.
-    pub pre_root: Fr,
-    /// State root after.
-    pub post_root: Fr,
-    /// Block data commitment.
-    pub da_commitment: Fr,
-    /// Net ETH delta.
-    pub eth_delta: i128,
-    /// L1-interaction digest.
-    pub l1_digest: Fr,
+    /// The block's header.
+    #[serde(flatten)]
+    pub header: SlotHeader,
     /// Assumed entries (at most [`MAX_ENTRIES`]).
     pub assumed: Vec<Entry>,
     /// Served entries (at most [`MAX_ENTRIES`]).
@@ -427,14 +504,7 @@ impl PublicInputsWitness {
     /// The public inputs an honest circuit exposes for this witness.
     pub fn public_inputs(&self) -> RollupPublicInputs {
         RollupPublicInputs {
-            domain: self.domain,
-            slot: self.slot,
-            rollup_id: self.rollup_id,
-            pre_root: self.pre_root,
-            post_root: self.post_root,
-            da_commitment: self.da_commitment,
-            eth_delta: self.eth_delta,
-            l1_digest: self.l1_digest,
+            header: self.header,
             assumed: self.assumed.iter().map(Entry::hash).collect(),
             served: self.served.iter().map(Entry::hash).collect(),
         }
@@ -443,20 +513,21 @@ impl PublicInputsWitness {
     /// Checks natively what the gadget enforces, so a builder learns early and clearly why a
     /// block would not prove.
     pub fn validate(&self) -> Result<()> {
+        let header = &self.header;
         check_len("assumed", self.assumed.len())?;
         check_len("served", self.served.len())?;
         for (side, list) in [("assumed", &self.assumed), ("served", &self.served)] {
             for (index, e) in list.iter().enumerate() {
                 let own = if side == "assumed" { e.src } else { e.dst };
-                let reason = if e.domain != self.domain {
-                    Some(format!("domain {:?} is not {:?}", e.domain, self.domain))
-                } else if e.slot != self.slot {
-                    Some(format!("slot {} is not {}", e.slot, self.slot))
-                } else if own != self.rollup_id {
+                let reason = if e.domain != header.domain {
+                    Some(format!("domain {:?} is not {:?}", e.domain, header.domain))
+                } else if e.slot != header.slot {
+                    Some(format!("slot {} is not {}", e.slot, header.slot))
+                } else if own != header.rollup_id {
                     let which = if side == "assumed" { "src" } else { "dst" };
                     Some(format!(
                         "{which} {own} is not this rollup ({})",
-                        self.rollup_id
+                        header.rollup_id
                     ))
                 } else {
                     None
@@ -480,16 +551,7 @@ impl PublicInputsWitness {
         ctx: &mut Context<Fr>,
     ) -> Vec<AssignedValue<Fr>> {
         let hasher = poseidon::hasher(ctx, range.gate());
-        let header = AssignedHeader {
-            domain: ctx.load_witness(self.domain.to_field()),
-            slot: ctx.load_witness(Fr::from(self.slot)),
-            rollup_id: ctx.load_witness(Fr::from(u64::from(self.rollup_id))),
-            pre_root: ctx.load_witness(self.pre_root),
-            post_root: ctx.load_witness(self.post_root),
-            da_commitment: ctx.load_witness(self.da_commitment),
-            eth_delta: ctx.load_witness(eth_delta_to_field(self.eth_delta)),
-            l1_digest: ctx.load_witness(self.l1_digest),
-        };
+        let header = self.header.assign(ctx);
         let assumed = assign_list(range, ctx, &self.assumed, self.assumed_count);
         let served = assign_list(range, ctx, &self.served, self.served_count);
         PublicInputsChip::new(range).expose(ctx, &hasher, &header, &assumed, &served)

@@ -18,7 +18,7 @@ use halo2_base::{
 use crate::{
     entry::Domain,
     keys::{config_digest, CircuitKey, KeyStore},
-    layout::PublicInputsWitness,
+    layout::{PublicInputsWitness, SlotHeader},
     shape, Fr, Result,
 };
 
@@ -54,14 +54,16 @@ pub fn proving_key(store: &KeyStore) -> Result<(ParamsKZG<Bn256>, CircuitKey<Bas
     let digest = config_digest(&("test-rollup", shape::SHAPE_VERSION, &rollup_params));
     // Any witness: the circuit's shape does not depend on its values.
     let witness = PublicInputsWitness {
-        domain: Domain::default(),
-        slot: 0,
-        rollup_id: 1,
-        pre_root: Fr::from(1001),
-        post_root: Fr::from(2001),
-        da_commitment: Fr::from(3001),
-        eth_delta: 0,
-        l1_digest: Fr::zero(),
+        header: SlotHeader {
+            domain: Domain::default(),
+            slot: 0,
+            rollup_id: 1,
+            pre_root: Fr::from(1001),
+            post_root: Fr::from(2001),
+            da_commitment: Fr::from(3001),
+            eth_delta: 0,
+            l1_digest: Fr::zero(),
+        },
         assumed: vec![],
         served: vec![],
         assumed_count: None,

@@ -11,7 +11,7 @@ use halo2_base::{
 use crate::{
     entry::{Address, CallKind, Domain, Entry},
     keys::KeyStore,
-    layout::PublicInputsWitness,
+    layout::{PublicInputsWitness, SlotHeader},
     Fr, Result,
 };
 
@@ -46,14 +46,16 @@ pub fn sample_rollup(
 ) -> PublicInputsWitness {
     let id = u64::from(rollup_id);
     PublicInputsWitness {
-        domain,
-        slot,
-        rollup_id,
-        pre_root: Fr::from(1000 + id),
-        post_root: Fr::from(2000 + id),
-        da_commitment: Fr::from(3000 + id),
-        eth_delta,
-        l1_digest: Fr::zero(),
+        header: SlotHeader {
+            domain,
+            slot,
+            rollup_id,
+            pre_root: Fr::from(1000 + id),
+            post_root: Fr::from(2000 + id),
+            da_commitment: Fr::from(3000 + id),
+            eth_delta,
+            l1_digest: Fr::zero(),
+        },
         assumed,
         served,
         assumed_count: None,

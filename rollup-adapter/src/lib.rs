@@ -97,8 +97,8 @@ impl<W, P: RollupProver<W>> RollupProver<W> for DevModeProver<P> {
 /// The `POST /v1/proofs` body of `job` with `proof`.
 pub fn submission<W>(job: &ProvingJob<W>, proof: &[u8]) -> Result<ProofSubmission> {
     Ok(ProofSubmission {
-        slot: job.sealed.slot,
-        rollup_id: job.sealed.rollup_id,
+        slot: job.sealed.header.slot,
+        rollup_id: job.sealed.header.rollup_id,
         instances: job.instances()?.iter().map(fr_hex).collect(),
         proof: format!("0x{}", hex::encode(proof)),
     })
@@ -320,7 +320,6 @@ impl<R: RollupReplica> Adapter<R> {
             }
         };
         Ok(ProvingJob {
-            domain: self.domain,
             sealed,
             da_commitment,
             witness,
@@ -375,7 +374,7 @@ impl<R: RollupReplica> Adapter<R> {
 
     /// Proves a prepared slot and submits the proof.
     pub async fn submit(&self, job: ProvingJob<R::Witness>) -> Result<Submitted> {
-        let (id, slot) = (self.rollup_id(), job.sealed.slot);
+        let (id, slot) = (self.rollup_id(), job.sealed.header.slot);
         let label = self.prover.label();
         info!(
             rollup = id,

@@ -49,9 +49,13 @@ use lockstep_contracts::{
     verifier::dev_mode_verifier_code,
 };
 use lockstep_reference_rollup::{
-    abi::{AppKind, CallData, Method},
+    abi::{CallData, Method},
     block::Tx,
     circuit::{StfCapacity, StfConfig},
+    sample::{
+        self, ALICE, BOB, CAROL, ETH, THREE_TO_COUNTER_2, TO_AMM_2, TO_COUNTER_2, TO_FORWARDER_2,
+        TO_REVERTER_2,
+    },
     CallOutcome, Genesis, ReferenceRollup,
 };
 use lockstep_rollup_api::{Cluster, SealedBlock};
@@ -96,50 +100,9 @@ pub const DEMO_STF: StfConfig = StfConfig {
     },
 };
 
-const ETH: u128 = 1_000_000_000_000_000_000;
-const ALICE: Address = Address([0xa1; 20]);
-const BOB: Address = Address([0xb0; 20]);
-const CAROL: Address = Address([0xca; 20]);
-const COUNTER_1: Address = Address([0xc1; 20]);
-const COUNTER_2: Address = Address([0xc2; 20]);
-const AMM_2: Address = Address([0xaa; 20]);
-const REVERTER_2: Address = Address([0xde; 20]);
-const BACK_TO_1: Address = Address([0xb1; 20]);
-const TO_COUNTER_2: Address = Address([0xf2; 20]);
-const TO_AMM_2: Address = Address([0xf5; 20]);
-const TO_REVERTER_2: Address = Address([0xfe; 20]);
-const TO_FORWARDER_2: Address = Address([0xff; 20]);
-const THREE_TO_COUNTER_2: Address = Address([0x32; 20]);
-
-/// The demo cluster: rollup 1 holds forwarders into rollup 2 (counter, AMM, reverter, a
-/// forwarder that calls back), rollup 2 the apps, rollup 3 a forwarder to rollup 2's counter.
+/// The demo cluster: the sample's three rollups ([`sample`]) at [`DEMO_STF`]'s depth.
 fn geneses() -> [Genesis; 3] {
-    let forwarder = |rollup, target| AppKind::Forwarder { rollup, target };
-    let mut geneses = [
-        Genesis::new(1)
-            .with_account(ALICE, 10 * ETH)
-            .with_account(BOB, ETH)
-            .with_app(COUNTER_1, AppKind::Counter, 0)
-            .with_app(TO_COUNTER_2, forwarder(2, COUNTER_2), 0)
-            .with_app(TO_AMM_2, forwarder(2, AMM_2), 0)
-            .with_app(TO_REVERTER_2, forwarder(2, REVERTER_2), 0)
-            .with_app(TO_FORWARDER_2, forwarder(2, BACK_TO_1), 0),
-        Genesis::new(2)
-            .with_account(ALICE, ETH)
-            .with_app(COUNTER_2, AppKind::Counter, 0)
-            .with_amm(AMM_2, 100 * ETH, 200_000 * ETH)
-            .with_app(REVERTER_2, AppKind::Reverter, 0)
-            .with_app(BACK_TO_1, forwarder(1, COUNTER_1), 0),
-        Genesis::new(3).with_account(CAROL, 5 * ETH).with_app(
-            THREE_TO_COUNTER_2,
-            forwarder(2, COUNTER_2),
-            0,
-        ),
-    ];
-    for genesis in &mut geneses {
-        genesis.tree_depth = DEMO_STF.depth;
-    }
-    geneses
+    sample::geneses(DEMO_STF.depth)
 }
 
 /// One user transaction of the workload.
@@ -696,7 +659,7 @@ async fn run_slot(
     // 3. Every rollup's adapter replays its block on its own state, proves it and submits.
     let mut prove_seconds = BTreeMap::new();
     for block in &blocks {
-        let id = block.rollup_id;
+        let id = block.header.rollup_id;
         let adapter = adapters
             .get_mut(&id)
             .ok_or_else(|| eyre!("no adapter for rollup {id}"))?;
@@ -709,7 +672,7 @@ async fn run_slot(
             .find(|s| s.slot == slot)
             .ok_or_else(|| eyre!("rollup {id}'s adapter did not prove slot {slot}"))?;
         ensure!(
-            adapter.head_root() == block.post_root,
+            adapter.head_root() == block.header.post_root,
             "rollup {id}'s adapter replayed to another root than the builder sealed"
         );
         let steps = lockstep_reference_rollup::block::Block::decode(&block.data)?
@@ -810,7 +773,7 @@ async fn run_slot(
         gas_used,
         post_roots: blocks
             .iter()
-            .map(|b| (b.rollup_id, fr_hex(&b.post_root)))
+            .map(|b| (b.header.rollup_id, fr_hex(&b.header.post_root)))
             .collect(),
     };
     lockstep_aggregator::say!(
@@ -914,7 +877,7 @@ mod tests {
             }
             for sealed in cluster.seal().unwrap() {
                 let block = Block::decode(&sealed.data).unwrap();
-                blocks.push((pre[&sealed.rollup_id].clone(), block));
+                blocks.push((pre[&sealed.header.rollup_id].clone(), block));
             }
         }
         blocks

@@ -390,8 +390,8 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
             if block.is_empty() {
                 continue;
             }
-            blocks.insert(block.rollup_id, block.data.clone());
-            pre_roots.insert(block.rollup_id, block.pre_root);
+            blocks.insert(block.header.rollup_id, block.data.clone());
+            pre_roots.insert(block.header.rollup_id, block.header.pre_root);
         }
         let included = outcomes
             .iter()

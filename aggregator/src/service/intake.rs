@@ -147,31 +147,35 @@ pub fn check(
             got,
         })
     };
-    if public.rollup_id != submission.rollup_id {
+    if public.header.rollup_id != submission.rollup_id {
         return mismatch(
             "rollup id",
             submission.rollup_id.to_string(),
-            public.rollup_id.to_string(),
+            public.header.rollup_id.to_string(),
         );
     }
-    if public.slot != submission.slot || public.slot != record.slot {
-        return mismatch("slot", record.slot.to_string(), public.slot.to_string());
+    if public.header.slot != submission.slot || public.header.slot != record.slot {
+        return mismatch(
+            "slot",
+            record.slot.to_string(),
+            public.header.slot.to_string(),
+        );
     }
-    if public.domain != registry.domain {
+    if public.header.domain != registry.domain {
         return mismatch(
             "domain",
             fr_hex(&registry.domain.to_field()),
-            fr_hex(&public.domain.to_field()),
+            fr_hex(&public.header.domain.to_field()),
         );
     }
     // The slot's record fixes the pre root and the DA commitment of every rollup in it.
     if let Some(expected) = record.rollups.get(&submission.rollup_id) {
         for (field, want, got) in [
-            ("pre root", &expected.pre_root, public.pre_root),
+            ("pre root", &expected.pre_root, public.header.pre_root),
             (
                 "DA commitment",
                 &expected.da_commitment,
-                public.da_commitment,
+                public.header.da_commitment,
             ),
         ] {
             if parse_fr(want) != Some(got) {

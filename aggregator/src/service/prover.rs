@@ -266,9 +266,9 @@ impl SlotProver for MockAggregationProver {
             let public = RollupPublicInputs::from_instances(&instances)
                 .wrap_err_with(|| format!("the public inputs of rollup {id}"))?;
             ensure!(
-                public.rollup_id == *id,
+                public.header.rollup_id == *id,
                 "the proof stored for rollup {id} claims rollup {}",
-                public.rollup_id
+                public.header.rollup_id
             );
             rollups.push(AggregatedRollup {
                 public: public.clone(),

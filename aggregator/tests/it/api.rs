@@ -49,11 +49,11 @@ fn submission(slot: u64, rollup_id: u32, snark: &Snark) -> ProofSubmission {
 
 fn rollup_slot(w: &PublicInputsWitness) -> RollupSlot {
     RollupSlot {
-        pre_root: fr_hex(&w.pre_root),
+        pre_root: fr_hex(&w.header.pre_root),
         blob_index: 0,
         offset: 0,
         length: 100,
-        da_commitment: fr_hex(&w.da_commitment),
+        da_commitment: fr_hex(&w.header.da_commitment),
     }
 }
 

@@ -1,5 +1,6 @@
-//! A two-rollup cluster for the adapter and builder tests: a counter on rollup 1, and on
-//! rollup 2 a funded account and a forwarder to that counter (the CounterAndProxy pattern).
+//! A two-rollup cluster for the adapter and builder tests: rollups 1 and 2 of the sample
+//! cluster, where Alice on rollup 2 calls rollup 1's counter through a forwarder (the
+//! CounterAndProxy pattern).
 
 use std::sync::Arc;
 
@@ -11,38 +12,24 @@ use lockstep_aggregator::{
         AggregatorService,
     },
 };
-use lockstep_circuits::{
-    entry::{Address, Domain},
-    keys::KeyStore,
-    testing,
-};
+use lockstep_circuits::{entry::Address, keys::KeyStore, testing};
 use lockstep_reference_rollup::{
-    abi::{AppKind, CallData, Method},
+    abi::{CallData, Method},
     block::Tx,
-    Genesis,
+    executor::DEFAULT_TREE_DEPTH,
+    sample, Genesis,
 };
 use lockstep_storage::MemoryStore;
 
-pub(crate) const DOMAIN: Domain = Domain {
-    chain_id: 31_337,
-    registry: Address([0x5e; 20]),
-};
-pub(crate) const ALICE: Address = Address([0xa1; 20]);
-pub(crate) const COUNTER: Address = Address([0xc1; 20]);
-pub(crate) const PROXY: Address = Address([0xf2; 20]);
+pub(crate) use lockstep_reference_rollup::sample::{ALICE, DOMAIN};
 
+/// On rollup 2: the forwarder to rollup 1's counter.
+pub(crate) const PROXY: Address = sample::BACK_TO_1;
+
+/// Rollups 1 and 2 of the sample cluster.
 pub(crate) fn geneses() -> [Genesis; 2] {
-    [
-        Genesis::new(1).with_app(COUNTER, AppKind::Counter, 0),
-        Genesis::new(2).with_account(ALICE, 1_000).with_app(
-            PROXY,
-            AppKind::Forwarder {
-                rollup: 1,
-                target: COUNTER,
-            },
-            0,
-        ),
-    ]
+    let [one, two, _] = sample::geneses(DEFAULT_TREE_DEPTH);
+    [one, two]
 }
 
 /// Alice, on rollup 2, increments rollup 1's counter through the proxy.

@@ -49,8 +49,10 @@ fn the_dev_mode_stand_in_checks_what_the_aggregation_would_and_proves_nothing() 
 
     // Rollups 1 and 2 call each other: the slot balances.
     let ring = testing::ring(DOMAIN, SLOT, 2);
-    let proofs: BTreeMap<u32, StoredProof> =
-        ring.iter().map(|w| (w.rollup_id, stored(w))).collect();
+    let proofs: BTreeMap<u32, StoredProof> = ring
+        .iter()
+        .map(|w| (w.header.rollup_id, stored(w)))
+        .collect();
     let (instances, proof) = prover.prove(&proofs).unwrap();
     assert_eq!(
         proof, DEV_MODE_PROOF,
@@ -63,7 +65,7 @@ fn the_dev_mode_stand_in_checks_what_the_aggregation_would_and_proves_nothing() 
         .iter()
         .map(|w| AggregatedRollup {
             public: w.public_inputs(),
-            vk_digest: registry.rollups[&w.rollup_id].vk_digest,
+            vk_digest: registry.rollups[&w.header.rollup_id].vk_digest,
         })
         .collect();
     assert_eq!(
@@ -84,8 +86,10 @@ fn the_dev_mode_stand_in_checks_what_the_aggregation_would_and_proves_nothing() 
 
     // A rollup the aggregator does not know.
     let three = testing::ring(DOMAIN, SLOT, 3);
-    let unknown: BTreeMap<u32, StoredProof> =
-        three.iter().map(|w| (w.rollup_id, stored(w))).collect();
+    let unknown: BTreeMap<u32, StoredProof> = three
+        .iter()
+        .map(|w| (w.header.rollup_id, stored(w)))
+        .collect();
     let reason = refused(&prover, &unknown);
     assert!(
         reason.contains("rollup 3 is no longer registered"),

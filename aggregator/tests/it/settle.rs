@@ -247,14 +247,19 @@ async fn a_heterogeneous_slot_aggregates_verifies_on_the_evm_and_settles() {
     let publics: Vec<_> = blocks
         .iter()
         .zip(&da)
-        .map(|(block, da)| block.witness(domain, *da).public_inputs())
+        .map(|(block, da)| block.witness(*da).public_inputs())
         .collect();
     check_balanced(&publics).unwrap();
     // Rollup 2 assumed one call and rollup 1 served it; the value moved with it.
     assert_eq!(
         publics
             .iter()
-            .map(|p| (p.rollup_id, p.assumed.len(), p.served.len(), p.eth_delta))
+            .map(|p| (
+                p.header.rollup_id,
+                p.assumed.len(),
+                p.served.len(),
+                p.header.eth_delta
+            ))
             .collect::<Vec<_>>(),
         vec![(1, 0, 1, VALUE as i128), (2, 1, 0, -(VALUE as i128))]
     );
@@ -433,10 +438,11 @@ async fn a_heterogeneous_slot_aggregates_verifies_on_the_evm_and_settles() {
     assert_eq!(settled.execution_digest, execution_digest(&words));
     // L1 now holds the blocks' post roots, and the value moved from rollup 2 to the tally.
     for (block, balance) in blocks.iter().zip([VALUE, u128::from(DEPOSIT) - VALUE]) {
-        let (root, eth) = settlement::rollup_state(&provider, deployed.settlement, block.rollup_id)
-            .await
-            .unwrap();
-        assert_eq!(root, fr_to_u256(block.post_root));
+        let (root, eth) =
+            settlement::rollup_state(&provider, deployed.settlement, block.header.rollup_id)
+                .await
+                .unwrap();
+        assert_eq!(root, fr_to_u256(block.header.post_root));
         assert_eq!(eth, U256::from(balance));
     }
     match settle(claims, proof).await {
@@ -479,7 +485,7 @@ fn seal(
         lockstep_reference_rollup::CallOutcome::ok(u128::from(TALLY_GENESIS.count + 1))
     );
     let mut blocks = cluster.seal().unwrap();
-    blocks.sort_by_key(|b| b.rollup_id);
+    blocks.sort_by_key(|b| b.header.rollup_id);
     (blocks, pre)
 }
 

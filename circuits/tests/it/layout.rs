@@ -2,8 +2,8 @@ use halo2_base::halo2_proofs::halo2curves::ff::{Field, PrimeField};
 use lockstep_circuits::{
     entry::{Address, Domain},
     layout::{
-        eth_delta_from_field, eth_delta_to_field, index, RollupPublicInputs, MAX_ENTRIES,
-        NUM_INSTANCES,
+        eth_delta_from_field, eth_delta_to_field, index, RollupPublicInputs, SlotHeader,
+        MAX_ENTRIES, NUM_INSTANCES,
     },
     Error, Fr,
 };
@@ -35,14 +35,16 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let public = RollupPublicInputs {
-            domain: Domain { chain_id, registry: Address(registry) },
-            slot,
-            rollup_id,
-            pre_root: Fr::from(seed),
-            post_root: Fr::from(seed) + Fr::ONE,
-            da_commitment: -Fr::from(seed),
-            eth_delta,
-            l1_digest: Fr::from(seed ^ 1),
+            header: SlotHeader {
+                domain: Domain { chain_id, registry: Address(registry) },
+                slot,
+                rollup_id,
+                pre_root: Fr::from(seed),
+                post_root: Fr::from(seed) + Fr::ONE,
+                da_commitment: -Fr::from(seed),
+                eth_delta,
+                l1_digest: Fr::from(seed ^ 1),
+            },
             assumed: (0..na).map(|i| Fr::from(seed.wrapping_add(i as u64)) + Fr::ONE).collect(),
             served: (0..ns).map(|i| Fr::from(seed.wrapping_mul(i as u64 + 3)) + Fr::ONE).collect(),
         };

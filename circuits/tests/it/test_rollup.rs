@@ -156,7 +156,7 @@ fn rollup_id_zero_is_rejected_and_extreme_delta_fits() {
     let w = witness(0, vec![], vec![]);
     assert!(check(&w, computed(&w)).is_err());
     let mut w = honest();
-    w.eth_delta = i128::MIN; // fits: −2^127
+    w.header.eth_delta = i128::MIN; // fits: −2^127
     check(&w, w.public_inputs().to_instances().unwrap()).unwrap();
 }
 

@@ -155,10 +155,7 @@ impl Cluster {
             .iter()
             .map(|r| r.seal())
             .collect::<Result<Vec<_>>>()?;
-        let publics: Vec<_> = blocks
-            .iter()
-            .map(|b| b.public_inputs(self.domain))
-            .collect();
+        let publics: Vec<_> = blocks.iter().map(SealedBlock::public_inputs).collect();
         check_balanced(&publics).map_err(|e| RollupError::Unbalanced(e.to_string()))?;
         self.slot = None;
         Ok(blocks)

@@ -69,8 +69,6 @@ pub trait RollupReplica: Clone + Send + Sync + 'static {
 /// A block its adapter applied, ready to prove.
 #[derive(Debug, Clone)]
 pub struct ProvingJob<W> {
-    /// The deployment domain.
-    pub domain: Domain,
     /// What the block produced.
     pub sealed: SealedBlock,
     /// The DA commitment of the block's data in the slot's blob.
@@ -82,7 +80,7 @@ pub struct ProvingJob<W> {
 impl<W> ProvingJob<W> {
     /// The public inputs the proof must expose.
     pub fn public_inputs(&self) -> PublicInputsWitness {
-        self.sealed.witness(self.domain, self.da_commitment)
+        self.sealed.witness(self.da_commitment)
     }
 
     /// The instance column those public inputs are, as the aggregator checks them.
@@ -96,8 +94,8 @@ impl<W> ProvingJob<W> {
     /// A [`RollupError::Internal`] about this job's rollup.
     pub fn internal(&self, reason: impl Into<String>) -> RollupError {
         RollupError::Internal {
-            rollup: self.sealed.rollup_id,
-            reason: format!("slot {}: {}", self.sealed.slot, reason.into()),
+            rollup: self.sealed.header.rollup_id,
+            reason: format!("slot {}: {}", self.sealed.header.slot, reason.into()),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use lockstep_circuits::{
     entry::{Domain, Entry},
-    layout::{PublicInputsWitness, RollupPublicInputs},
+    layout::{PublicInputsWitness, RollupPublicInputs, UnplacedHeader},
     Fr,
 };
 
@@ -11,22 +11,15 @@ use crate::{CallOutcome, CallRouter, IncomingCall, Result};
 /// What one rollup produced for one slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedBlock {
-    /// The rollup.
-    pub rollup_id: u32,
-    /// The slot.
-    pub slot: u64,
+    /// Its header: the slot, the rollup, the roots before and after, the ETH delta. The DA
+    /// commitment comes when the builder places `data` in the slot's blob ([`Self::witness`]).
+    pub header: UnplacedHeader,
     /// The encoded block, in the rollup's own format (what goes into the blob and what its
     /// prover proves).
     pub data: Vec<u8>,
     /// Steps the block holds (transactions, served calls, call results, in the rollup's own
     /// terms): 0 when nothing happened on the rollup in the slot.
     pub steps: usize,
-    /// State root before the block.
-    pub pre_root: Fr,
-    /// State root after it.
-    pub post_root: Fr,
-    /// Net ETH that entered the rollup through committed, successful calls (negative: left).
-    pub eth_delta: i128,
     /// Calls it made, with the results it used.
     pub assumed: Vec<Entry>,
     /// Calls it served, with the results it produced.
@@ -40,16 +33,9 @@ impl SealedBlock {
     }
 
     /// The public inputs its proof exposes, given the DA commitment of `data` in the blob.
-    pub fn witness(&self, domain: Domain, da_commitment: Fr) -> PublicInputsWitness {
+    pub fn witness(&self, da_commitment: Fr) -> PublicInputsWitness {
         PublicInputsWitness {
-            domain,
-            slot: self.slot,
-            rollup_id: self.rollup_id,
-            pre_root: self.pre_root,
-            post_root: self.post_root,
-            da_commitment,
-            eth_delta: self.eth_delta,
-            l1_digest: Fr::zero(),
+            header: self.header.with_da(da_commitment),
             assumed: self.assumed.clone(),
             served: self.served.clone(),
             assumed_count: None,
@@ -59,8 +45,8 @@ impl SealedBlock {
 
     /// The entry-hash lists, as [`lockstep_circuits::accumulator::check_balanced`] takes them
     /// (the DA commitment is left 0: balance does not depend on it).
-    pub fn public_inputs(&self, domain: Domain) -> RollupPublicInputs {
-        self.witness(domain, Fr::zero()).public_inputs()
+    pub fn public_inputs(&self) -> RollupPublicInputs {
+        self.witness(Fr::zero()).public_inputs()
     }
 }
 

@@ -67,7 +67,7 @@ use lockstep_circuits::{
     entry::{part, pow2, AssignedEntry, CallKind, Domain, Entry, ENTRY_PARTS},
     keys::{CircuitKey, KeyStore},
     layout::{
-        real_flags, AssignedEntryList, AssignedHeader, PublicInputsChip, RollupPublicInputs,
+        real_flags, Assigned, AssignedEntryList, PublicInputsChip, RollupPublicInputs, SlotHeader,
         MAX_ENTRIES,
     },
     memory::AssignedScratchCell,
@@ -143,47 +143,93 @@ pub mod scratch {
 /// Scratch region of the journal.
 pub const JOURNAL_REGION: u64 = scratch::JOURNAL;
 
-/// Registers, by index.
-mod reg {
-    pub(super) const NEXT: usize = 0;
-    pub(super) const TAPE: usize = 1;
-    pub(super) const DEPTH: usize = 2;
-    pub(super) const JOURNAL: usize = 3;
-    pub(super) const ETH: usize = 4;
-    pub(super) const ASSUMED: usize = 5;
-    pub(super) const SERVED: usize = 6;
-    pub(super) const F_REMOTE: usize = 7;
-    pub(super) const F_CALLER: usize = 8;
-    pub(super) const F_TARGET: usize = 9;
-    pub(super) const F_VALUE: usize = 10;
-    pub(super) const F_DATA: usize = 11;
-    pub(super) const F_COMMITTED: usize = 12;
-    pub(super) const F_JOURNAL: usize = 13;
-    pub(super) const F_ETH: usize = 14;
-    pub(super) const F_ASSUMED: usize = 15;
-    pub(super) const F_ENTRY: usize = 16;
-    pub(super) const F_CALL: usize = 17;
-    pub(super) const F_WAITING: usize = 18;
-    pub(super) const OUT_SUCCESS: usize = 19;
-    pub(super) const OUT_WORD: usize = 20;
-    pub(super) const APP: usize = 21;
-    pub(super) const CURSOR: usize = 22;
-    pub(super) const COUNT: usize = 23;
+/// The machine's registers, by name: a row reads them before and writes them after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reg {
+    /// What the next row does ([`Next`](crate::spec::Next)).
+    Next,
+    /// The next tape step.
+    Tape,
+    /// Frames open.
+    Depth,
+    /// Journal entries written.
+    Journal,
+    /// The block's ETH delta so far.
+    Eth,
+    /// Assumed entries made.
+    Assumed,
+    /// Served entries made.
+    Served,
+    /// The running frame: whether a served call opened it.
+    FrameRemote,
+    /// The running frame: its caller.
+    FrameCaller,
+    /// The running frame: its target.
+    FrameTarget,
+    /// The running frame: the value it carries.
+    FrameValue,
+    /// The running frame: its calldata.
+    FrameData,
+    /// The running frame: whether its callers committed.
+    FrameCommitted,
+    /// The running frame: the journal when it opened.
+    FrameJournal,
+    /// The running frame: the ETH delta when it opened.
+    FrameEth,
+    /// The running frame: the assumed entries when it opened.
+    FrameAssumed,
+    /// The running frame: the served entry it answers.
+    FrameEntry,
+    /// The running frame: the assumed call it waits on.
+    FrameCall,
+    /// The running frame: whether it waits on a call to another rollup.
+    FrameWaiting,
+    /// The last frame's outcome: success.
+    OutSuccess,
+    /// The last frame's outcome: its word.
+    OutWord,
+    /// The code leaf a code row read.
+    App,
+    /// The next assumed entry a failed frame marks.
+    Cursor,
+}
+
+impl Reg {
+    /// How many there are.
+    const COUNT: usize = Self::Cursor as usize + 1;
     /// The registers a frame occupies, in the order of a popped frame's values.
-    pub(super) const FRAME: [usize; 12] = [
-        F_REMOTE,
-        F_CALLER,
-        F_TARGET,
-        F_VALUE,
-        F_DATA,
-        F_COMMITTED,
-        F_JOURNAL,
-        F_ETH,
-        F_ASSUMED,
-        F_ENTRY,
-        F_CALL,
-        F_WAITING,
+    const FRAME: [Self; 12] = [
+        Self::FrameRemote,
+        Self::FrameCaller,
+        Self::FrameTarget,
+        Self::FrameValue,
+        Self::FrameData,
+        Self::FrameCommitted,
+        Self::FrameJournal,
+        Self::FrameEth,
+        Self::FrameAssumed,
+        Self::FrameEntry,
+        Self::FrameCall,
+        Self::FrameWaiting,
     ];
+}
+
+/// One row's registers, a cell each, indexed by [`Reg`].
+#[derive(Debug, Clone, Copy)]
+struct Registers([AssignedValue<Fr>; Reg::COUNT]);
+
+impl std::ops::Index<Reg> for Registers {
+    type Output = AssignedValue<Fr>;
+
+    fn index(&self, r: Reg) -> &AssignedValue<Fr> {
+        &self.0[r as usize]
+    }
+}
+
+impl std::ops::IndexMut<Reg> for Registers {
+    fn index_mut(&mut self, r: Reg) -> &mut AssignedValue<Fr> {
+        &mut self.0[r as usize]
+    }
 }
 
 /// Values of the `next` register: the machine's [`Next`](crate::spec::Next).
@@ -349,19 +395,18 @@ impl StfConfig {
     /// The witness keygen lays the circuit out with: an empty block on an empty tree. The
     /// layout depends on the config alone, never on the witness's values.
     pub fn keygen_witness(&self) -> Result<StfWitness> {
-        let header = StfHeader {
+        let tree = SparseMerkleTree::new(self.depth)?;
+        let header = SlotHeader {
             domain: Domain::default(),
             slot: 0,
-            rollup: 0,
+            rollup_id: 0,
+            pre_root: tree.root(),
+            post_root: tree.root(),
             da_commitment: Fr::zero(),
+            eth_delta: 0,
+            l1_digest: Fr::zero(),
         };
-        StfWitness::new(
-            header,
-            &SparseMerkleTree::new(self.depth)?,
-            &[],
-            &[],
-            self.capacity,
-        )
+        StfWitness::new(header, &tree, &[], &[], self.capacity)
     }
 
     /// The proving key from `store`: read from its cache, or made by keygen over
@@ -419,8 +464,11 @@ impl StfConfig {
 /// Everything the STF circuit needs: the tape and the rows' ops, padded to a capacity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StfWitness {
-    /// The block's header inputs.
-    pub header: StfHeader,
+    /// The header its proof exposes. The circuit takes the domain, slot, rollup id and DA
+    /// commitment from here and computes the rest (the pre root is the memory witness's); the
+    /// post root, ETH delta and L1 digest here are what the block claims, which a proof of a
+    /// different execution does not verify against ([`Self::public_inputs`]).
+    pub header: SlotHeader,
     /// The tape, padded with empty steps.
     pub tape: Vec<TapeStep>,
     /// Every op slot of every row, in order, as the memory check's witness.
@@ -431,7 +479,7 @@ impl StfWitness {
     /// The witness of `rows` (each row's ops, at most [`OPS_PER_ROW`]) executing `tape` on
     /// `pre`, padded to `capacity`: unused slots and padding rows read scratch address 0.
     pub fn new(
-        header: StfHeader,
+        header: SlotHeader,
         pre: &SparseMerkleTree,
         tape: &[TapeStep],
         rows: &[Vec<Access>],
@@ -442,6 +490,13 @@ impl StfWitness {
             value: value.to_string(),
             expected: "at most the STF circuit's capacity",
         };
+        if header.pre_root != pre.root() {
+            return Err(Error::OutOfRange {
+                what: "pre root of the header",
+                value: format!("{:?}", header.pre_root),
+                expected: "the root of the state the block runs on",
+            });
+        }
         if tape.len() > capacity.tape {
             return Err(over("tape steps", tape.len()));
         }
@@ -478,43 +533,14 @@ impl StfWitness {
         })
     }
 
-    /// The public inputs of a proof that the block leads to `post_root` with `eth_delta` and
-    /// these entries.
-    pub fn public_inputs(
-        &self,
-        post_root: Fr,
-        eth_delta: i128,
-        assumed: &[Entry],
-        served: &[Entry],
-    ) -> RollupPublicInputs {
-        let h = &self.header;
+    /// The public inputs of its proof, with these entries.
+    pub fn public_inputs(&self, assumed: &[Entry], served: &[Entry]) -> RollupPublicInputs {
         RollupPublicInputs {
-            domain: h.domain,
-            slot: h.slot,
-            rollup_id: h.rollup,
-            pre_root: self.memory.pre_root,
-            post_root,
-            da_commitment: h.da_commitment,
-            eth_delta,
-            l1_digest: Fr::zero(),
+            header: self.header,
             assumed: assumed.iter().map(Entry::hash).collect(),
             served: served.iter().map(Entry::hash).collect(),
         }
     }
-}
-
-/// What a block's proof exposes besides what its execution computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StfHeader {
-    /// The deployment.
-    pub domain: Domain,
-    /// The L1 slot.
-    pub slot: u64,
-    /// The rollup whose block it is (a served call's source must be another one; a forwarder
-    /// whose target is on this rollup calls it locally).
-    pub rollup: u32,
-    /// The commitment to the block's data in the blob.
-    pub da_commitment: Fr,
 }
 
 /// The STF circuit in the common shape, exposing the common public-input layout.
@@ -547,7 +573,7 @@ pub fn circuit(
     let scratch = chip.load_scratch(ctx, &witness.memory)?;
     let pre_root = ctx.load_witness(witness.memory.pre_root);
     let h = &witness.header;
-    let rollup = ctx.load_witness(Fr::from(u64::from(h.rollup)));
+    let rollup = ctx.load_witness(Fr::from(u64::from(h.rollup_id)));
     range.range_check(ctx, rollup, 32);
     let domain = ctx.load_witness(h.domain.to_field());
     let slot = ctx.load_witness(Fr::from(h.slot));
@@ -560,7 +586,7 @@ pub fn circuit(
     let tape = stf.load_tape(ctx, &witness.tape);
 
     let zero = ctx.load_zero();
-    let mut registers = vec![zero; reg::COUNT];
+    let mut registers = Registers([zero; Reg::COUNT]);
     let mut padding = zero;
     for row in ops.chunks(OPS_PER_ROW) {
         let (after, pad) = stf.row(ctx, rollup, &registers, &tape, row);
@@ -571,14 +597,14 @@ pub fn circuit(
     range.gate().assert_is_const(ctx, &padding, &Fr::one());
 
     let post_root = chip.check(ctx, &hasher, pre_root, &ops, &keys, &scratch)?;
-    let header = AssignedHeader {
+    let header = SlotHeader::<Assigned> {
         domain,
         slot,
         rollup_id: rollup,
         pre_root,
         post_root,
         da_commitment,
-        eth_delta: registers[reg::ETH],
+        eth_delta: registers[Reg::Eth],
         l1_digest: zero,
     };
     let (assumed, served) = stf.entries(ctx, &header, &scratch, &registers);
@@ -612,13 +638,13 @@ struct SlotUse {
 
 /// One row under construction: the registers before, what each kind asks of the slots, and
 /// the registers after.
-struct RowState<'r> {
-    b: &'r [AssignedValue<Fr>],
+struct RowState {
+    b: Registers,
     uses: Vec<Vec<SlotUse>>,
-    after: Vec<AssignedValue<Fr>>,
+    after: Registers,
 }
 
-impl RowState<'_> {
+impl RowState {
     /// Slot `i`, under `weight`, accesses `key` and leaves `after` there.
     fn op(
         &mut self,
@@ -634,6 +660,74 @@ impl RowState<'_> {
             key,
             after,
         });
+    }
+}
+
+/// What a row reads before its kinds act ([`StfChip::inputs`]): the tape step, one flag per
+/// kind (exactly one set), and the values several kinds share.
+#[derive(Clone, Copy)]
+struct RowInputs {
+    /// The rollup whose block it is.
+    rollup: AssignedValue<Fr>,
+    /// The constants 0 and 1, as cells.
+    zero: AssignedValue<Fr>,
+    one_v: AssignedValue<Fr>,
+    /// Each slot's value before the row.
+    before: [AssignedValue<Fr>; OPS_PER_ROW],
+    /// The tape step's fields (all zero past the tape's end).
+    field: [AssignedValue<Fr>; TAPE_FIELDS],
+    /// The tape register plus one.
+    tape_next: AssignedValue<Fr>,
+    /// No frame is open.
+    no_frame: AssignedValue<Fr>,
+    /// The kind flags: exactly one is 1.
+    f_tx: AssignedValue<Fr>,
+    f_serve: AssignedValue<Fr>,
+    f_return: AssignedValue<Fr>,
+    f_pad: AssignedValue<Fr>,
+    f_move: AssignedValue<Fr>,
+    f_code: AssignedValue<Fr>,
+    f_tokens: AssignedValue<Fr>,
+    f_resume: AssignedValue<Fr>,
+    f_mark: AssignedValue<Fr>,
+    f_undo: AssignedValue<Fr>,
+    f_pop: AssignedValue<Fr>,
+    /// The last frame's outcome, and whether an ending frame's writes are undone.
+    success: AssignedValue<Fr>,
+    discard: AssignedValue<Fr>,
+    /// A call row's forwarder: the rollup and target it calls; here or elsewhere.
+    call_rollup: AssignedValue<Fr>,
+    call_target: AssignedValue<Fr>,
+    call_local: AssignedValue<Fr>,
+    call_remote: AssignedValue<Fr>,
+    /// An app row's app.
+    app_counter: AssignedValue<Fr>,
+    app_amm: AssignedValue<Fr>,
+    /// The running frame's calldata: argument, then the next, inner and method bytes.
+    arg: AssignedValue<Fr>,
+    next_method: AssignedValue<Fr>,
+    inner: AssignedValue<Fr>,
+    method: AssignedValue<Fr>,
+    /// The running frame's value, and whether a move row moves it from a local caller or
+    /// from a served call.
+    value: AssignedValue<Fr>,
+    mv_local: AssignedValue<Fr>,
+    mv_remote: AssignedValue<Fr>,
+    /// The account in slot 0 (a sender's, a mover's, a forwarder's), and whether its balance
+    /// is short of `value`.
+    balance0: AssignedValue<Fr>,
+    nonce0: AssignedValue<Fr>,
+    short: AssignedValue<Fr>,
+    /// State keys: the row's main cell, and the frame target's account or an AMM's token
+    /// reserve.
+    ka: AssignedValue<Fr>,
+    kb: AssignedValue<Fr>,
+}
+
+impl RowInputs {
+    /// Slot `i`'s value before the row.
+    const fn read(&self, i: usize) -> AssignedValue<Fr> {
+        self.before[i]
     }
 }
 
@@ -685,15 +779,15 @@ impl StfChip<'_> {
     fn entries(
         &self,
         ctx: &mut Context<Fr>,
-        header: &AssignedHeader,
+        header: &SlotHeader<Assigned>,
         table: &[AssignedScratchCell],
-        end: &[AssignedValue<Fr>],
+        end: &Registers,
     ) -> (AssignedEntryList, AssignedEntryList) {
         let gate = self.range.gate();
         let zero = ctx.load_zero();
         // The table starts at address 0 (the padding row's unused slots read it).
         gate.assert_is_const(ctx, &table[0].address, &Fr::zero());
-        let (assumed_count, served_count) = (end[reg::ASSUMED], end[reg::SERVED]);
+        let (assumed_count, served_count) = (end[Reg::Assumed], end[Reg::Served]);
         let [chain_id, registry] =
             <[AssignedValue<Fr>; 2]>::try_from(self.unpack(ctx, header.domain, &[64, 160]))
                 .expect("two parts");
@@ -1013,7 +1107,7 @@ impl StfChip<'_> {
     fn journal(
         &self,
         ctx: &mut Context<Fr>,
-        row: &mut RowState<'_>,
+        row: &mut RowState,
         first: usize,
         weight: AssignedValue<Fr>,
         index: AssignedValue<Fr>,
@@ -1026,37 +1120,75 @@ impl StfChip<'_> {
         row.op(first + 1, weight, true, previous_cell, previous);
     }
 
+    /// Under `flag`, slot 0 writes `after` to state key `key`, journaled in slots 1 and 2 (with
+    /// the value slot 0 read); returns the journal register after it.
+    fn write_journaled(
+        &self,
+        ctx: &mut Context<Fr>,
+        row: &mut RowState,
+        s: &RowInputs,
+        flag: AssignedValue<Fr>,
+        key: AssignedValue<Fr>,
+        after: AssignedValue<Fr>,
+    ) -> AssignedValue<Fr> {
+        let journal = row.b[Reg::Journal];
+        row.op(0, flag, false, key, after);
+        self.journal(ctx, row, 1, flag, journal, key, s.read(0));
+        self.range.gate().add(ctx, journal, Constant(Fr::one()))
+    }
+
+    /// Under `flag`, the kind is done with the running frame: the journal register becomes
+    /// `journal`, the outcome (when given) `(success, word)`, and the next row ends the frame.
+    fn finish(
+        &self,
+        ctx: &mut Context<Fr>,
+        row: &mut RowState,
+        flag: AssignedValue<Fr>,
+        journal: AssignedValue<Fr>,
+        outcome: Option<(AssignedValue<Fr>, AssignedValue<Fr>)>,
+    ) {
+        let end = self.constant(ctx, next::END);
+        let mut writes = vec![(Reg::Journal, journal)];
+        if let Some((success, word)) = outcome {
+            writes.extend([(Reg::OutSuccess, success), (Reg::OutWord, word)]);
+        }
+        writes.extend([(Reg::Next, end), (Reg::Cursor, row.b[Reg::FrameAssumed])]);
+        for (r, v) in writes {
+            self.set(ctx, row, flag, r, v);
+        }
+    }
+
     /// Under `weight`, the running frame is saved on the stack at the current depth, in slots
     /// `first..first + 4`.
     fn push_frame(
         &self,
         ctx: &mut Context<Fr>,
-        row: &mut RowState<'_>,
+        row: &mut RowState,
         first: usize,
         weight: AssignedValue<Fr>,
     ) {
         let b = row.b;
         let head: Vec<(AssignedValue<Fr>, usize)> = [
-            reg::F_CALLER,
-            reg::F_REMOTE,
-            reg::F_COMMITTED,
-            reg::F_WAITING,
-            reg::F_JOURNAL,
-            reg::F_ASSUMED,
-            reg::F_ENTRY,
-            reg::F_CALL,
+            Reg::FrameCaller,
+            Reg::FrameRemote,
+            Reg::FrameCommitted,
+            Reg::FrameWaiting,
+            Reg::FrameJournal,
+            Reg::FrameAssumed,
+            Reg::FrameEntry,
+            Reg::FrameCall,
         ]
         .into_iter()
         .zip(scratch::FRAME_HEAD)
         .map(|(r, width)| (b[r], width))
         .collect();
         let head = self.pack(ctx, &head);
-        let call = self.pack(ctx, &[(b[reg::F_VALUE], 96), (b[reg::F_DATA], 152)]);
-        for (cell, value) in [head, b[reg::F_TARGET], call, b[reg::F_ETH]]
+        let call = self.pack(ctx, &[(b[Reg::FrameValue], 96), (b[Reg::FrameData], 152)]);
+        for (cell, value) in [head, b[Reg::FrameTarget], call, b[Reg::FrameEth]]
             .into_iter()
             .enumerate()
         {
-            let address = self.scratch_cell(ctx, scratch::STACK, b[reg::DEPTH], cell as u64);
+            let address = self.scratch_cell(ctx, scratch::STACK, b[Reg::Depth], cell as u64);
             row.op(first + cell, weight, true, address, value);
         }
     }
@@ -1066,7 +1198,7 @@ impl StfChip<'_> {
     fn open_frame(
         &self,
         ctx: &mut Context<Fr>,
-        row: &mut RowState<'_>,
+        row: &mut RowState,
         flag: AssignedValue<Fr>,
         frame: &FrameValues,
         journal: AssignedValue<Fr>,
@@ -1074,32 +1206,49 @@ impl StfChip<'_> {
         let gate = self.range.gate();
         let b = row.b;
         // At most MAX_CALL_DEPTH frames open.
-        self.at_most(ctx, flag, b[reg::DEPTH], MAX_CALL_DEPTH as u64 - 1, 8);
+        self.at_most(ctx, flag, b[Reg::Depth], MAX_CALL_DEPTH as u64 - 1, 8);
         let zero = ctx.load_zero();
-        let depth = gate.add(ctx, b[reg::DEPTH], Constant(Fr::one()));
+        let depth = gate.add(ctx, b[Reg::Depth], Constant(Fr::one()));
         let next_move = ctx.load_constant(Fr::from(next::MOVE));
         for (r, v) in [
-            (reg::NEXT, next_move),
-            (reg::DEPTH, depth),
-            (reg::JOURNAL, journal),
-            (reg::F_REMOTE, frame.remote),
-            (reg::F_CALLER, frame.caller),
-            (reg::F_TARGET, frame.target),
-            (reg::F_VALUE, frame.value),
-            (reg::F_DATA, frame.data),
-            (reg::F_COMMITTED, frame.committed),
-            (reg::F_JOURNAL, journal),
-            (reg::F_ETH, b[reg::ETH]),
-            (reg::F_ASSUMED, b[reg::ASSUMED]),
-            (reg::F_ENTRY, frame.entry),
-            (reg::F_CALL, zero),
-            (reg::F_WAITING, zero),
-            (reg::OUT_SUCCESS, zero),
-            (reg::OUT_WORD, zero),
-            (reg::APP, zero),
+            (Reg::Next, next_move),
+            (Reg::Depth, depth),
+            (Reg::Journal, journal),
+            (Reg::FrameRemote, frame.remote),
+            (Reg::FrameCaller, frame.caller),
+            (Reg::FrameTarget, frame.target),
+            (Reg::FrameValue, frame.value),
+            (Reg::FrameData, frame.data),
+            (Reg::FrameCommitted, frame.committed),
+            (Reg::FrameJournal, journal),
+            (Reg::FrameEth, b[Reg::Eth]),
+            (Reg::FrameAssumed, b[Reg::Assumed]),
+            (Reg::FrameEntry, frame.entry),
+            (Reg::FrameCall, zero),
+            (Reg::FrameWaiting, zero),
+            (Reg::OutSuccess, zero),
+            (Reg::OutWord, zero),
+            (Reg::App, zero),
         ] {
             self.set(ctx, row, flag, r, v);
         }
+    }
+
+    /// `a = v`, as a bit.
+    fn is(&self, ctx: &mut Context<Fr>, a: AssignedValue<Fr>, v: u64) -> AssignedValue<Fr> {
+        self.range.gate().is_equal(ctx, a, Constant(Fr::from(v)))
+    }
+
+    /// Not both `a` and `b`: `a · b = 0`.
+    fn never(&self, ctx: &mut Context<Fr>, a: AssignedValue<Fr>, b: AssignedValue<Fr>) {
+        let gate = self.range.gate();
+        let both = gate.mul(ctx, a, b);
+        gate.assert_is_const(ctx, &both, &Fr::zero());
+    }
+
+    /// The constant `v`, as a cell.
+    fn constant(&self, ctx: &mut Context<Fr>, v: u64) -> AssignedValue<Fr> {
+        ctx.load_constant(Fr::from(v))
     }
 
     /// Under `flag`, register `r` after is `candidate` (`after[r] += flag · (candidate −
@@ -1107,9 +1256,9 @@ impl StfChip<'_> {
     fn set(
         &self,
         ctx: &mut Context<Fr>,
-        row: &mut RowState<'_>,
+        row: &mut RowState,
         flag: AssignedValue<Fr>,
-        r: usize,
+        r: Reg,
         candidate: AssignedValue<Fr>,
     ) {
         let gate = self.range.gate();
@@ -1117,63 +1266,82 @@ impl StfChip<'_> {
         row.after[r] = gate.mul_add(ctx, flag, delta, row.after[r]);
     }
 
-    /// One row: its registers after, and whether it is a padding row.
+    /// One row: its registers after, and whether it is a padding row. Each kind constrains
+    /// its own part of the row under its flag ([`Self::inputs`] sets exactly one).
     fn row(
         &self,
         ctx: &mut Context<Fr>,
         rollup: AssignedValue<Fr>,
-        b: &[AssignedValue<Fr>],
+        b: &Registers,
         tape: &[AssignedStep],
         slots: &[AssignedOp],
-    ) -> (Vec<AssignedValue<Fr>>, AssignedValue<Fr>) {
+    ) -> (Registers, AssignedValue<Fr>) {
+        let s = self.inputs(ctx, rollup, b, tape, slots);
+        let mut row = RowState {
+            b: *b,
+            uses: (0..OPS_PER_ROW).map(|_| Vec::new()).collect(),
+            after: *b,
+        };
+        self.tx(ctx, &mut row, &s);
+        self.serve(ctx, &mut row, &s);
+        self.result(ctx, &mut row, &s);
+        self.move_value(ctx, &mut row, &s);
+        self.code(ctx, &mut row, &s);
+        self.counter(ctx, &mut row, &s);
+        self.amm(ctx, &mut row, &s);
+        self.tokens(ctx, &mut row, &s);
+        self.call(ctx, &mut row, &s);
+        self.resume(ctx, &mut row, &s);
+        self.mark(ctx, &mut row, &s);
+        self.undo(ctx, &mut row, &s);
+        self.pop(ctx, &mut row, &s);
+        self.fix_slots(ctx, row.uses, slots);
+        (row.after, s.f_pad)
+    }
+
+    /// The row's tape step, which kind it is, and what several kinds read.
+    fn inputs(
+        &self,
+        ctx: &mut Context<Fr>,
+        rollup: AssignedValue<Fr>,
+        b: &Registers,
+        tape: &[AssignedStep],
+        slots: &[AssignedOp],
+    ) -> RowInputs {
         let gate = self.range.gate();
         let one = Constant(Fr::one());
-        let is = |ctx: &mut Context<Fr>, a: AssignedValue<Fr>, v: u64| {
-            gate.is_equal(ctx, a, Constant(Fr::from(v)))
-        };
-        let never = |ctx: &mut Context<Fr>, a: AssignedValue<Fr>, b: AssignedValue<Fr>| {
-            let both = gate.mul(ctx, a, b);
-            gate.assert_is_const(ctx, &both, &Fr::zero());
-        };
-        let constant = |ctx: &mut Context<Fr>, v: u64| ctx.load_constant(Fr::from(v));
         let zero = ctx.load_zero();
-        let one_v = constant(ctx, 1);
-        let two_128 = pow2(128);
-        let u128_max = Fr::from_u128(u128::MAX);
-        let read = |i: usize| slots[i].before;
-        let mut row = RowState {
-            b,
-            uses: (0..OPS_PER_ROW).map(|_| Vec::new()).collect(),
-            after: b.to_vec(),
-        };
+        let one_v = self.constant(ctx, 1);
+        let before: [AssignedValue<Fr>; OPS_PER_ROW] = std::array::from_fn(|i| slots[i].before);
+        let read = |i: usize| before[i];
 
         // The tape step at the tape register (all zero past the end).
-        let indicator = gate.idx_to_indicator(ctx, b[reg::TAPE], tape.len());
+        let indicator = gate.idx_to_indicator(ctx, b[Reg::Tape], tape.len());
         let tag = gate.select_by_indicator(ctx, tape.iter().map(|s| s.tag), indicator.clone());
         let field: Vec<AssignedValue<Fr>> = (0..TAPE_FIELDS)
             .map(|j| {
                 gate.select_by_indicator(ctx, tape.iter().map(|s| s.fields[j]), indicator.clone())
             })
             .collect();
-        let tape_next = gate.add(ctx, b[reg::TAPE], one);
+        let tape_next = gate.add(ctx, b[Reg::Tape], one);
 
         // ---- Which kind: from `next`, the tag, waiting, and what is left to end a frame. ----
-        let at_fetch = is(ctx, b[reg::NEXT], next::FETCH);
-        let f_move = is(ctx, b[reg::NEXT], next::MOVE);
-        let f_code = is(ctx, b[reg::NEXT], next::CODE);
-        let f_app = is(ctx, b[reg::NEXT], next::APP);
-        let f_tokens = is(ctx, b[reg::NEXT], next::TOKENS);
-        let f_call = is(ctx, b[reg::NEXT], next::CALL);
-        let f_resume = is(ctx, b[reg::NEXT], next::RESUME);
-        let at_end = is(ctx, b[reg::NEXT], next::END);
-        let no_frame = gate.is_zero(ctx, b[reg::DEPTH]);
-        let waiting = b[reg::F_WAITING];
+        let at_fetch = self.is(ctx, b[Reg::Next], next::FETCH);
+        let f_move = self.is(ctx, b[Reg::Next], next::MOVE);
+        let f_code = self.is(ctx, b[Reg::Next], next::CODE);
+        let f_app = self.is(ctx, b[Reg::Next], next::APP);
+        let f_tokens = self.is(ctx, b[Reg::Next], next::TOKENS);
+        let f_call = self.is(ctx, b[Reg::Next], next::CALL);
+        let f_resume = self.is(ctx, b[Reg::Next], next::RESUME);
+        let at_end = self.is(ctx, b[Reg::Next], next::END);
+        let no_frame = gate.is_zero(ctx, b[Reg::Depth]);
+        let waiting = b[Reg::FrameWaiting];
         let fetch_free = gate.mul(ctx, at_fetch, no_frame);
         let fetch_waiting = gate.mul(ctx, at_fetch, waiting);
         let tag_none = gate.is_zero(ctx, tag);
-        let tag_tx = is(ctx, tag, u64::from(TAG_TX));
-        let tag_serve = is(ctx, tag, u64::from(TAG_SERVE));
-        let tag_return = is(ctx, tag, u64::from(TAG_RETURN));
+        let tag_tx = self.is(ctx, tag, u64::from(TAG_TX));
+        let tag_serve = self.is(ctx, tag, u64::from(TAG_SERVE));
+        let tag_return = self.is(ctx, tag, u64::from(TAG_RETURN));
         // A transaction and the tape's end need no frame open; a served call needs none running
         // (none open, or the running one waits); a result needs the running frame to wait.
         let f_tx = gate.mul(ctx, fetch_free, tag_tx);
@@ -1182,17 +1350,17 @@ impl StfChip<'_> {
         let f_serve = gate.mul(ctx, serves_now, tag_serve);
         let f_return = gate.mul(ctx, fetch_waiting, tag_return);
 
-        let success = b[reg::OUT_SUCCESS];
-        let uncommitted_remote = gate.mul_not(ctx, b[reg::F_COMMITTED], b[reg::F_REMOTE]);
+        let success = b[Reg::OutSuccess];
+        let uncommitted_remote = gate.mul_not(ctx, b[Reg::FrameCommitted], b[Reg::FrameRemote]);
         let keep = gate.mul_not(ctx, uncommitted_remote, success);
         let discard = gate.not(ctx, keep);
         let marks_left = self
             .range
-            .is_less_than(ctx, b[reg::CURSOR], b[reg::ASSUMED], 16);
+            .is_less_than(ctx, b[Reg::Cursor], b[Reg::Assumed], 16);
         let must_mark = gate.mul_not(ctx, success, marks_left);
         let undos_left = self
             .range
-            .is_less_than(ctx, b[reg::F_JOURNAL], b[reg::JOURNAL], 32);
+            .is_less_than(ctx, b[Reg::FrameJournal], b[Reg::Journal], 32);
         let must_undo = gate.mul(ctx, discard, undos_left);
         let f_mark = gate.mul(ctx, at_end, must_mark);
         let end_no_mark = gate.sub(ctx, at_end, f_mark);
@@ -1210,22 +1378,22 @@ impl StfChip<'_> {
 
         // ---- What several kinds read. ----
         // A call row's forwarder: the rollup and target in its code leaf's parameters.
-        let leaf = gate.mul(ctx, f_call, b[reg::APP]);
+        let leaf = gate.mul(ctx, f_call, b[Reg::App]);
         let (_, params) = self.split(ctx, leaf, 8, 200);
         let (call_rollup, call_target) = self.split(ctx, params, 32, 192);
         // Calls into L1 (rollup 0) are not supported yet.
         let to_l1 = gate.is_zero(ctx, call_rollup);
-        never(ctx, f_call, to_l1);
+        self.never(ctx, f_call, to_l1);
         let here = gate.is_equal(ctx, call_rollup, rollup);
         let call_local = gate.mul(ctx, f_call, here);
         let call_remote = gate.sub(ctx, f_call, call_local);
         // The app a code row found.
         let app_counter = {
-            let counter = is(ctx, b[reg::APP], APP_COUNTER);
+            let counter = self.is(ctx, b[Reg::App], APP_COUNTER);
             gate.mul(ctx, f_app, counter)
         };
         let app_amm = {
-            let amm = is(ctx, b[reg::APP], APP_AMM);
+            let amm = self.is(ctx, b[Reg::App], APP_AMM);
             gate.mul(ctx, f_app, amm)
         };
         let apps = gate.add(ctx, app_counter, app_amm);
@@ -1233,15 +1401,15 @@ impl StfChip<'_> {
         gate.assert_is_const(ctx, &other_app, &Fr::zero());
         // The running frame's calldata: the argument, then the next, inner and method bytes.
         let reads_data = gate.sum(ctx, [f_code, f_call, f_resume, app_amm]);
-        let data = gate.mul(ctx, reads_data, b[reg::F_DATA]);
+        let data = gate.mul(ctx, reads_data, b[Reg::FrameData]);
         let [arg, next_method, inner, method] =
             <[AssignedValue<Fr>; 4]>::try_from(self.unpack(ctx, data, &[128, 8, 8, 8]))
                 .expect("four parts");
         // An account in slot 0: a sender's, a mover's, a forwarder's.
-        let value = b[reg::F_VALUE];
+        let value = b[Reg::FrameValue];
         let value_zero = gate.is_zero(ctx, value);
         let mv = gate.mul_not(ctx, value_zero, f_move);
-        let mv_remote = gate.mul(ctx, mv, b[reg::F_REMOTE]);
+        let mv_remote = gate.mul(ctx, mv, b[Reg::FrameRemote]);
         let mv_local = gate.sub(ctx, mv, mv_remote);
         let reads_account = gate.sum(ctx, [f_tx, mv, call_remote]);
         let account0 = gate.mul(ctx, reads_account, read(0));
@@ -1262,502 +1430,647 @@ impl StfChip<'_> {
             let address = gate.inner_product(
                 ctx,
                 [f_tx, f_move, targets],
-                [field[0], b[reg::F_CALLER], b[reg::F_TARGET]].map(Existing),
+                [field[0], b[Reg::FrameCaller], b[Reg::FrameTarget]].map(Existing),
             );
             // A token holder's slot is 2^160 + holder; a forwarder stores its result in slot
             // 0 and counts failures in slot 1.
-            let holder = gate.add(ctx, b[reg::F_CALLER], Constant(pow2(160)));
+            let holder = gate.add(ctx, b[Reg::FrameCaller], Constant(pow2(160)));
             let fails = gate.mul_not(ctx, success, f_resume);
             let slot = gate.mul_add(ctx, f_tokens, holder, fails);
             self.state_key(ctx, space, address, slot)
         };
         let kb = {
             let space = gate.add(ctx, f_app, Constant(Fr::from(SPACE_ACCOUNT)));
-            self.state_key(ctx, space, b[reg::F_TARGET], f_app)
+            self.state_key(ctx, space, b[Reg::FrameTarget], f_app)
         };
 
-        // ---- Tx: nonce and balance checks, nonce + 1, the frame opens. ----
-        {
-            let off = gate.sub(ctx, nonce0, field[1]);
-            never(ctx, off, f_tx);
-            let spare = gate.sub(ctx, balance0, field[3]);
-            let spare = gate.mul(ctx, spare, f_tx);
-            self.range.range_check(ctx, spare, 128);
-            let bumped = gate.add(ctx, read(0), Constant(two_128));
-            row.op(0, f_tx, false, ka, bumped);
-            self.journal(ctx, &mut row, 1, f_tx, b[reg::JOURNAL], ka, read(0));
-            let journal = gate.add(ctx, b[reg::JOURNAL], one);
-            self.set(ctx, &mut row, f_tx, reg::TAPE, tape_next);
-            let frame = FrameValues {
-                remote: zero,
-                caller: field[0],
-                target: field[2],
-                value: field[3],
-                data: field[4],
-                committed: one_v,
-                entry: zero,
-            };
-            self.open_frame(ctx, &mut row, f_tx, &frame, journal);
+        RowInputs {
+            rollup,
+            zero,
+            one_v,
+            tape_next,
+            no_frame,
+            f_tx,
+            f_serve,
+            f_return,
+            f_pad,
+            f_move,
+            f_code,
+            f_tokens,
+            f_resume,
+            f_mark,
+            f_undo,
+            f_pop,
+            success,
+            discard,
+            call_rollup,
+            call_target,
+            call_local,
+            call_remote,
+            app_counter,
+            app_amm,
+            arg,
+            next_method,
+            inner,
+            method,
+            value,
+            mv_local,
+            mv_remote,
+            balance0,
+            nonce0,
+            short,
+            ka,
+            kb,
+            field: field.try_into().expect("TAPE_FIELDS fields"),
+            before,
         }
+    }
 
-        // ---- Serve: the served entry's call cells; the waiting frame saved; the frame opens. --
-        {
-            let packed = gate.mul(ctx, f_serve, field[1]);
-            let [src, seq, committed] =
-                <[AssignedValue<Fr>; 3]>::try_from(self.unpack(ctx, packed, &[32, 32, 1]))
-                    .expect("three parts");
-            // Another rollup's call (L1's are not served yet).
-            let from_l1 = gate.is_zero(ctx, src);
-            never(ctx, f_serve, from_l1);
-            let from_self = gate.is_equal(ctx, src, rollup);
-            never(ctx, f_serve, from_self);
-            self.at_most(ctx, f_serve, b[reg::SERVED], MAX_ENTRIES as u64 - 1, 8);
-            let caller = self.pack(ctx, &[(field[0], 160), (src, 32), (seq, 32)]);
-            let target = self.pack(ctx, &[(field[2], 160), (committed, 1)]);
-            let call = self.pack(ctx, &[(field[3], 96), (field[4], 152)]);
-            for (cell, value) in [
-                (scratch::SERVED_CALLER, caller),
-                (scratch::SERVED_TARGET, target),
-                (scratch::SERVED_CALL, call),
-            ] {
-                let address = self.scratch_cell(ctx, scratch::SERVED, b[reg::SERVED], cell);
-                row.op(cell as usize, f_serve, true, address, value);
-            }
-            let suspends = gate.mul_not(ctx, no_frame, f_serve);
-            self.push_frame(ctx, &mut row, 3, suspends);
-            self.set(ctx, &mut row, f_serve, reg::TAPE, tape_next);
-            let served = gate.add(ctx, b[reg::SERVED], one);
-            self.set(ctx, &mut row, f_serve, reg::SERVED, served);
-            let frame = FrameValues {
-                remote: one_v,
-                caller: field[0],
-                target: field[2],
-                value: field[3],
-                data: field[4],
-                committed,
-                entry: b[reg::SERVED],
-            };
-            self.open_frame(ctx, &mut row, f_serve, &frame, b[reg::JOURNAL]);
+    /// Tx: nonce and balance checks, nonce + 1, the frame opens.
+    fn tx(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let two_128 = pow2(128);
+        let RowInputs {
+            zero,
+            one_v,
+            field,
+            tape_next,
+            f_tx,
+            balance0,
+            nonce0,
+            ka,
+            ..
+        } = *s;
+        let off = gate.sub(ctx, nonce0, field[1]);
+        self.never(ctx, off, f_tx);
+        let spare = gate.sub(ctx, balance0, field[3]);
+        let spare = gate.mul(ctx, spare, f_tx);
+        self.range.range_check(ctx, spare, 128);
+        let bumped = gate.add(ctx, s.read(0), Constant(two_128));
+        let journal = self.write_journaled(ctx, row, s, f_tx, ka, bumped);
+        self.set(ctx, row, f_tx, Reg::Tape, tape_next);
+        let frame = FrameValues {
+            remote: zero,
+            caller: field[0],
+            target: field[2],
+            value: field[3],
+            data: field[4],
+            committed: one_v,
+            entry: zero,
+        };
+        self.open_frame(ctx, row, f_tx, &frame, journal);
+    }
+
+    /// Serve: the served entry's call cells; the waiting frame saved; the frame opens.
+    fn serve(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let one = Constant(Fr::one());
+        let b = row.b;
+        let RowInputs {
+            rollup,
+            one_v,
+            field,
+            tape_next,
+            no_frame,
+            f_serve,
+            ..
+        } = *s;
+        let packed = gate.mul(ctx, f_serve, field[1]);
+        let [src, seq, committed] =
+            <[AssignedValue<Fr>; 3]>::try_from(self.unpack(ctx, packed, &[32, 32, 1]))
+                .expect("three parts");
+        // Another rollup's call (L1's are not served yet).
+        let from_l1 = gate.is_zero(ctx, src);
+        self.never(ctx, f_serve, from_l1);
+        let from_self = gate.is_equal(ctx, src, rollup);
+        self.never(ctx, f_serve, from_self);
+        self.at_most(ctx, f_serve, b[Reg::Served], MAX_ENTRIES as u64 - 1, 8);
+        let caller = self.pack(ctx, &[(field[0], 160), (src, 32), (seq, 32)]);
+        let target = self.pack(ctx, &[(field[2], 160), (committed, 1)]);
+        let call = self.pack(ctx, &[(field[3], 96), (field[4], 152)]);
+        for (cell, value) in [
+            (scratch::SERVED_CALLER, caller),
+            (scratch::SERVED_TARGET, target),
+            (scratch::SERVED_CALL, call),
+        ] {
+            let address = self.scratch_cell(ctx, scratch::SERVED, b[Reg::Served], cell);
+            row.op(cell as usize, f_serve, true, address, value);
         }
+        let suspends = gate.mul_not(ctx, no_frame, f_serve);
+        self.push_frame(ctx, row, 3, suspends);
+        self.set(ctx, row, f_serve, Reg::Tape, tape_next);
+        let served = gate.add(ctx, b[Reg::Served], one);
+        self.set(ctx, row, f_serve, Reg::Served, served);
+        let frame = FrameValues {
+            remote: one_v,
+            caller: field[0],
+            target: field[2],
+            value: field[3],
+            data: field[4],
+            committed,
+            entry: b[Reg::Served],
+        };
+        self.open_frame(ctx, row, f_serve, &frame, b[Reg::Journal]);
+    }
 
-        // ---- Return: the result of the call the frame waits on. ----
-        {
-            let off = gate.sub(ctx, field[1], b[reg::F_CALL]);
-            never(ctx, off, f_return);
-            let result = gate.mul(ctx, f_return, field[4]);
-            let [ok, word] =
-                <[AssignedValue<Fr>; 2]>::try_from(self.unpack(ctx, result, &[1, 128]))
-                    .expect("two parts");
-            let address = self.scratch_cell(
-                ctx,
-                scratch::ASSUMED,
-                b[reg::F_CALL],
-                scratch::ASSUMED_RESULT,
-            );
-            row.op(0, f_return, true, address, field[4]);
-            // A call that went through took its value off the rollup; a failed one returns it
-            // to the forwarder.
-            let eth = gate.sub_mul(ctx, b[reg::ETH], ok, value);
-            self.set(ctx, &mut row, f_return, reg::ETH, eth);
-            let refund = gate.mul_not(ctx, ok, f_return);
-            let account1 = gate.mul(ctx, refund, read(1));
-            let (balance1, _) = self.split(ctx, account1, 128, 192);
-            let credited = gate.add(ctx, balance1, value);
-            let credited = gate.mul(ctx, credited, refund);
-            self.range.range_check(ctx, credited, 128);
-            let refunded = gate.add(ctx, read(1), value);
-            row.op(1, refund, false, kb, refunded);
-            self.journal(ctx, &mut row, 2, refund, b[reg::JOURNAL], kb, read(1));
-            let journal = gate.add(ctx, b[reg::JOURNAL], refund);
-            let resume = constant(ctx, next::RESUME);
-            for (r, v) in [
-                (reg::JOURNAL, journal),
-                (reg::TAPE, tape_next),
-                (reg::F_WAITING, zero),
-                (reg::OUT_SUCCESS, ok),
-                (reg::OUT_WORD, word),
-                (reg::NEXT, resume),
-            ] {
-                self.set(ctx, &mut row, f_return, r, v);
-            }
+    /// Return: the result of the call the frame waits on.
+    fn result(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let b = row.b;
+        let RowInputs {
+            zero,
+            field,
+            tape_next,
+            f_return,
+            value,
+            kb,
+            ..
+        } = *s;
+        let off = gate.sub(ctx, field[1], b[Reg::FrameCall]);
+        self.never(ctx, off, f_return);
+        let result = gate.mul(ctx, f_return, field[4]);
+        let [ok, word] = <[AssignedValue<Fr>; 2]>::try_from(self.unpack(ctx, result, &[1, 128]))
+            .expect("two parts");
+        let address = self.scratch_cell(
+            ctx,
+            scratch::ASSUMED,
+            b[Reg::FrameCall],
+            scratch::ASSUMED_RESULT,
+        );
+        row.op(0, f_return, true, address, field[4]);
+        // A call that went through took its value off the rollup; a failed one returns it
+        // to the forwarder.
+        let eth = gate.sub_mul(ctx, b[Reg::Eth], ok, value);
+        self.set(ctx, row, f_return, Reg::Eth, eth);
+        let refund = gate.mul_not(ctx, ok, f_return);
+        let account1 = gate.mul(ctx, refund, s.read(1));
+        let (balance1, _) = self.split(ctx, account1, 128, 192);
+        let credited = gate.add(ctx, balance1, value);
+        let credited = gate.mul(ctx, credited, refund);
+        self.range.range_check(ctx, credited, 128);
+        let refunded = gate.add(ctx, s.read(1), value);
+        row.op(1, refund, false, kb, refunded);
+        self.journal(ctx, row, 2, refund, b[Reg::Journal], kb, s.read(1));
+        let journal = gate.add(ctx, b[Reg::Journal], refund);
+        let resume = self.constant(ctx, next::RESUME);
+        for (r, v) in [
+            (Reg::Journal, journal),
+            (Reg::Tape, tape_next),
+            (Reg::FrameWaiting, zero),
+            (Reg::OutSuccess, ok),
+            (Reg::OutWord, word),
+            (Reg::Next, resume),
+        ] {
+            self.set(ctx, row, f_return, r, v);
         }
+    }
 
-        // ---- Move: the value to the target: debited from a local caller (which may not be
-        // able to pay), or arrived with a served call. ----
-        {
-            let paid = gate.mul_not(ctx, short, mv_local);
-            let unpaid = gate.mul(ctx, short, mv_local);
-            let debited = gate.sub_mul(ctx, read(0), paid, value);
-            row.op(0, mv_local, false, ka, debited);
-            let arrived = gate.add(ctx, read(0), value);
-            row.op(0, mv_remote, false, kb, arrived);
-            let changed0 = gate.add(ctx, paid, mv_remote);
-            let key0 = gate.select(ctx, kb, ka, mv_remote);
-            self.journal(ctx, &mut row, 1, changed0, b[reg::JOURNAL], key0, read(0));
-            // The credit of a local move, in slot 3; neither credit overflows 128 bits.
-            let account3 = gate.mul(ctx, paid, read(3));
-            let (balance3, _) = self.split(ctx, account3, 128, 192);
-            let credited_balance = gate.mul_add(ctx, mv_remote, balance0, balance3);
-            let credited_balance = gate.add(ctx, credited_balance, value);
-            let credited_balance = gate.mul(ctx, credited_balance, changed0);
-            self.range.range_check(ctx, credited_balance, 128);
-            let credited = gate.add(ctx, read(3), value);
-            row.op(3, paid, false, kb, credited);
-            let second = gate.add(ctx, b[reg::JOURNAL], one);
-            self.journal(ctx, &mut row, 4, paid, second, kb, read(3));
-            let journal = gate.mul_add(ctx, paid, Constant(Fr::from(2)), b[reg::JOURNAL]);
-            let journal = gate.add(ctx, journal, mv_remote);
-            self.set(ctx, &mut row, f_move, reg::JOURNAL, journal);
-            let eth = gate.mul_add(ctx, mv_remote, value, b[reg::ETH]);
-            self.set(ctx, &mut row, f_move, reg::ETH, eth);
-            // next: Code, or End with 0xba1 when the caller cannot pay.
-            let next = gate.mul_add(
-                ctx,
-                unpaid,
-                Constant(Fr::from(next::END - next::CODE)),
-                Constant(Fr::from(next::CODE)),
-            );
-            self.set(ctx, &mut row, f_move, reg::NEXT, next);
-            let word = gate.mul(ctx, unpaid, Constant(Fr::from(REVERT_INSUFFICIENT_BALANCE)));
-            self.set(ctx, &mut row, f_move, reg::OUT_WORD, word);
-            self.set(ctx, &mut row, f_move, reg::OUT_SUCCESS, zero);
-            let cursor = gate.select(ctx, b[reg::F_ASSUMED], b[reg::CURSOR], unpaid);
-            self.set(ctx, &mut row, f_move, reg::CURSOR, cursor);
-        }
+    /// Move: the value to the target: debited from a local caller (which may not be able to pay),
+    /// or arrived with a served call.
+    fn move_value(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let one = Constant(Fr::one());
+        let b = row.b;
+        let RowInputs {
+            zero,
+            f_move,
+            value,
+            mv_local,
+            mv_remote,
+            balance0,
+            short,
+            ka,
+            kb,
+            ..
+        } = *s;
+        let paid = gate.mul_not(ctx, short, mv_local);
+        let unpaid = gate.mul(ctx, short, mv_local);
+        let debited = gate.sub_mul(ctx, s.read(0), paid, value);
+        row.op(0, mv_local, false, ka, debited);
+        let arrived = gate.add(ctx, s.read(0), value);
+        row.op(0, mv_remote, false, kb, arrived);
+        let changed0 = gate.add(ctx, paid, mv_remote);
+        let key0 = gate.select(ctx, kb, ka, mv_remote);
+        self.journal(ctx, row, 1, changed0, b[Reg::Journal], key0, s.read(0));
+        // The credit of a local move, in slot 3; neither credit overflows 128 bits.
+        let account3 = gate.mul(ctx, paid, s.read(3));
+        let (balance3, _) = self.split(ctx, account3, 128, 192);
+        let credited_balance = gate.mul_add(ctx, mv_remote, balance0, balance3);
+        let credited_balance = gate.add(ctx, credited_balance, value);
+        let credited_balance = gate.mul(ctx, credited_balance, changed0);
+        self.range.range_check(ctx, credited_balance, 128);
+        let credited = gate.add(ctx, s.read(3), value);
+        row.op(3, paid, false, kb, credited);
+        let second = gate.add(ctx, b[Reg::Journal], one);
+        self.journal(ctx, row, 4, paid, second, kb, s.read(3));
+        let journal = gate.mul_add(ctx, paid, Constant(Fr::from(2)), b[Reg::Journal]);
+        let journal = gate.add(ctx, journal, mv_remote);
+        self.set(ctx, row, f_move, Reg::Journal, journal);
+        let eth = gate.mul_add(ctx, mv_remote, value, b[Reg::Eth]);
+        self.set(ctx, row, f_move, Reg::Eth, eth);
+        // next: Code, or End with 0xba1 when the caller cannot pay.
+        let next = gate.mul_add(
+            ctx,
+            unpaid,
+            Constant(Fr::from(next::END - next::CODE)),
+            Constant(Fr::from(next::CODE)),
+        );
+        self.set(ctx, row, f_move, Reg::Next, next);
+        let word = gate.mul(ctx, unpaid, Constant(Fr::from(REVERT_INSUFFICIENT_BALANCE)));
+        self.set(ctx, row, f_move, Reg::OutWord, word);
+        self.set(ctx, row, f_move, Reg::OutSuccess, zero);
+        let cursor = gate.select(ctx, b[Reg::FrameAssumed], b[Reg::Cursor], unpaid);
+        self.set(ctx, row, f_move, Reg::Cursor, cursor);
+    }
 
-        // ---- Code: read the target's code leaf and dispatch on (app, method). ----
-        {
-            row.op(0, f_code, false, ka, read(0));
-            let leaf = gate.mul(ctx, f_code, read(0));
-            let (app, rest) = self.split(ctx, leaf, 8, 200);
+    /// Code: read the target's code leaf and dispatch on (app, method).
+    fn code(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let b = row.b;
+        let RowInputs {
+            f_code,
+            next_method,
+            inner,
+            method,
+            ka,
+            ..
+        } = *s;
+        row.op(0, f_code, false, ka, s.read(0));
+        let leaf = gate.mul(ctx, f_code, s.read(0));
+        let (app, rest) = self.split(ctx, leaf, 8, 200);
+        self.range
+            .check_less_than(ctx, app, Constant(Fr::from(5)), 8);
+        for byte in [method, inner, next_method] {
             self.range
-                .check_less_than(ctx, app, Constant(Fr::from(5)), 8);
-            for byte in [method, inner, next_method] {
-                self.range
-                    .check_less_than(ctx, byte, Constant(Fr::from(6)), 8);
-            }
-            let app_is = |ctx: &mut Context<Fr>, v| is(ctx, app, v);
-            let method_is = |ctx: &mut Context<Fr>, v| is(ctx, method, v);
-            let counter = app_is(ctx, APP_COUNTER);
-            let forwarder = app_is(ctx, APP_FORWARDER);
-            let amm = app_is(ctx, APP_AMM);
-            let reverter = app_is(ctx, APP_REVERTER);
-            // Only a forwarder's code has parameters (an empty leaf has none either).
-            let no_app = gate.is_zero(ctx, app);
-            let bare = gate.sum(ctx, [no_app, counter, amm, reverter]);
-            never(ctx, bare, rest);
-            let fail = method_is(ctx, METHOD_FAIL);
-            let reverts = gate.or(ctx, reverter, fail);
-            let transfer = method_is(ctx, METHOD_TRANSFER);
-            let transfers = gate.mul_not(ctx, reverts, transfer);
-            let neither = {
-                let t = gate.add(ctx, reverts, transfers);
-                gate.not(ctx, t)
-            };
-            let increment = method_is(ctx, METHOD_INCREMENT);
-            let forward = method_is(ctx, METHOD_FORWARD);
-            let forward_revert = method_is(ctx, METHOD_FORWARD_THEN_REVERT);
-            let swap = method_is(ctx, METHOD_SWAP);
-            let counts = gate.mul(ctx, counter, increment);
-            let counts = gate.mul(ctx, counts, neither);
-            let forwards = gate.add(ctx, forward, forward_revert);
-            let forwards = gate.mul(ctx, forwarder, forwards);
-            let forwards = gate.mul(ctx, forwards, neither);
-            let swaps = gate.mul(ctx, amm, swap);
-            let swaps = gate.mul(ctx, swaps, neither);
-            let runs = gate.sum(ctx, [counts, forwards, swaps]);
-            let unknown = gate.sub(ctx, neither, runs);
-            let ends = gate.sum(ctx, [reverts, transfers, unknown]);
-            let apps = gate.add(ctx, counts, swaps);
-            let next = gate.inner_product(
-                ctx,
-                [ends, apps, forwards],
-                [next::END, next::APP, next::CALL].map(|n| Constant(Fr::from(n))),
-            );
-            self.set(ctx, &mut row, f_code, reg::NEXT, next);
-            self.set(ctx, &mut row, f_code, reg::OUT_SUCCESS, transfers);
-            let word = gate.inner_product(
-                ctx,
-                [reverts, unknown],
-                [REVERT_ALWAYS, REVERT_UNKNOWN_METHOD].map(|w| Constant(Fr::from(w))),
-            );
-            self.set(ctx, &mut row, f_code, reg::OUT_WORD, word);
-            self.set(ctx, &mut row, f_code, reg::APP, read(0));
-            let cursor = gate.select(ctx, b[reg::F_ASSUMED], b[reg::CURSOR], ends);
-            self.set(ctx, &mut row, f_code, reg::CURSOR, cursor);
+                .check_less_than(ctx, byte, Constant(Fr::from(6)), 8);
         }
+        let app_is = |ctx: &mut Context<Fr>, v| self.is(ctx, app, v);
+        let method_is = |ctx: &mut Context<Fr>, v| self.is(ctx, method, v);
+        let counter = app_is(ctx, APP_COUNTER);
+        let forwarder = app_is(ctx, APP_FORWARDER);
+        let amm = app_is(ctx, APP_AMM);
+        let reverter = app_is(ctx, APP_REVERTER);
+        // Only a forwarder's code has parameters (an empty leaf has none either).
+        let no_app = gate.is_zero(ctx, app);
+        let bare = gate.sum(ctx, [no_app, counter, amm, reverter]);
+        self.never(ctx, bare, rest);
+        let fail = method_is(ctx, METHOD_FAIL);
+        let reverts = gate.or(ctx, reverter, fail);
+        let transfer = method_is(ctx, METHOD_TRANSFER);
+        let transfers = gate.mul_not(ctx, reverts, transfer);
+        let neither = {
+            let t = gate.add(ctx, reverts, transfers);
+            gate.not(ctx, t)
+        };
+        let increment = method_is(ctx, METHOD_INCREMENT);
+        let forward = method_is(ctx, METHOD_FORWARD);
+        let forward_revert = method_is(ctx, METHOD_FORWARD_THEN_REVERT);
+        let swap = method_is(ctx, METHOD_SWAP);
+        let counts = gate.mul(ctx, counter, increment);
+        let counts = gate.mul(ctx, counts, neither);
+        let forwards = gate.add(ctx, forward, forward_revert);
+        let forwards = gate.mul(ctx, forwarder, forwards);
+        let forwards = gate.mul(ctx, forwards, neither);
+        let swaps = gate.mul(ctx, amm, swap);
+        let swaps = gate.mul(ctx, swaps, neither);
+        let runs = gate.sum(ctx, [counts, forwards, swaps]);
+        let unknown = gate.sub(ctx, neither, runs);
+        let ends = gate.sum(ctx, [reverts, transfers, unknown]);
+        let apps = gate.add(ctx, counts, swaps);
+        let next = gate.inner_product(
+            ctx,
+            [ends, apps, forwards],
+            [next::END, next::APP, next::CALL].map(|n| Constant(Fr::from(n))),
+        );
+        self.set(ctx, row, f_code, Reg::Next, next);
+        self.set(ctx, row, f_code, Reg::OutSuccess, transfers);
+        let word = gate.inner_product(
+            ctx,
+            [reverts, unknown],
+            [REVERT_ALWAYS, REVERT_UNKNOWN_METHOD].map(|w| Constant(Fr::from(w))),
+        );
+        self.set(ctx, row, f_code, Reg::OutWord, word);
+        self.set(ctx, row, f_code, Reg::App, s.read(0));
+        let cursor = gate.select(ctx, b[Reg::FrameAssumed], b[Reg::Cursor], ends);
+        self.set(ctx, row, f_code, Reg::Cursor, cursor);
+    }
 
-        // ---- App, counter: increment, wrapping at 2^128. ----
-        {
-            let count = gate.mul(ctx, app_counter, read(0));
-            self.range.range_check(ctx, count, 128);
-            let wraps = gate.is_equal(ctx, count, Constant(u128_max));
-            let up = gate.add(ctx, read(0), one);
-            let up = gate.sub_mul(ctx, up, wraps, Constant(two_128));
-            row.op(0, app_counter, false, ka, up);
-            self.journal(ctx, &mut row, 1, app_counter, b[reg::JOURNAL], ka, read(0));
-            let journal = gate.add(ctx, b[reg::JOURNAL], one);
-            let end = constant(ctx, next::END);
-            for (r, v) in [
-                (reg::JOURNAL, journal),
-                (reg::OUT_SUCCESS, one_v),
-                (reg::OUT_WORD, up),
-                (reg::NEXT, end),
-                (reg::CURSOR, b[reg::F_ASSUMED]),
-            ] {
-                self.set(ctx, &mut row, app_counter, r, v);
-            }
+    /// App, counter: increment, wrapping at 2^128.
+    fn counter(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let one = Constant(Fr::one());
+        let two_128 = pow2(128);
+        let u128_max = Fr::from_u128(u128::MAX);
+        let RowInputs {
+            one_v,
+            app_counter,
+            ka,
+            ..
+        } = *s;
+        let count = gate.mul(ctx, app_counter, s.read(0));
+        self.range.range_check(ctx, count, 128);
+        let wraps = gate.is_equal(ctx, count, Constant(u128_max));
+        let up = gate.add(ctx, s.read(0), one);
+        let up = gate.sub_mul(ctx, up, wraps, Constant(two_128));
+        let journal = self.write_journaled(ctx, row, s, app_counter, ka, up);
+        self.finish(ctx, row, app_counter, journal, Some((one_v, up)));
+    }
+
+    /// App, AMM: out = ⌊y·v / (x + v)⌋; pays out of y if out > 0 and out ≥ the argument (the
+    /// minimum out), then x grows by v; else reverts with 0x511.
+    fn amm(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let one = Constant(Fr::one());
+        let b = row.b;
+        let RowInputs {
+            app_amm,
+            arg,
+            value,
+            ka,
+            kb,
+            ..
+        } = *s;
+        let x = gate.mul(ctx, app_amm, s.read(0));
+        self.range.range_check(ctx, x, 128);
+        let y = gate.mul(ctx, app_amm, s.read(1));
+        self.range.range_check(ctx, y, 128);
+        let v = gate.mul(ctx, app_amm, value);
+        let numerator = gate.mul(ctx, y, v);
+        let denominator = gate.add(ctx, x, v);
+        let empty = gate.is_zero(ctx, denominator);
+        let denominator = gate.add(ctx, denominator, empty);
+        let out = self.div_wide(ctx, numerator, denominator);
+        let none_out = gate.is_zero(ctx, out);
+        let slips = self.range.is_less_than(ctx, out, arg, 128);
+        let swapped = gate.mul_not(ctx, none_out, app_amm);
+        let swapped = gate.mul_not(ctx, slips, swapped);
+        let slipped = gate.sub(ctx, app_amm, swapped);
+        row.op(0, app_amm, false, ka, s.read(0));
+        let paid_out = gate.sub_mul(ctx, s.read(1), swapped, out);
+        row.op(1, app_amm, false, kb, paid_out);
+        self.journal(ctx, row, 2, swapped, b[Reg::Journal], kb, s.read(1));
+        let reserve = gate.add(ctx, s.read(0), value);
+        let fits = gate.mul(ctx, swapped, reserve);
+        self.range.range_check(ctx, fits, 128);
+        row.op(4, swapped, false, ka, reserve);
+        let second = gate.add(ctx, b[Reg::Journal], one);
+        self.journal(ctx, row, 5, swapped, second, ka, s.read(4));
+        let journal = gate.mul_add(ctx, swapped, Constant(Fr::from(2)), b[Reg::Journal]);
+        let word = gate.mul(ctx, swapped, out);
+        let word = gate.mul_add(ctx, slipped, Constant(Fr::from(REVERT_SLIPPAGE)), word);
+        let next = gate.inner_product(
+            ctx,
+            [swapped, slipped],
+            [next::TOKENS, next::END].map(|n| Constant(Fr::from(n))),
+        );
+        let cursor = gate.select(ctx, b[Reg::FrameAssumed], b[Reg::Cursor], slipped);
+        for (r, v) in [
+            (Reg::Journal, journal),
+            (Reg::OutSuccess, swapped),
+            (Reg::OutWord, word),
+            (Reg::Next, next),
+            (Reg::Cursor, cursor),
+        ] {
+            self.set(ctx, row, app_amm, r, v);
         }
+    }
 
-        // ---- App, AMM: out = ⌊y·v / (x + v)⌋; pays out of y if out > 0 and out ≥ the
-        // argument (the minimum out), then x grows by v; else reverts with 0x511. ----
-        {
-            let x = gate.mul(ctx, app_amm, read(0));
-            self.range.range_check(ctx, x, 128);
-            let y = gate.mul(ctx, app_amm, read(1));
-            self.range.range_check(ctx, y, 128);
-            let v = gate.mul(ctx, app_amm, value);
-            let numerator = gate.mul(ctx, y, v);
-            let denominator = gate.add(ctx, x, v);
-            let empty = gate.is_zero(ctx, denominator);
-            let denominator = gate.add(ctx, denominator, empty);
-            let out = self.div_wide(ctx, numerator, denominator);
-            let none_out = gate.is_zero(ctx, out);
-            let slips = self.range.is_less_than(ctx, out, arg, 128);
-            let swapped = gate.mul_not(ctx, none_out, app_amm);
-            let swapped = gate.mul_not(ctx, slips, swapped);
-            let slipped = gate.sub(ctx, app_amm, swapped);
-            row.op(0, app_amm, false, ka, read(0));
-            let paid_out = gate.sub_mul(ctx, read(1), swapped, out);
-            row.op(1, app_amm, false, kb, paid_out);
-            self.journal(ctx, &mut row, 2, swapped, b[reg::JOURNAL], kb, read(1));
-            let reserve = gate.add(ctx, read(0), value);
-            let fits = gate.mul(ctx, swapped, reserve);
-            self.range.range_check(ctx, fits, 128);
-            row.op(4, swapped, false, ka, reserve);
-            let second = gate.add(ctx, b[reg::JOURNAL], one);
-            self.journal(ctx, &mut row, 5, swapped, second, ka, read(4));
-            let journal = gate.mul_add(ctx, swapped, Constant(Fr::from(2)), b[reg::JOURNAL]);
-            let word = gate.mul(ctx, swapped, out);
-            let word = gate.mul_add(ctx, slipped, Constant(Fr::from(REVERT_SLIPPAGE)), word);
-            let next = gate.inner_product(
-                ctx,
-                [swapped, slipped],
-                [next::TOKENS, next::END].map(|n| Constant(Fr::from(n))),
-            );
-            let cursor = gate.select(ctx, b[reg::F_ASSUMED], b[reg::CURSOR], slipped);
-            for (r, v) in [
-                (reg::JOURNAL, journal),
-                (reg::OUT_SUCCESS, swapped),
-                (reg::OUT_WORD, word),
-                (reg::NEXT, next),
-                (reg::CURSOR, cursor),
-            ] {
-                self.set(ctx, &mut row, app_amm, r, v);
-            }
+    /// Tokens: the caller's token balance grows by `out`, saturating at 2^128 − 1.
+    fn tokens(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let two_128 = pow2(128);
+        let u128_max = Fr::from_u128(u128::MAX);
+        let b = row.b;
+        let RowInputs { f_tokens, ka, .. } = *s;
+        let held = gate.mul(ctx, f_tokens, s.read(0));
+        self.range.range_check(ctx, held, 128);
+        let out = gate.mul(ctx, f_tokens, b[Reg::OutWord]);
+        let sum = gate.add(ctx, held, out);
+        let fits = self.range.is_less_than(ctx, sum, Constant(two_128), 129);
+        let raised = gate.add(ctx, s.read(0), b[Reg::OutWord]);
+        let credited = gate.select(ctx, raised, Constant(u128_max), fits);
+        let journal = self.write_journaled(ctx, row, s, f_tokens, ka, credited);
+        self.finish(ctx, row, f_tokens, journal, None);
+    }
+
+    /// Call: a forwarder calls its target with its own value and the calldata shifted one method
+    /// along: here (a frame opens), or on another rollup (debit, assumed entry, wait).
+    fn call(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let one = Constant(Fr::one());
+        let b = row.b;
+        let RowInputs {
+            zero,
+            one_v,
+            call_rollup,
+            call_target,
+            call_local,
+            call_remote,
+            arg,
+            next_method,
+            inner,
+            value,
+            short,
+            kb,
+            ..
+        } = *s;
+        let forwarded = self.pack(ctx, &[(arg, 128), (zero, 8), (next_method, 8), (inner, 8)]);
+        // Local.
+        self.push_frame(ctx, row, 0, call_local);
+        let frame = FrameValues {
+            remote: zero,
+            caller: b[Reg::FrameTarget],
+            target: call_target,
+            value,
+            data: forwarded,
+            committed: b[Reg::FrameCommitted],
+            entry: zero,
+        };
+        self.open_frame(ctx, row, call_local, &frame, b[Reg::Journal]);
+        // Remote: a forwarder that cannot pay never reaches the other rollup.
+        let paid = gate.mul_not(ctx, short, call_remote);
+        let unpaid = gate.mul(ctx, short, call_remote);
+        let debited = gate.sub_mul(ctx, s.read(0), paid, value);
+        row.op(0, call_remote, false, kb, debited);
+        self.journal(ctx, row, 1, paid, b[Reg::Journal], kb, s.read(0));
+        self.at_most(ctx, paid, b[Reg::Assumed], MAX_ENTRIES as u64 - 1, 8);
+        let caller = self.pack(ctx, &[(b[Reg::FrameTarget], 160), (call_rollup, 32)]);
+        let call = self.pack(ctx, &[(value, 96), (forwarded, 152)]);
+        for (cell, value) in [
+            (scratch::ASSUMED_CALLER, caller),
+            (scratch::ASSUMED_TARGET, call_target),
+            (scratch::ASSUMED_CALL, call),
+            (scratch::ASSUMED_COMMITTED, b[Reg::FrameCommitted]),
+        ] {
+            let address = self.scratch_cell(ctx, scratch::ASSUMED, b[Reg::Assumed], cell);
+            row.op(3 + cell as usize, paid, true, address, value);
         }
-
-        // ---- Tokens: the caller's token balance grows by `out`, saturating at 2^128 − 1. ----
-        {
-            let held = gate.mul(ctx, f_tokens, read(0));
-            self.range.range_check(ctx, held, 128);
-            let out = gate.mul(ctx, f_tokens, b[reg::OUT_WORD]);
-            let sum = gate.add(ctx, held, out);
-            let fits = self.range.is_less_than(ctx, sum, Constant(two_128), 129);
-            let raised = gate.add(ctx, read(0), b[reg::OUT_WORD]);
-            let credited = gate.select(ctx, raised, Constant(u128_max), fits);
-            row.op(0, f_tokens, false, ka, credited);
-            self.journal(ctx, &mut row, 1, f_tokens, b[reg::JOURNAL], ka, read(0));
-            let journal = gate.add(ctx, b[reg::JOURNAL], one);
-            let end = constant(ctx, next::END);
-            for (r, v) in [
-                (reg::JOURNAL, journal),
-                (reg::NEXT, end),
-                (reg::CURSOR, b[reg::F_ASSUMED]),
-            ] {
-                self.set(ctx, &mut row, f_tokens, r, v);
-            }
+        let assumed = gate.add(ctx, b[Reg::Assumed], one);
+        let journal = gate.add(ctx, b[Reg::Journal], one);
+        let fetch = self.constant(ctx, next::FETCH);
+        for (r, v) in [
+            (Reg::Assumed, assumed),
+            (Reg::Journal, journal),
+            (Reg::FrameCall, b[Reg::Assumed]),
+            (Reg::FrameWaiting, one_v),
+            (Reg::Next, fetch),
+        ] {
+            self.set(ctx, row, paid, r, v);
         }
-
-        // ---- Call: a forwarder calls its target with its own value and the calldata shifted
-        // one method along: here (a frame opens), or on another rollup (debit, assumed entry,
-        // wait). ----
-        {
-            let forwarded = self.pack(ctx, &[(arg, 128), (zero, 8), (next_method, 8), (inner, 8)]);
-            // Local.
-            self.push_frame(ctx, &mut row, 0, call_local);
-            let frame = FrameValues {
-                remote: zero,
-                caller: b[reg::F_TARGET],
-                target: call_target,
-                value,
-                data: forwarded,
-                committed: b[reg::F_COMMITTED],
-                entry: zero,
-            };
-            self.open_frame(ctx, &mut row, call_local, &frame, b[reg::JOURNAL]);
-            // Remote: a forwarder that cannot pay never reaches the other rollup.
-            let paid = gate.mul_not(ctx, short, call_remote);
-            let unpaid = gate.mul(ctx, short, call_remote);
-            let debited = gate.sub_mul(ctx, read(0), paid, value);
-            row.op(0, call_remote, false, kb, debited);
-            self.journal(ctx, &mut row, 1, paid, b[reg::JOURNAL], kb, read(0));
-            self.at_most(ctx, paid, b[reg::ASSUMED], MAX_ENTRIES as u64 - 1, 8);
-            let caller = self.pack(ctx, &[(b[reg::F_TARGET], 160), (call_rollup, 32)]);
-            let call = self.pack(ctx, &[(value, 96), (forwarded, 152)]);
-            for (cell, value) in [
-                (scratch::ASSUMED_CALLER, caller),
-                (scratch::ASSUMED_TARGET, call_target),
-                (scratch::ASSUMED_CALL, call),
-                (scratch::ASSUMED_COMMITTED, b[reg::F_COMMITTED]),
-            ] {
-                let address = self.scratch_cell(ctx, scratch::ASSUMED, b[reg::ASSUMED], cell);
-                row.op(3 + cell as usize, paid, true, address, value);
-            }
-            let assumed = gate.add(ctx, b[reg::ASSUMED], one);
-            let journal = gate.add(ctx, b[reg::JOURNAL], one);
-            let fetch = constant(ctx, next::FETCH);
-            for (r, v) in [
-                (reg::ASSUMED, assumed),
-                (reg::JOURNAL, journal),
-                (reg::F_CALL, b[reg::ASSUMED]),
-                (reg::F_WAITING, one_v),
-                (reg::NEXT, fetch),
-            ] {
-                self.set(ctx, &mut row, paid, r, v);
-            }
-            let resume = constant(ctx, next::RESUME);
-            let word = constant(ctx, REVERT_INSUFFICIENT_BALANCE);
-            for (r, v) in [
-                (reg::OUT_SUCCESS, zero),
-                (reg::OUT_WORD, word),
-                (reg::NEXT, resume),
-            ] {
-                self.set(ctx, &mut row, unpaid, r, v);
-            }
+        let resume = self.constant(ctx, next::RESUME);
+        let word = self.constant(ctx, REVERT_INSUFFICIENT_BALANCE);
+        for (r, v) in [
+            (Reg::OutSuccess, zero),
+            (Reg::OutWord, word),
+            (Reg::Next, resume),
+        ] {
+            self.set(ctx, row, unpaid, r, v);
         }
+    }
 
-        // ---- Resume: the forwarder stores its call's result word, or counts a failure (both
-        // wrapping at 2^128); then returns the word, or reverts with it. ----
-        {
-            let fails = gate.mul_not(ctx, success, f_resume);
-            let failures = gate.mul(ctx, fails, read(0));
-            self.range.range_check(ctx, failures, 128);
-            let wraps = gate.is_equal(ctx, failures, Constant(u128_max));
-            let counted = gate.add(ctx, read(0), one);
-            let counted = gate.sub_mul(ctx, counted, wraps, Constant(two_128));
-            let stored = gate.select(ctx, b[reg::OUT_WORD], counted, success);
-            row.op(0, f_resume, false, ka, stored);
-            self.journal(ctx, &mut row, 1, f_resume, b[reg::JOURNAL], ka, read(0));
-            let journal = gate.add(ctx, b[reg::JOURNAL], one);
-            let word = gate.mul(ctx, success, b[reg::OUT_WORD]);
-            let reverts = is(ctx, method, METHOD_FORWARD_THEN_REVERT);
-            let returns = gate.not(ctx, reverts);
-            let end = constant(ctx, next::END);
-            for (r, v) in [
-                (reg::JOURNAL, journal),
-                (reg::OUT_SUCCESS, returns),
-                (reg::OUT_WORD, word),
-                (reg::NEXT, end),
-                (reg::CURSOR, b[reg::F_ASSUMED]),
-            ] {
-                self.set(ctx, &mut row, f_resume, r, v);
-            }
+    /// Resume: the forwarder stores its call's result word, or counts a failure (both wrapping at
+    /// 2^128); then returns the word, or reverts with it.
+    fn resume(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let one = Constant(Fr::one());
+        let two_128 = pow2(128);
+        let u128_max = Fr::from_u128(u128::MAX);
+        let b = row.b;
+        let RowInputs {
+            f_resume,
+            success,
+            method,
+            ka,
+            ..
+        } = *s;
+        let fails = gate.mul_not(ctx, success, f_resume);
+        let failures = gate.mul(ctx, fails, s.read(0));
+        self.range.range_check(ctx, failures, 128);
+        let wraps = gate.is_equal(ctx, failures, Constant(u128_max));
+        let counted = gate.add(ctx, s.read(0), one);
+        let counted = gate.sub_mul(ctx, counted, wraps, Constant(two_128));
+        let stored = gate.select(ctx, b[Reg::OutWord], counted, success);
+        let journal = self.write_journaled(ctx, row, s, f_resume, ka, stored);
+        let word = gate.mul(ctx, success, b[Reg::OutWord]);
+        let reverts = self.is(ctx, method, METHOD_FORWARD_THEN_REVERT);
+        let returns = gate.not(ctx, reverts);
+        self.finish(ctx, row, f_resume, journal, Some((returns, word)));
+    }
+
+    /// Mark: a failed frame's assumed entry is not committed.
+    fn mark(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let one = Constant(Fr::one());
+        let b = row.b;
+        let RowInputs { zero, f_mark, .. } = *s;
+        let address = self.scratch_cell(
+            ctx,
+            scratch::ASSUMED,
+            b[Reg::Cursor],
+            scratch::ASSUMED_COMMITTED,
+        );
+        row.op(0, f_mark, true, address, zero);
+        let cursor = gate.add(ctx, b[Reg::Cursor], one);
+        self.set(ctx, row, f_mark, Reg::Cursor, cursor);
+    }
+
+    /// Undo: the last journal entry's key gets its previous value back.
+    fn undo(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let one = Constant(Fr::one());
+        let b = row.b;
+        let RowInputs { f_undo, .. } = *s;
+        let index = gate.sub(ctx, b[Reg::Journal], one);
+        let key_cell = self.scratch_cell(ctx, scratch::JOURNAL, index, 0);
+        let previous_cell = self.scratch_cell(ctx, scratch::JOURNAL, index, 1);
+        row.op(0, f_undo, true, key_cell, s.read(0));
+        row.op(1, f_undo, true, previous_cell, s.read(1));
+        row.op(2, f_undo, false, s.read(0), s.read(1));
+        self.set(ctx, row, f_undo, Reg::Journal, index);
+    }
+
+    /// Pop: the frame ends. A served call's result goes into its entry; a discarded frame's ETH
+    /// delta returns to its checkpoint; the suspended frame below (if any) resumes (a local call
+    /// returned) or keeps waiting (a served call ended).
+    fn pop(&self, ctx: &mut Context<Fr>, row: &mut RowState, s: &RowInputs) {
+        let gate = self.range.gate();
+        let one = Constant(Fr::one());
+        let b = row.b;
+        let RowInputs {
+            zero,
+            f_pop,
+            success,
+            discard,
+            ..
+        } = *s;
+        let depth = gate.sub(ctx, b[Reg::Depth], one);
+        let bottom = gate.is_zero(ctx, depth);
+        let nested = gate.mul_not(ctx, bottom, f_pop);
+        for cell in 0..scratch::FRAME_CELLS {
+            let address = self.scratch_cell(ctx, scratch::STACK, depth, cell as u64);
+            row.op(cell, nested, true, address, s.read(cell));
         }
-
-        // ---- Mark: a failed frame's assumed entry is not committed. ----
-        {
-            let address = self.scratch_cell(
-                ctx,
-                scratch::ASSUMED,
-                b[reg::CURSOR],
-                scratch::ASSUMED_COMMITTED,
-            );
-            row.op(0, f_mark, true, address, zero);
-            let cursor = gate.add(ctx, b[reg::CURSOR], one);
-            self.set(ctx, &mut row, f_mark, reg::CURSOR, cursor);
+        let result = gate.mul_add(ctx, b[Reg::OutWord], Constant(Fr::from(2)), success);
+        // In slot 4 after the frame below, or in slot 0 with none below.
+        let answers = gate.mul(ctx, f_pop, b[Reg::FrameRemote]);
+        let answers_below = gate.mul(ctx, answers, nested);
+        let answers_alone = gate.sub(ctx, answers, answers_below);
+        let address = self.scratch_cell(
+            ctx,
+            scratch::SERVED,
+            b[Reg::FrameEntry],
+            scratch::SERVED_RESULT,
+        );
+        row.op(4, answers_below, true, address, result);
+        row.op(0, answers_alone, true, address, result);
+        let eth = gate.select(ctx, b[Reg::FrameEth], b[Reg::Eth], discard);
+        self.set(ctx, row, f_pop, Reg::Eth, eth);
+        // The frame below, unpacked (all zero at the bottom).
+        let head = gate.mul(ctx, nested, s.read(0));
+        let head = self.unpack(ctx, head, &scratch::FRAME_HEAD);
+        let target = gate.mul(ctx, nested, s.read(1));
+        let call = gate.mul(ctx, nested, s.read(2));
+        let call = self.unpack(ctx, call, &[96, 152]);
+        let eth_checkpoint = gate.mul(ctx, nested, s.read(3));
+        let restored = [
+            head[1],        // remote
+            head[0],        // caller
+            target,         // target
+            call[0],        // value
+            call[1],        // calldata
+            head[2],        // committed
+            head[4],        // journal checkpoint
+            eth_checkpoint, // ETH checkpoint
+            head[5],        // assumed checkpoint
+            head[6],        // served entry
+            head[7],        // the call it waits on
+            head[3],        // waiting
+        ];
+        for (r, v) in Reg::FRAME.into_iter().zip(restored) {
+            self.set(ctx, row, f_pop, r, v);
         }
-
-        // ---- Undo: the last journal entry's key gets its previous value back. ----
-        {
-            let index = gate.sub(ctx, b[reg::JOURNAL], one);
-            let key_cell = self.scratch_cell(ctx, scratch::JOURNAL, index, 0);
-            let previous_cell = self.scratch_cell(ctx, scratch::JOURNAL, index, 1);
-            row.op(0, f_undo, true, key_cell, read(0));
-            row.op(1, f_undo, true, previous_cell, read(1));
-            row.op(2, f_undo, false, read(0), read(1));
-            self.set(ctx, &mut row, f_undo, reg::JOURNAL, index);
+        let resumes = gate.mul_not(ctx, b[Reg::FrameRemote], nested);
+        let next = gate.mul(ctx, resumes, Constant(Fr::from(next::RESUME)));
+        let out_success = gate.mul(ctx, resumes, success);
+        let out_word = gate.mul(ctx, resumes, b[Reg::OutWord]);
+        for (r, v) in [
+            (Reg::Depth, depth),
+            (Reg::Next, next),
+            (Reg::OutSuccess, out_success),
+            (Reg::OutWord, out_word),
+            (Reg::App, zero),
+            (Reg::Cursor, zero),
+        ] {
+            self.set(ctx, row, f_pop, r, v);
         }
+    }
 
-        // ---- Pop: the frame ends. A served call's result goes into its entry; a discarded
-        // frame's ETH delta returns to its checkpoint; the suspended frame below (if any)
-        // resumes (a local call returned) or keeps waiting (a served call ended). ----
-        {
-            let depth = gate.sub(ctx, b[reg::DEPTH], one);
-            let bottom = gate.is_zero(ctx, depth);
-            let nested = gate.mul_not(ctx, bottom, f_pop);
-            for cell in 0..scratch::FRAME_CELLS {
-                let address = self.scratch_cell(ctx, scratch::STACK, depth, cell as u64);
-                row.op(cell, nested, true, address, read(cell));
-            }
-            let result = gate.mul_add(ctx, b[reg::OUT_WORD], Constant(Fr::from(2)), success);
-            // In slot 4 after the frame below, or in slot 0 with none below.
-            let answers = gate.mul(ctx, f_pop, b[reg::F_REMOTE]);
-            let answers_below = gate.mul(ctx, answers, nested);
-            let answers_alone = gate.sub(ctx, answers, answers_below);
-            let address = self.scratch_cell(
-                ctx,
-                scratch::SERVED,
-                b[reg::F_ENTRY],
-                scratch::SERVED_RESULT,
-            );
-            row.op(4, answers_below, true, address, result);
-            row.op(0, answers_alone, true, address, result);
-            let eth = gate.select(ctx, b[reg::F_ETH], b[reg::ETH], discard);
-            self.set(ctx, &mut row, f_pop, reg::ETH, eth);
-            // The frame below, unpacked (all zero at the bottom).
-            let head = gate.mul(ctx, nested, read(0));
-            let head = self.unpack(ctx, head, &scratch::FRAME_HEAD);
-            let target = gate.mul(ctx, nested, read(1));
-            let call = gate.mul(ctx, nested, read(2));
-            let call = self.unpack(ctx, call, &[96, 152]);
-            let eth_checkpoint = gate.mul(ctx, nested, read(3));
-            let restored = [
-                head[1],        // remote
-                head[0],        // caller
-                target,         // target
-                call[0],        // value
-                call[1],        // calldata
-                head[2],        // committed
-                head[4],        // journal checkpoint
-                eth_checkpoint, // ETH checkpoint
-                head[5],        // assumed checkpoint
-                head[6],        // served entry
-                head[7],        // the call it waits on
-                head[3],        // waiting
-            ];
-            for (r, v) in reg::FRAME.into_iter().zip(restored) {
-                self.set(ctx, &mut row, f_pop, r, v);
-            }
-            let resumes = gate.mul_not(ctx, b[reg::F_REMOTE], nested);
-            let next = gate.mul(ctx, resumes, Constant(Fr::from(next::RESUME)));
-            let out_success = gate.mul(ctx, resumes, success);
-            let out_word = gate.mul(ctx, resumes, b[reg::OUT_WORD]);
-            for (r, v) in [
-                (reg::DEPTH, depth),
-                (reg::NEXT, next),
-                (reg::OUT_SUCCESS, out_success),
-                (reg::OUT_WORD, out_word),
-                (reg::APP, zero),
-                (reg::CURSOR, zero),
-            ] {
-                self.set(ctx, &mut row, f_pop, r, v);
-            }
-        }
-
-        // Every slot: the one kind that uses it fixes its space, key and written value; an
-        // unused slot reads scratch address 0 and leaves it.
-        for (slot, uses) in slots.iter().zip(row.uses) {
+    /// Every slot: the one kind that uses it fixes its space, key and written value; an unused
+    /// slot reads scratch address 0 and leaves it.
+    fn fix_slots(&self, ctx: &mut Context<Fr>, uses: Vec<Vec<SlotUse>>, slots: &[AssignedOp]) {
+        let gate = self.range.gate();
+        let zero = ctx.load_zero();
+        for (slot, uses) in slots.iter().zip(uses) {
             let mut key = zero;
             let mut state = zero;
             let mut written = slot.before;
@@ -1774,6 +2087,5 @@ impl StfChip<'_> {
             ctx.constrain_equal(&slot.scratch, &scratch);
             ctx.constrain_equal(&slot.after, &written);
         }
-        (row.after, f_pad)
     }
 }

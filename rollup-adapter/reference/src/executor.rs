@@ -19,7 +19,7 @@ use std::cell::RefCell;
 
 use lockstep_circuits::{
     entry::{Address, CallKind, Domain, Entry},
-    layout::MAX_ENTRIES,
+    layout::{SlotHeader, MAX_ENTRIES},
     memory::MemoryWitness,
     Fr,
 };
@@ -201,7 +201,10 @@ impl Genesis {
     }
 }
 
-/// A replayed block and the state trace its STF proof checks.
+/// A replayed block and the executor's own trace of its state accesses, as a memory-check
+/// witness. Proofs never use it: the STF proof checks the step machine's accesses
+/// ([`crate::machine::Run`]). It is the executor's independent account of the same block, which
+/// tests check against the memory circuit and the machine.
 #[derive(Debug, Clone)]
 pub struct Transition {
     /// What the block produced.
@@ -382,8 +385,8 @@ impl ReferenceRollup {
         Self::replay_on(state, max_steps, domain, block).map(|(_, sealed)| sealed)
     }
 
-    /// [`Self::replay`] that also records every state access: the block's [`Transition`], the
-    /// witness its STF proof checks. The trace's key table is opened against `state`.
+    /// [`Self::replay`] that also records every state access: the block's [`Transition`]. The
+    /// trace's key table is opened against `state`.
     pub fn transition(
         mut state: State,
         max_steps: usize,
@@ -399,14 +402,14 @@ impl ReferenceRollup {
         });
         let memory = MemoryWitness::new(&pre_state, &trace)?;
         let post_root = memory.post_root()?;
-        if post_root != sealed.post_root {
+        if post_root != sealed.header.post_root {
             return Err(Error::Replay {
                 rollup: block.rollup_id,
                 step: block.steps.len(),
                 reason: format!(
                     "the state trace leads to {}, not to the post root {}",
                     crate::block::fr_hex(&post_root),
-                    crate::block::fr_hex(&sealed.post_root)
+                    crate::block::fr_hex(&sealed.header.post_root)
                 ),
             });
         }
@@ -464,12 +467,12 @@ impl ReferenceRollup {
             }
         }
         let sealed = rollup.seal()?;
-        if sealed.post_root != block.post_root {
+        if sealed.header.post_root != block.post_root {
             return Err(error(
                 block.steps.len(),
                 format!(
                     "post root {} differs from the header's {}",
-                    crate::block::fr_hex(&sealed.post_root),
+                    crate::block::fr_hex(&sealed.header.post_root),
                     crate::block::fr_hex(&block.post_root)
                 ),
             ));
@@ -919,13 +922,18 @@ impl ReferenceRollup {
             inner.next_seq = 0;
             inner.tx = None;
             Ok(SealedBlock {
-                rollup_id: self.id,
-                slot,
+                header: SlotHeader {
+                    domain: inner.domain,
+                    slot,
+                    rollup_id: self.id,
+                    pre_root: block.pre_root,
+                    post_root: block.post_root,
+                    da_commitment: (),
+                    eth_delta: std::mem::take(&mut inner.eth_delta),
+                    l1_digest: Fr::zero(),
+                },
                 data: block.encode(),
                 steps: block.steps.len(),
-                pre_root: block.pre_root,
-                post_root: block.post_root,
-                eth_delta: std::mem::take(&mut inner.eth_delta),
                 assumed: std::mem::take(&mut inner.assumed),
                 served: std::mem::take(&mut inner.served),
             })

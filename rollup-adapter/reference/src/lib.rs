@@ -9,8 +9,8 @@
 //! - [`state`]: typed state keys over a Poseidon sparse Merkle tree, and the trace of state
 //!   accesses a block's proof checks.
 //! - [`executor`]: [`ReferenceRollup`], the native executor, block replay and
-//!   [`ReferenceRollup::transition`] (the witness of a block's proof); it implements
-//!   [`lockstep_rollup_api::SyncRollup`].
+//!   [`ReferenceRollup::transition`] (a replay with the executor's own state trace, which tests
+//!   check against the memory circuit); it implements [`lockstep_rollup_api::SyncRollup`].
 //! - [`calls`]: its typed view of cross-rollup calls and the conversion to the protocol's bytes.
 //! - [`spec`]: what the executor, the machine and the circuit share (call depth, `next`).
 //! - [`machine`]: the STF step machine, the block's execution as rows of micro-steps: the
@@ -21,6 +21,8 @@
 //!   on the step machine and keeps the run as the proof's witness; [`StfProver`] proves it.
 //! - [`circuit`]: the STF circuit, the machine's rows as constraints over the memory check,
 //!   exposing the common public-input layout.
+//! - [`sample`]: the sample cluster, three rollups with every app, that the demo runs and the
+//!   tests and benches build on.
 //!
 //! Everything is specified in `docs/reference-rollup.md`.
 //!
@@ -64,6 +66,7 @@ mod error;
 pub mod executor;
 pub mod machine;
 pub mod replica;
+pub mod sample;
 pub mod spec;
 pub mod state;
 

@@ -38,7 +38,7 @@ use std::collections::HashMap;
 use halo2_base::halo2_proofs::halo2curves::ff::PrimeField;
 use lockstep_circuits::{
     entry::{Address, CallKind, Domain, Entry},
-    layout::MAX_ENTRIES,
+    layout::{SlotHeader, MAX_ENTRIES},
     memory::{Access, MemoryWitness, Space},
     Fr,
 };
@@ -378,11 +378,15 @@ impl Run {
             .iter()
             .map(|row| row.ops.iter().map(access).collect())
             .collect();
-        let header = stf::StfHeader {
+        let header = SlotHeader {
             domain,
             slot: block.slot,
-            rollup: block.rollup_id,
+            rollup_id: block.rollup_id,
+            pre_root: block.pre_root,
+            post_root: self.outputs.post_root,
             da_commitment,
+            eth_delta: self.outputs.eth_delta,
+            l1_digest: Fr::zero(),
         };
         Ok(stf::StfWitness::new(
             header,

@@ -20,6 +20,7 @@ use halo2_base::{
 use lockstep_circuits::{
     entry::Domain,
     keys::{CircuitKey, KeyStore},
+    layout::SlotHeader,
     Fr,
 };
 use lockstep_rollup_api::{
@@ -106,13 +107,18 @@ impl ReferenceReplica {
             )));
         }
         let sealed = SealedBlock {
-            rollup_id: block.rollup_id,
-            slot: block.slot,
+            header: SlotHeader {
+                domain,
+                slot: block.slot,
+                rollup_id: block.rollup_id,
+                pre_root: block.pre_root,
+                post_root: run.outputs.post_root,
+                da_commitment: (),
+                eth_delta: run.outputs.eth_delta,
+                l1_digest: Fr::zero(),
+            },
             data: data.to_vec(),
             steps: block.steps.len(),
-            pre_root: block.pre_root,
-            post_root: run.outputs.post_root,
-            eth_delta: run.outputs.eth_delta,
             assumed: run.outputs.assumed.clone(),
             served: run.outputs.served.clone(),
         };
@@ -222,7 +228,7 @@ impl StfProver {
         job: &ProvingJob<Arc<ReplayedBlock>>,
     ) -> api::Result<BaseCircuitBuilder<Fr>> {
         let replayed = &job.witness;
-        let (rollup, slot) = (job.sealed.rollup_id, job.sealed.slot);
+        let (rollup, slot) = (job.sealed.header.rollup_id, job.sealed.header.slot);
         let invalid = |reason: String| RollupError::Invalid {
             rollup,
             reason: format!("slot {slot}: {reason}"),
@@ -243,7 +249,7 @@ impl StfProver {
             let witness = replayed.run.stf_witness(
                 &replayed.pre,
                 &replayed.block,
-                job.domain,
+                job.sealed.header.domain,
                 job.da_commitment,
                 self.config.capacity,
             )?;

@@ -10,7 +10,8 @@
 
 use lockstep_circuits::{
     entry::{data_field, Address, CallKind, Domain, Entry},
-    layout::MAX_ENTRIES,
+    layout::{SlotHeader, UnplacedHeader, MAX_ENTRIES},
+    Fr,
 };
 
 use crate::{count_word, Error, Result, TallyState, MAX_VALUE, TALLY_APP};
@@ -105,6 +106,20 @@ impl TallyBlock {
             served,
             eth_delta,
         })
+    }
+
+    /// The header of the block's proof, given what executing it in `domain` gave.
+    pub fn header(&self, domain: Domain, executed: &Executed) -> UnplacedHeader {
+        SlotHeader {
+            domain,
+            slot: self.slot,
+            rollup_id: self.rollup_id,
+            pre_root: self.pre.root(),
+            post_root: executed.post.root(),
+            da_commitment: (),
+            eth_delta: executed.eth_delta,
+            l1_digest: Fr::zero(),
+        }
     }
 
     /// The binary encoding.

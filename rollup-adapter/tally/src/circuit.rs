@@ -36,7 +36,7 @@ use halo2_base::{
 use lockstep_circuits::{
     entry::{fe_from_be, part, CallKind, Domain, Entry, EntryChip, EntryInstructions},
     keys::{config_digest, CircuitKey, KeyStore},
-    layout::{real_flags, AssignedEntryList, AssignedHeader, PublicInputsChip, MAX_ENTRIES},
+    layout::{real_flags, Assigned, AssignedEntryList, PublicInputsChip, SlotHeader, MAX_ENTRIES},
     poseidon, shape, Fr,
 };
 use snark_verifier_sdk::Snark;
@@ -48,17 +48,13 @@ pub const TALLY_K: u32 = 17;
 /// The version of the circuit's constraints, part of its key's cache digest.
 pub const TALLY_VERSION: u32 = 1;
 
-/// Everything the circuit needs: the header inputs, the state before, the served entries.
+/// Everything the circuit needs: the header, the state before, the served entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TallyWitness {
-    /// Deployment domain.
-    pub domain: Domain,
-    /// The slot.
-    pub slot: u64,
-    /// The rollup.
-    pub rollup_id: u32,
-    /// The DA commitment of the block in the slot's blob.
-    pub da_commitment: Fr,
+    /// The header its proof exposes. The circuit takes the domain, slot, rollup id and DA
+    /// commitment from here and computes the roots and the ETH delta from `pre` and `served`;
+    /// those here are what the block claims.
+    pub header: SlotHeader,
     /// The state before the block.
     pub pre: TallyState,
     /// The served entries, in the block's order.
@@ -66,14 +62,11 @@ pub struct TallyWitness {
 }
 
 impl TallyWitness {
-    /// The witness of `block`, executed in `domain`.
+    /// The witness of `block`, executed in `domain`, its data under `da_commitment`.
     pub fn new(domain: Domain, da_commitment: Fr, block: &TallyBlock) -> Result<Self> {
         let executed = block.execute(domain)?;
         Ok(Self {
-            domain,
-            slot: block.slot,
-            rollup_id: block.rollup_id,
-            da_commitment,
+            header: block.header(domain, &executed).with_da(da_commitment),
             pre: block.pre,
             served: executed.served,
         })
@@ -82,12 +75,19 @@ impl TallyWitness {
     /// The witness keygen lays the circuit out with: an empty block (the layout never depends
     /// on the values).
     pub fn keygen() -> Self {
+        let pre = TallyState::default();
         Self {
-            domain: Domain::default(),
-            slot: 0,
-            rollup_id: 1,
-            da_commitment: Fr::zero(),
-            pre: TallyState::default(),
+            header: SlotHeader {
+                domain: Domain::default(),
+                slot: 0,
+                rollup_id: 1,
+                pre_root: pre.root(),
+                post_root: pre.root(),
+                da_commitment: Fr::zero(),
+                eth_delta: 0,
+                l1_digest: Fr::zero(),
+            },
+            pre,
             served: Vec::new(),
         }
     }
@@ -192,13 +192,14 @@ fn assign(
     }
     let post_root = poseidon::hash_assigned(&hasher, ctx, gate, &[tag, count, balance]);
 
-    let header = AssignedHeader {
-        domain: ctx.load_witness(witness.domain.to_field()),
-        slot: ctx.load_witness(Fr::from(witness.slot)),
-        rollup_id: ctx.load_witness(Fr::from(u64::from(witness.rollup_id))),
+    let given = &witness.header;
+    let header = SlotHeader::<Assigned> {
+        domain: ctx.load_witness(given.domain.to_field()),
+        slot: ctx.load_witness(Fr::from(given.slot)),
+        rollup_id: ctx.load_witness(Fr::from(u64::from(given.rollup_id))),
         pre_root,
         post_root,
-        da_commitment: ctx.load_witness(witness.da_commitment),
+        da_commitment: ctx.load_witness(given.da_commitment),
         eth_delta,
         l1_digest: ctx.load_constant(Fr::zero()),
     };

@@ -205,13 +205,9 @@ impl SyncRollup for TallyRollup {
         inner.slot = None;
         inner.mark = None;
         Ok(SealedBlock {
-            rollup_id: self.id,
-            slot,
+            header: block.header(domain, &executed),
             data: block.encode(),
             steps: block.calls.len(),
-            pre_root: block.pre.root(),
-            post_root: executed.post.root(),
-            eth_delta: executed.eth_delta,
             assumed: Vec::<Entry>::new(),
             served: executed.served,
         })

@@ -55,8 +55,8 @@ impl TallyReplica {
 }
 
 impl RollupReplica for TallyReplica {
-    /// The circuit's witness, with the DA commitment left 0 (the job carries it).
-    type Witness = Arc<TallyWitness>;
+    /// The state before the block (the served entries and the header are the sealed block's).
+    type Witness = TallyState;
 
     fn id(&self) -> u32 {
         self.id
@@ -94,26 +94,24 @@ impl RollupReplica for TallyReplica {
             .execute(domain)
             .map_err(|e| self.invalid(e.to_string()))?;
         let sealed = SealedBlock {
-            rollup_id: self.id,
-            slot: block.slot,
+            header: block.header(domain, &executed),
             data: data.to_vec(),
             steps: block.calls.len(),
-            pre_root: block.pre.root(),
-            post_root: executed.post.root(),
-            eth_delta: executed.eth_delta,
             assumed: Vec::new(),
             served: executed.served.clone(),
         };
-        let witness = TallyWitness {
-            domain,
-            slot: block.slot,
-            rollup_id: self.id,
-            da_commitment: Fr::zero(),
-            pre: block.pre,
-            served: executed.served,
-        };
         self.state = executed.post;
-        Ok((sealed, Arc::new(witness)))
+        Ok((sealed, block.pre))
+    }
+}
+
+/// The circuit's witness of a job: the sealed block's header and served entries, and the state
+/// before it that the replica recorded.
+pub fn job_witness(job: &ProvingJob<TallyState>) -> TallyWitness {
+    TallyWitness {
+        header: job.sealed.header.with_da(job.da_commitment),
+        pre: job.witness,
+        served: job.sealed.served.clone(),
     }
 }
 
@@ -145,12 +143,9 @@ impl TallyProver {
     fn circuit(
         &self,
         stage: CircuitBuilderStage,
-        job: &ProvingJob<Arc<TallyWitness>>,
+        job: &ProvingJob<TallyState>,
     ) -> api::Result<halo2_base::gates::circuit::builder::BaseCircuitBuilder<Fr>> {
-        let witness = TallyWitness {
-            da_commitment: job.da_commitment,
-            ..(*job.witness).clone()
-        };
+        let witness = job_witness(job);
         let break_points =
             (stage == CircuitBuilderStage::Prover).then(|| self.key.meta.break_points.clone());
         circuit::circuit(stage, TALLY_K, break_points, &witness)
@@ -158,7 +153,7 @@ impl TallyProver {
     }
 }
 
-impl RollupProver<Arc<TallyWitness>> for TallyProver {
+impl RollupProver<TallyState> for TallyProver {
     fn label(&self) -> String {
         format!("tally circuit, k = {TALLY_K}")
     }
@@ -171,12 +166,12 @@ impl RollupProver<Arc<TallyWitness>> for TallyProver {
         self.key.pk.get_vk()
     }
 
-    fn prove(&self, job: &ProvingJob<Arc<TallyWitness>>) -> api::Result<Vec<u8>> {
+    fn prove(&self, job: &ProvingJob<TallyState>) -> api::Result<Vec<u8>> {
         let circuit = self.circuit(CircuitBuilderStage::Prover, job)?;
         prove_exposing(job, &self.params, &self.key, circuit)
     }
 
-    fn check(&self, job: &ProvingJob<Arc<TallyWitness>>) -> api::Result<()> {
+    fn check(&self, job: &ProvingJob<TallyState>) -> api::Result<()> {
         let circuit = self.circuit(CircuitBuilderStage::Mock, job)?;
         mock_check_exposing(job, TALLY_K, &circuit)
     }

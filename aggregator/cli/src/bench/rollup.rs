@@ -1,8 +1,9 @@
 //! `lockstep bench rollup`: proving a reference rollup block with the STF circuit, against the
 //! number of transactions in the block, on this machine.
 //!
-//! Two workloads (`--workload`):
-//! - `local`: Alice alternately increments a counter and sends a wei to Bob;
+//! Two workloads (`--workload`) on the sample cluster
+//! ([`lockstep_reference_rollup::sample`]):
+//! - `local`: Alice alternately increments rollup 1's counter and sends a wei to Bob;
 //! - `cross`: Alice alternately increments a counter on rollup 2 through a forwarder and swaps
 //!   1,000 wei on rollup 2's AMM through another, each call with its result and entries; the
 //!   caller's block (rollup 1) is measured.
@@ -16,14 +17,16 @@ use std::{path::PathBuf, time::Instant};
 use eyre::{ensure, eyre, Context, Result};
 use halo2_base::gates::circuit::CircuitBuilderStage;
 use lockstep_circuits::{
-    entry::{Address, Domain},
+    entry::Domain,
     keys::{keygen, KeyStore},
     prover, shape, Fr,
 };
 use lockstep_reference_rollup::{
-    abi::{AppKind, CallData, Method},
+    abi::{CallData, Method},
     block::{Block, Tx},
-    circuit as stf, machine, Genesis, ReferenceRollup,
+    circuit as stf, machine,
+    sample::{self, ALICE, BOB, COUNTER_1, TO_AMM_2, TO_COUNTER_2},
+    ReferenceRollup,
 };
 use lockstep_rollup_api::{Cluster, SealedBlock};
 use serde::Serialize;
@@ -54,13 +57,6 @@ pub struct BenchRollupArgs {
     pub json: bool,
 }
 
-const ALICE: Address = Address([0xa1; 20]);
-const BOB: Address = Address([0xb0; 20]);
-const COUNTER: Address = Address([0xc0; 20]);
-/// On rollup 1 of the cross workload: forwarders to rollup 2's counter and AMM.
-const TO_COUNTER: Address = Address([0xf2; 20]);
-const TO_AMM: Address = Address([0xf5; 20]);
-const AMM: Address = Address([0xaa; 20]);
 /// Largest `k` tried for a block.
 const MAX_K: u32 = 24;
 
@@ -130,40 +126,15 @@ fn block(
     depth: usize,
     workload: Workload,
 ) -> Result<(lockstep_reference_rollup::state::State, Block, SealedBlock)> {
-    let mut one =
-        Genesis::new(1)
-            .with_account(ALICE, 1_000_000)
-            .with_app(COUNTER, AppKind::Counter, 0);
-    let mut geneses = Vec::new();
-    if workload == Workload::Cross {
-        one = one
-            .with_app(
-                TO_COUNTER,
-                AppKind::Forwarder {
-                    rollup: 2,
-                    target: COUNTER,
-                },
-                0,
-            )
-            .with_app(
-                TO_AMM,
-                AppKind::Forwarder {
-                    rollup: 2,
-                    target: AMM,
-                },
-                0,
-            );
-        geneses.push(
-            Genesis::new(2)
-                .with_app(COUNTER, AppKind::Counter, 0)
-                .with_amm(AMM, 1_000_000, 1_000_000_000),
-        );
-    }
-    geneses.insert(0, one);
+    // The sample cluster's rollup 1, and rollup 2 (the callee) for the cross workload.
+    let [one, two, _] = sample::geneses(depth);
+    let geneses = match workload {
+        Workload::Local => vec![one],
+        Workload::Cross => vec![one, two],
+    };
     let mut cluster = Cluster::new(Domain::default());
     let mut pre = None;
     for mut genesis in geneses {
-        genesis.tree_depth = depth;
         // Each transaction of the cross workload is a call and its result.
         genesis.max_steps = 2 * txs.max(1);
         let rollup = ReferenceRollup::new(&genesis)?;
@@ -173,15 +144,15 @@ fn block(
     cluster.begin_slot(1)?;
     for nonce in 0..txs as u64 {
         let (to, value, data) = match (workload, nonce % 2) {
-            (Workload::Local, 0) => (COUNTER, 0, CallData::new(Method::Increment)),
+            (Workload::Local, 0) => (COUNTER_1, 0, CallData::new(Method::Increment)),
             (Workload::Local, _) => (BOB, 1, CallData::transfer()),
             (Workload::Cross, 0) => (
-                TO_COUNTER,
+                TO_COUNTER_2,
                 0,
                 CallData::forward(Method::Increment, Method::Transfer, 0),
             ),
             (Workload::Cross, _) => (
-                TO_AMM,
+                TO_AMM_2,
                 1_000,
                 CallData::forward(Method::Swap, Method::Transfer, 1),
             ),
@@ -213,10 +184,7 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
         let capacity = stats.capacity();
         let witness = run.stf_witness(&pre, &block, Domain::default(), Fr::zero(), capacity)?;
         // What the proof must expose: the block the builder sealed.
-        let instances = sealed
-            .witness(Domain::default(), Fr::zero())
-            .public_inputs()
-            .to_instances()?;
+        let instances = sealed.witness(Fr::zero()).public_inputs().to_instances()?;
 
         // The smallest k that holds the circuit.
         let (k, advice_cells) = (shape::MIN_K.max(14)..=MAX_K)

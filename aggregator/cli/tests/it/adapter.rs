@@ -79,31 +79,34 @@ async fn adapters_replay_prove_and_survive_restarts() {
     assert_eq!((done.len(), done[0].outcome), (1, "accepted"));
     let done = adapter_two.step().await.unwrap();
     assert_eq!(done[0].slot_state, "aggregating", "{done:?}");
-    assert_eq!(adapter_one.head_root(), blocks[0].post_root);
-    assert_eq!(adapter_two.head_root(), blocks[1].post_root);
+    assert_eq!(adapter_one.head_root(), blocks[0].header.post_root);
+    assert_eq!(adapter_two.head_root(), blocks[1].header.post_root);
     // Nothing waits any more.
     assert!(adapter_one.step().await.unwrap().is_empty());
 
     // A restart replays the kept block.
     drop(adapter_one);
     let mut adapter_one = open(&one, dirs[0].path()).await;
-    assert_eq!(adapter_one.head_root(), blocks[0].post_root);
+    assert_eq!(adapter_one.head_root(), blocks[0].header.post_root);
 
     // Slot 6: rollup 1's adapter keeps the block, then "crashes" before submitting; the
     // restarted adapter proves it again from the state before it.
     let blocks = build_slot(&builder, 6, 1);
     open_slot(&client, 6, &blocks).await;
     let job = adapter_one.prepare(6).await.unwrap();
-    assert_eq!(adapter_one.head_root(), blocks[0].post_root);
+    assert_eq!(adapter_one.head_root(), blocks[0].header.post_root);
     // The adapter executed the block once, on the step machine; what that run produced is
     // exactly what the builder's executor sealed.
     assert_eq!(job.sealed, blocks[0]);
-    assert_eq!(job.witness.run.outputs.post_root, blocks[0].post_root);
+    assert_eq!(
+        job.witness.run.outputs.post_root,
+        blocks[0].header.post_root
+    );
     drop(adapter_one);
     let mut adapter_one = open(&one, dirs[0].path()).await;
     let done = adapter_one.step().await.unwrap();
     assert_eq!((done[0].slot, done[0].outcome), (6, "accepted"));
-    assert_eq!(adapter_one.head_root(), blocks[0].post_root);
+    assert_eq!(adapter_one.head_root(), blocks[0].header.post_root);
 
     // A fresh data folder joins late: it takes slots 5 and 6 from the aggregator.
     let late_dir = tempfile::tempdir().unwrap();

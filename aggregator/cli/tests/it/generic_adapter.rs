@@ -91,7 +91,7 @@ async fn one_adapter_daemon_runs_rollups_with_different_circuits() {
     };
     cluster.submit(2, &call.encode()).unwrap();
     let mut blocks = cluster.seal().unwrap();
-    blocks.sort_by_key(|b| b.rollup_id);
+    blocks.sort_by_key(|b| b.header.rollup_id);
     let (status, body) = client
         .post_raw("/v1/slots", &slot_opening(5, &blocks))
         .await
@@ -154,11 +154,11 @@ async fn one_adapter_daemon_runs_rollups_with_different_circuits() {
             balance: VALUE
         }
     );
-    assert_eq!(tally_adapter.head_root(), blocks[0].post_root);
-    assert_eq!(reference_adapter.head_root(), blocks[1].post_root);
+    assert_eq!(tally_adapter.head_root(), blocks[0].header.post_root);
+    assert_eq!(reference_adapter.head_root(), blocks[1].header.post_root);
 
     // A restart applies the kept block again.
     drop(tally_adapter);
     let tally_adapter = open_tally().await;
-    assert_eq!(tally_adapter.head_root(), blocks[0].post_root);
+    assert_eq!(tally_adapter.head_root(), blocks[0].header.post_root);
 }

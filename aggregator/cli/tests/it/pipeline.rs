@@ -211,7 +211,9 @@ async fn slots_settle_exactly_once_when_the_aggregator_is_killed_at_every_stage(
     let digest =
         RegisteredRollup::new(1, inner.pk.get_vk().clone(), Arc::new(inner_params.clone()))
             .vk_digest;
-    let genesis = testing::sample_rollup(domain, 0, 1, vec![], vec![], 0).pre_root;
+    let genesis = testing::sample_rollup(domain, 0, 1, vec![], vec![], 0)
+        .header
+        .pre_root;
     let receipt = contract
         .createRollup(
             devnet.dev_address(),
@@ -277,9 +279,9 @@ async fn slots_settle_exactly_once_when_the_aggregator_is_killed_at_every_stage(
             assert_eq!(status, 201, "{opened}");
             let da = parse_fr(opened["rollups"]["1"]["da_commitment"].as_str().unwrap()).unwrap();
             let mut witness = testing::sample_rollup(domain, slot, 1, vec![], vec![], 0);
-            witness.pre_root = pre_root;
-            witness.post_root = post_root;
-            witness.da_commitment = da;
+            witness.header.pre_root = pre_root;
+            witness.header.post_root = post_root;
+            witness.header.da_commitment = da;
             let snark = testing::prove_test_rollup(inner_params, inner, &witness).unwrap();
             ProofSubmission {
                 slot,

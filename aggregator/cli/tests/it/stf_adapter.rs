@@ -194,8 +194,8 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
             "{done:?}"
         );
     }
-    assert_eq!(adapter_one.head_root(), blocks[0].post_root);
-    assert_eq!(adapter_two.head_root(), blocks[1].post_root);
+    assert_eq!(adapter_one.head_root(), blocks[0].header.post_root);
+    assert_eq!(adapter_two.head_root(), blocks[1].header.post_root);
 
     // Slot 6: a plain transfer on rollup 2, from the state slot 5 left, to a new account. A
     // tree of depth 8 has 256 leaves: an address whose leaf is taken is refused (a key
@@ -217,7 +217,7 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
     });
     assert!(sent.as_ref().is_some_and(|r| r.outcome.success), "{sent:?}");
     let mut blocks = cluster.seal().unwrap();
-    blocks.retain(|b| b.rollup_id == 2);
+    blocks.retain(|b| b.header.rollup_id == 2);
     let (status, body) = client
         .post_raw("/v1/slots", &slot_opening(6, &blocks))
         .await
@@ -233,7 +233,7 @@ async fn adapters_prove_their_blocks_with_the_stf_circuit() {
         (6, "accepted", "aggregating"),
         "{done:?}"
     );
-    assert_eq!(adapter_two.head_root(), blocks[0].post_root);
+    assert_eq!(adapter_two.head_root(), blocks[0].header.post_root);
     let (_, record) = client.get_raw("/v1/slots/6").await.unwrap();
     assert_eq!(record["state"], json!("aggregating"), "{record}");
 }

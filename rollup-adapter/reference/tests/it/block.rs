@@ -212,7 +212,7 @@ fn replay_refuses_a_tape_execution_does_not_follow() {
 fn a_wrong_assumed_result_or_committed_flag_unbalances_the_slot() {
     let (sealed, pre) = reentrant();
     let balanced = |blocks: &[SealedBlock]| {
-        let publics: Vec<_> = blocks.iter().map(|b| b.public_inputs(domain())).collect();
+        let publics: Vec<_> = blocks.iter().map(SealedBlock::public_inputs).collect();
         check_balanced(&publics)
     };
     assert!(balanced(&sealed).is_ok());

@@ -298,7 +298,7 @@ fn a_replica_applies_each_sealed_block_once_and_refuses_lies_changing_nothing() 
     // The block itself applies, to the builder's sealed block and post root.
     let (applied, witness) = replica.apply_block(domain(), &sealed[0].data).unwrap();
     assert_eq!(applied, sealed[0]);
-    assert_eq!(replica.state_root(), sealed[0].post_root);
+    assert_eq!(replica.state_root(), sealed[0].header.post_root);
     assert_eq!(
         witness.pre.root(),
         start,
@@ -310,5 +310,5 @@ fn a_replica_applies_each_sealed_block_once_and_refuses_lies_changing_nothing() 
         .unwrap_err()
         .to_string();
     assert!(err.contains("pre root"), "{err}");
-    assert_eq!(replica.state_root(), sealed[0].post_root);
+    assert_eq!(replica.state_root(), sealed[0].header.post_root);
 }

@@ -74,8 +74,8 @@ proptest! {
         let mut total = 0i128;
         for (i, block) in blocks.iter().enumerate() {
             let after = world.eth_on(i as u32 + 1);
-            prop_assert_eq!(after as i128 - before[i] as i128, block.eth_delta);
-            total += block.eth_delta;
+            prop_assert_eq!(after as i128 - before[i] as i128, block.header.eth_delta);
+            total += block.header.eth_delta;
         }
         prop_assert_eq!(total, 0);
     }

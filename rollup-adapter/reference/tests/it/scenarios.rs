@@ -81,8 +81,8 @@ fn swap_with_value_moves_eth_between_rollups() {
     assert_eq!(world.rollup(1).account(&TO_AMM_2).unwrap().balance, ETH);
 
     let blocks = world.seal();
-    assert_eq!(blocks[0].eth_delta, -(value as i128));
-    assert_eq!(blocks[1].eth_delta, value as i128);
+    assert_eq!(blocks[0].header.eth_delta, -(value as i128));
+    assert_eq!(blocks[1].header.eth_delta, value as i128);
     assert_eq!(blocks[0].assumed[0].value, abi::value_bytes(value));
     assert!(!blocks[1].served[1].success);
 }
@@ -156,8 +156,11 @@ fn callee_reverts_and_caller_handles_it() {
     assert_eq!(assumed, served);
     assert!(!assumed.success && assumed.committed);
     assert_eq!(assumed.return_hash, abi::word_digest(REVERT_ALWAYS));
-    assert_eq!((blocks[0].eth_delta, blocks[1].eth_delta), (0, 0));
-    assert_eq!(blocks[1].post_root, blocks[1].pre_root);
+    assert_eq!(
+        (blocks[0].header.eth_delta, blocks[1].header.eth_delta),
+        (0, 0)
+    );
+    assert_eq!(blocks[1].header.post_root, blocks[1].header.pre_root);
 }
 
 #[test]
@@ -187,7 +190,10 @@ fn caller_reverts_after_the_callee_served_its_call() {
     assert_eq!(assumed, served, "the entries still match");
     assert!(assumed.success && !assumed.committed);
     assert_eq!(assumed.return_hash, abi::word_digest(1));
-    assert_eq!((blocks[0].eth_delta, blocks[1].eth_delta), (0, 0));
+    assert_eq!(
+        (blocks[0].header.eth_delta, blocks[1].header.eth_delta),
+        (0, 0)
+    );
 }
 
 #[test]
@@ -219,7 +225,7 @@ fn over_balance_transaction_is_refused_and_changes_nothing() {
     let blocks = world.seal();
     assert!(blocks
         .iter()
-        .all(|b| b.assumed.is_empty() && b.pre_root == b.post_root));
+        .all(|b| b.assumed.is_empty() && b.header.pre_root == b.header.post_root));
     assert!(blocks
         .iter()
         .all(|b| lockstep_reference_rollup::block::Block::decode(&b.data)
@@ -247,7 +253,7 @@ fn transfers_and_local_calls_record_no_entries() {
     assert!(blocks
         .iter()
         .all(|b| b.assumed.is_empty() && b.served.is_empty()));
-    assert_eq!(blocks[0].eth_delta, 0);
+    assert_eq!(blocks[0].header.eth_delta, 0);
 }
 
 #[test]

@@ -56,20 +56,23 @@ fn slot() -> Vec<Transition> {
 fn scenario_traces_prove_to_their_post_roots() {
     for transition in slot() {
         let memory = &transition.memory;
-        let post_root = transition.sealed.post_root;
+        let post_root = transition.sealed.header.post_root;
         eprintln!(
             "rollup {}: {} ops, {} keys",
-            transition.sealed.rollup_id,
+            transition.sealed.header.rollup_id,
             memory.ops.len(),
             memory.keys.len()
         );
         // Rollup 3 takes no part in this slot: its empty trace proves too.
-        assert_eq!(memory.ops.is_empty(), transition.sealed.rollup_id == 3);
+        assert_eq!(
+            memory.ops.is_empty(),
+            transition.sealed.header.rollup_id == 3
+        );
         assert_eq!(
             prove(memory, post_root),
             Ok(()),
             "rollup {}",
-            transition.sealed.rollup_id
+            transition.sealed.header.rollup_id
         );
         // Another post root is refused.
         assert!(prove(memory, post_root + Fr::one()).is_err());
@@ -95,7 +98,7 @@ fn the_step_machines_memory_proves() {
         let run = lockstep_reference_rollup::machine::run(pre, domain(), &decoded).unwrap();
         let memory = &run.memory;
         assert!(!memory.scratch.is_empty() && memory.ops.iter().any(|op| op.scratch));
-        assert_eq!(memory.post_root().unwrap(), block.post_root);
+        assert_eq!(memory.post_root().unwrap(), block.header.post_root);
         let builder =
             memory::circuit(CircuitBuilderStage::Mock, K, None, CAPACITY, memory).unwrap();
         let verify = |post_root: Fr| {
@@ -104,8 +107,12 @@ fn the_step_machines_memory_proves() {
                 .verify()
                 .is_ok()
         };
-        assert!(verify(block.post_root), "rollup {}", block.rollup_id);
-        assert!(!verify(block.pre_root));
+        assert!(
+            verify(block.header.post_root),
+            "rollup {}",
+            block.header.rollup_id
+        );
+        assert!(!verify(block.header.pre_root));
     }
 }
 
@@ -118,7 +125,7 @@ fn a_discarded_frame_is_undone_in_the_trace() {
     world.seal();
     let two = &world.transitions[1];
     assert_eq!(
-        two.sealed.pre_root, two.sealed.post_root,
+        two.sealed.header.pre_root, two.sealed.header.post_root,
         "rollup 2 kept nothing"
     );
     // The counter went 0 → 1 and back: a write and its undo.

@@ -65,7 +65,10 @@ fn witness(pre: &State, block: &Block) -> StfWitness {
 
 /// A local block's proof: no ETH delta, no entries.
 fn verify(witness: &StfWitness, post_root: Fr) -> Result<(), String> {
-    verify_against(witness, &witness.public_inputs(post_root, 0, &[], &[]))
+    let mut public = witness.public_inputs(&[], &[]);
+    public.header.post_root = post_root;
+    public.header.eth_delta = 0;
+    verify_against(witness, &public)
 }
 
 fn verify_against(witness: &StfWitness, public: &RollupPublicInputs) -> Result<(), String> {
@@ -272,7 +275,7 @@ fn cross_blocks(slot: u64, txs: &[(Address, u128, CallData)]) -> Vec<Proved> {
                 .stf_witness(pre, &block, domain(), Fr::from(DA), CAPACITY)
                 .unwrap();
             // What the block's proof must expose: the builder's sealed block.
-            let public = sealed.witness(domain(), Fr::from(DA)).public_inputs();
+            let public = sealed.witness(Fr::from(DA)).public_inputs();
             Proved {
                 pre: pre.clone(),
                 rows: run.rows,
@@ -335,7 +338,8 @@ impl Proved {
         let (witness, post_root) = consistent_lie(&self.witness, &self.pre, row, change);
         let (mut assumed, mut served) = (self.sealed.assumed.clone(), self.sealed.served.clone());
         edit(&mut assumed, &mut served);
-        let public = witness.public_inputs(post_root, self.sealed.eth_delta, &assumed, &served);
+        let mut public = witness.public_inputs(&assumed, &served);
+        public.header.post_root = post_root;
         assert!(
             verify_against(&witness, &public).is_err(),
             "{what} was accepted"
@@ -370,11 +374,14 @@ fn a_counter_call_and_a_swap_with_value_across_rollups_prove() {
     }
     // Rollup 1 sent 2 ETH away, rollup 2 received them: a delta of the other sign or none is
     // refused.
-    assert_eq!(one.public.eth_delta, -((2 * ETH) as i128));
-    assert_eq!(two.public.eth_delta, (2 * ETH) as i128);
+    assert_eq!(one.public.header.eth_delta, -((2 * ETH) as i128));
+    assert_eq!(two.public.header.eth_delta, (2 * ETH) as i128);
     for proved in [one, two] {
-        proved.refuses(|p| p.eth_delta = 0, "no ETH delta");
-        proved.refuses(|p| p.eth_delta = -p.eth_delta, "the opposite ETH delta");
+        proved.refuses(|p| p.header.eth_delta = 0, "no ETH delta");
+        proved.refuses(
+            |p| p.header.eth_delta = -p.header.eth_delta,
+            "the opposite ETH delta",
+        );
     }
     // Each side's entries are what the builder sealed: two calls assumed on rollup 1, served
     // on rollup 2. Another result, a dropped entry or a swapped order is refused.
@@ -488,7 +495,7 @@ fn a_caller_that_reverts_after_its_callee_served_proves() {
     for (proved, rollup) in [(one, 1), (two, 2)] {
         assert_eq!(proved.verify(), Ok(()), "rollup {rollup}");
     }
-    assert_eq!(two.public.eth_delta, 0);
+    assert_eq!(two.public.header.eth_delta, 0);
     // The entries carry the committed flag 0 on both sides.
     one.refuses(|p| p.assumed.clear(), "no assumed entry");
     // The mark left out: the call stays committed.
@@ -553,7 +560,7 @@ proptest::proptest! {
                 // subject.
                 continue;
             };
-            let public = block.witness(domain(), Fr::from(DA)).public_inputs();
+            let public = block.witness(Fr::from(DA)).public_inputs();
             let builder =
                 stf::circuit(CircuitBuilderStage::Mock, K, None, RANDOM_CAPACITY, &witness)
                     .unwrap();
@@ -562,7 +569,7 @@ proptest::proptest! {
             proptest::prop_assert!(
                 prover.verify().is_ok(),
                 "rollup {}: {} rows did not prove",
-                block.rollup_id,
+                block.header.rollup_id,
                 run.rows.len()
             );
             proven += usize::from(!decoded.steps.is_empty());

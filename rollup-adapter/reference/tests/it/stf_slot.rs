@@ -80,11 +80,11 @@ fn a_slot_of_scenarios_proves_with_the_stf_circuit_and_aggregates() {
         let run = machine::run(pre, domain(), &decoded).unwrap();
         eprintln!(
             "rollup {}: {} steps, {:?}",
-            block.rollup_id,
+            block.header.rollup_id,
             decoded.steps.len(),
             run.stats()
         );
-        publics.push(block.witness(domain(), da(block.rollup_id)).public_inputs());
+        publics.push(block.witness(da(block.header.rollup_id)).public_inputs());
         runs.push((pre, decoded, run));
     }
     // One capacity (so one key) for both blocks.
@@ -137,7 +137,7 @@ fn a_slot_of_scenarios_proves_with_the_stf_circuit_and_aggregates() {
             let snark = deployment.prove(&params, &key, witness).unwrap();
             eprintln!(
                 "rollup {} STF proof: {:.1} s",
-                public.rollup_id,
+                public.header.rollup_id,
                 t.elapsed().as_secs_f64()
             );
             assert_eq!(snark.instances, vec![public.to_instances().unwrap()]);

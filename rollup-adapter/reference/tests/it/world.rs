@@ -4,92 +4,38 @@ use std::rc::Rc;
 
 use lockstep_circuits::entry::{Address, Domain};
 use lockstep_reference_rollup::{
-    abi::{AppKind, CallData, Method},
+    abi::{CallData, Method},
     block::{Block, Tx},
     executor::DEFAULT_MAX_STEPS,
     machine::{self, Outputs},
+    sample,
     state::State,
     CallOutcome, Genesis, ReferenceReplica, ReferenceRollup, Transition,
 };
 use lockstep_rollup_api::{Cluster, RollupReplica, SealedBlock};
 
-pub(crate) const ALICE: Address = Address([0xa1; 20]);
-pub(crate) const BOB: Address = Address([0xb0; 20]);
-/// Counters on rollups 1 and 2.
-pub(crate) const COUNTER_1: Address = Address([0xc1; 20]);
-pub(crate) const COUNTER_2: Address = Address([0xc2; 20]);
-/// On rollup 1: forwarders to rollup 2's counter, AMM, reverter and forwarder.
-pub(crate) const TO_COUNTER_2: Address = Address([0xf2; 20]);
-pub(crate) const TO_AMM_2: Address = Address([0xf5; 20]);
-pub(crate) const TO_REVERTER_2: Address = Address([0xfe; 20]);
-pub(crate) const TO_FORWARDER_2: Address = Address([0xff; 20]);
-/// On rollup 1: a forwarder to its own counter (a local call).
-pub(crate) const TO_COUNTER_1: Address = Address([0xf1; 20]);
-/// On rollup 2: the AMM, the reverter, and a forwarder back to rollup 1's counter.
-pub(crate) const AMM_2: Address = Address([0xaa; 20]);
-pub(crate) const REVERTER_2: Address = Address([0xde; 20]);
-pub(crate) const BACK_TO_1: Address = Address([0xb1; 20]);
-/// On rollup 3: a forwarder to rollup 2's counter and one to rollup 1's forwarder to rollup 2.
-pub(crate) const THREE_TO_COUNTER_2: Address = Address([0x32; 20]);
-pub(crate) const THREE_TO_1: Address = Address([0x31; 20]);
-
-pub(crate) const ETH: u128 = 1_000_000_000_000_000_000;
-pub(crate) const AMM_ETH: u128 = 100 * ETH;
-pub(crate) const AMM_TOKENS: u128 = 200_000 * ETH;
-
-pub(crate) fn domain() -> Domain {
-    Domain {
-        chain_id: 31_337,
-        registry: Address([0x5e; 20]),
-    }
-}
-
-fn forwarder(rollup: u32, target: Address) -> AppKind {
-    AppKind::Forwarder { rollup, target }
-}
-
-pub(crate) fn geneses() -> [Genesis; 3] {
-    let one = Genesis::new(1)
-        .with_account(ALICE, 10 * ETH)
-        .with_account(BOB, ETH)
-        .with_app(COUNTER_1, AppKind::Counter, 0)
-        .with_app(TO_COUNTER_2, forwarder(2, COUNTER_2), 0)
-        .with_app(TO_AMM_2, forwarder(2, AMM_2), 0)
-        .with_app(TO_REVERTER_2, forwarder(2, REVERTER_2), 0)
-        .with_app(TO_FORWARDER_2, forwarder(2, BACK_TO_1), 0)
-        .with_app(TO_COUNTER_1, forwarder(1, COUNTER_1), 0);
-    let two = Genesis::new(2)
-        .with_account(ALICE, 10 * ETH)
-        .with_app(COUNTER_2, AppKind::Counter, 0)
-        .with_amm(AMM_2, AMM_ETH, AMM_TOKENS)
-        .with_app(REVERTER_2, AppKind::Reverter, 0)
-        .with_app(BACK_TO_1, forwarder(1, COUNTER_1), 0);
-    let three = Genesis::new(3)
-        .with_account(ALICE, 10 * ETH)
-        .with_app(THREE_TO_COUNTER_2, forwarder(2, COUNTER_2), 0)
-        .with_app(THREE_TO_1, forwarder(1, TO_COUNTER_2), 0);
-    [one, two, three]
-}
-
-/// Every address with a balance anywhere, for conservation checks.
-pub(crate) const ADDRESSES: [Address; 16] = [
-    ALICE,
-    BOB,
-    COUNTER_1,
-    COUNTER_2,
-    TO_COUNTER_2,
-    TO_AMM_2,
+pub(crate) use lockstep_reference_rollup::sample::{
+    ALICE, AMM_2, AMM_ETH, AMM_TOKENS, BACK_TO_1, BOB, COUNTER_1, COUNTER_2, ETH, REVERTER_2,
+    THREE_TO_1, THREE_TO_COUNTER_2, TO_AMM_2, TO_COUNTER_1, TO_COUNTER_2, TO_FORWARDER_2,
     TO_REVERTER_2,
-    TO_FORWARDER_2,
-    TO_COUNTER_1,
-    AMM_2,
-    REVERTER_2,
-    BACK_TO_1,
-    THREE_TO_COUNTER_2,
-    THREE_TO_1,
-    Address([0; 20]),
-    Address([0x77; 20]),
-];
+};
+
+pub(crate) const fn domain() -> Domain {
+    sample::DOMAIN
+}
+
+/// The sample cluster's geneses, at the default tree depth.
+pub(crate) fn geneses() -> [Genesis; 3] {
+    sample::geneses(lockstep_reference_rollup::executor::DEFAULT_TREE_DEPTH)
+}
+
+/// Every address with a balance anywhere, for conservation checks: the sample's, the zero
+/// address and the property tests' stranger.
+fn addresses() -> impl Iterator<Item = Address> {
+    sample::ADDRESSES
+        .into_iter()
+        .chain([Address([0; 20]), Address([0x77; 20])])
+}
 
 /// What the cluster reported for Alice's transaction, with the outcome as the reference rollup
 /// reads it.
@@ -180,10 +126,13 @@ impl World {
             assert_eq!(
                 &transition.sealed, block,
                 "rollup {} replays",
-                block.rollup_id
+                block.header.rollup_id
             );
-            assert_eq!(transition.memory.pre_root, block.pre_root);
-            assert_eq!(transition.memory.post_root().unwrap(), block.post_root);
+            assert_eq!(transition.memory.pre_root, block.header.pre_root);
+            assert_eq!(
+                transition.memory.post_root().unwrap(),
+                block.header.post_root
+            );
             // The step machine, the STF circuit's native twin, agrees with the executor, and
             // its rows check on their own.
             let run = machine::run(pre, domain(), &decoded).unwrap();
@@ -191,17 +140,24 @@ impl World {
                 run.outputs,
                 machine_outputs(block),
                 "rollup {}",
-                block.rollup_id
+                block.header.rollup_id
             );
             let checked = machine::check(pre, domain(), &decoded, &run.rows).unwrap();
             assert_eq!(checked, run.outputs);
             // The adapter's replica executes the block once, on the step machine, and seals
             // exactly what the builder sealed, ending at its post state.
-            let mut replica =
-                ReferenceReplica::from_state(block.rollup_id, DEFAULT_MAX_STEPS, pre.clone());
+            let mut replica = ReferenceReplica::from_state(
+                block.header.rollup_id,
+                DEFAULT_MAX_STEPS,
+                pre.clone(),
+            );
             let (applied, witness) = replica.apply_block(domain(), &block.data).unwrap();
-            assert_eq!(&applied, block, "rollup {}'s replica", block.rollup_id);
-            assert_eq!(replica.state_root(), block.post_root);
+            assert_eq!(
+                &applied, block,
+                "rollup {}'s replica",
+                block.header.rollup_id
+            );
+            assert_eq!(replica.state_root(), block.header.post_root);
             assert_eq!(witness.run.rows, run.rows);
             self.transitions.push(transition);
         }
@@ -210,9 +166,8 @@ impl World {
 
     /// Σ balances of the known addresses on `rollup`.
     pub(crate) fn eth_on(&self, rollup: u32) -> u128 {
-        ADDRESSES
-            .iter()
-            .map(|a| self.rollup(rollup).account(a).unwrap().balance)
+        addresses()
+            .map(|a| self.rollup(rollup).account(&a).unwrap().balance)
             .sum()
     }
 }
@@ -234,8 +189,8 @@ pub(crate) fn forward_then_revert(inner: Method) -> CallData {
 /// What the step machine must produce for a sealed block.
 pub(crate) fn machine_outputs(block: &SealedBlock) -> Outputs {
     Outputs {
-        post_root: block.post_root,
-        eth_delta: block.eth_delta,
+        post_root: block.header.post_root,
+        eth_delta: block.header.eth_delta,
         assumed: block.assumed.clone(),
         served: block.served.clone(),
     }

@@ -11,12 +11,13 @@ use lockstep_reference_rollup::{
     CallOutcome as Word, Genesis, ReferenceRollup,
 };
 use lockstep_rollup_api::{
-    CallRouter, Cluster, IncomingCall, OutgoingCall, RollupError, RollupReplica, SealedBlock,
-    SyncRollup, U256,
+    CallRouter, Cluster, IncomingCall, OutgoingCall, ProvingJob, RollupError, RollupReplica,
+    SealedBlock, SyncRollup, U256,
 };
 use lockstep_tally_rollup::{
     block::TallyBlock,
     circuit::{circuit, TallyWitness, TALLY_K},
+    replica::job_witness,
     TallyReplica, TallyRollup, TallyState, TALLY_APP,
 };
 
@@ -96,7 +97,7 @@ fn verify(witness: &TallyWitness, expected: &SealedBlock) -> Result<(), String> 
     let builder =
         circuit(CircuitBuilderStage::Mock, TALLY_K, None, witness).map_err(|e| e.to_string())?;
     let instances = expected
-        .witness(DOMAIN, Fr::from(DA))
+        .witness(Fr::from(DA))
         .public_inputs()
         .to_instances()
         .map_err(|e| e.to_string())?;
@@ -122,9 +123,12 @@ fn the_tally_serves_a_reference_rollup_and_its_entries_balance() {
             balance: 49
         }
     );
-    assert_eq!((tally_block.eth_delta, reference.eth_delta), (9, -9));
     assert_eq!(
-        tally_block.post_root,
+        (tally_block.header.eth_delta, reference.header.eth_delta),
+        (9, -9)
+    );
+    assert_eq!(
+        tally_block.header.post_root,
         TallyState {
             count: 5,
             balance: 49
@@ -145,7 +149,7 @@ fn the_tally_serves_a_reference_rollup_and_its_entries_balance() {
         },
     );
     replica.apply_block(DOMAIN, &tally_block.data).unwrap();
-    assert_eq!(replica.state_root(), tally_block.post_root);
+    assert_eq!(replica.state_root(), tally_block.header.post_root);
     let again = replica.apply_block(DOMAIN, &tally_block.data).unwrap_err();
     assert!(
         matches!(again, RollupError::Internal { rollup: 1, .. }),
@@ -199,7 +203,7 @@ fn the_tally_refuses_what_it_does_not_serve() {
         .serve(&call(TALLY_APP, U256::from(3)), &NoCalls)
         .unwrap();
     assert_eq!(ok.data, 1u128.to_be_bytes());
-    assert_eq!(tally.seal().unwrap().eth_delta, 3);
+    assert_eq!(tally.seal().unwrap().header.eth_delta, 3);
 }
 
 #[test]
@@ -286,13 +290,15 @@ fn the_replica_applies_the_sealed_block_and_its_witness_satisfies_the_circuit() 
 
     let (sealed, witness) = replica.apply_block(DOMAIN, &blocks[0].data).unwrap();
     assert_eq!(sealed, blocks[0]);
-    assert_eq!(replica.state_root(), blocks[0].post_root);
-    let witness = TallyWitness {
+    assert_eq!(replica.state_root(), blocks[0].header.post_root);
+    assert_eq!(witness, start);
+    let witness = job_witness(&ProvingJob {
+        sealed: sealed.clone(),
         da_commitment: Fr::from(DA),
-        ..(*witness).clone()
-    };
+        witness,
+    });
     let expected = sealed
-        .witness(DOMAIN, Fr::from(DA))
+        .witness(Fr::from(DA))
         .public_inputs()
         .to_instances()
         .unwrap();
