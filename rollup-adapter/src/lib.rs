@@ -41,15 +41,22 @@ use std::{
 };
 
 use eyre::{bail, ensure, eyre, Result, WrapErr};
-use halo2_base::halo2_proofs::{
-    halo2curves::bn256::{Bn256, G1Affine},
-    plonk::VerifyingKey,
-    poly::kzg::commitment::ParamsKZG,
+use halo2_base::{
+    gates::{
+        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
+        flex_gate::MultiPhaseThreadBreakPoints,
+    },
+    halo2_proofs::{
+        halo2curves::bn256::{Bn256, G1Affine},
+        plonk::VerifyingKey,
+        poly::kzg::commitment::ParamsKZG,
+    },
 };
 use lockstep_api::{ApiClient, BlockData, ProofSubmission, DEV_MODE_PROOF};
 use lockstep_circuits::{
     entry::Domain,
     fr_text::{fr_hex, parse_fr_hex},
+    keys::CircuitKey,
     Fr,
 };
 use lockstep_rollup_api::{ProvingJob, RollupProver, RollupReplica};
@@ -74,6 +81,19 @@ impl<W, P: RollupProver<W>> RollupProver<W> for DevModeProver<P> {
 
     fn params(&self) -> &ParamsKZG<Bn256> {
         self.0.params()
+    }
+
+    fn key(&self) -> &CircuitKey<BaseCircuitParams> {
+        self.0.key()
+    }
+
+    fn circuit(
+        &self,
+        stage: CircuitBuilderStage,
+        break_points: Option<MultiPhaseThreadBreakPoints>,
+        job: &ProvingJob<W>,
+    ) -> lockstep_rollup_api::Result<BaseCircuitBuilder<Fr>> {
+        self.0.circuit(stage, break_points, job)
     }
 
     fn vk(&self) -> &VerifyingKey<G1Affine> {

@@ -12,7 +12,10 @@
 use std::sync::Arc;
 
 use halo2_base::{
-    gates::circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
+    gates::{
+        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
+        flex_gate::MultiPhaseThreadBreakPoints,
+    },
     halo2_proofs::{
         halo2curves::bn256::{Bn256, G1Affine},
         plonk::VerifyingKey,
@@ -102,6 +105,11 @@ impl<W> ProvingJob<W> {
 
 /// Proves a rollup's blocks with one circuit of the common shape: the circuit whose verifying
 /// key the rollup is registered with (its digest on L1, its key file at the aggregator).
+///
+/// A rollup implements four methods: [`Self::label`], [`Self::params`], [`Self::key`] and
+/// [`Self::circuit`], which builds the circuit of a job. Proving and checking follow from them
+/// (both check that the circuit exposes the job's public inputs, not others); a prover that
+/// proves another way (elsewhere, on a GPU) overrides [`Self::prove`].
 pub trait RollupProver<W>: Send + Sync + std::fmt::Debug {
     /// What every log line about a proof says it proves (e.g. that it proves no state
     /// transition).
@@ -110,8 +118,23 @@ pub trait RollupProver<W>: Send + Sync + std::fmt::Debug {
     /// The SRS the circuit's keys were made with.
     fn params(&self) -> &ParamsKZG<Bn256>;
 
+    /// The circuit's proving key, with the break points keygen recorded.
+    fn key(&self) -> &CircuitKey<BaseCircuitParams>;
+
+    /// The circuit of `job` at `stage` (`Mock` or `Prover`), laid out with `break_points`
+    /// (the key's at `Prover`, `None` at `Mock`). Fails, with the reason, on a job the circuit
+    /// cannot hold.
+    fn circuit(
+        &self,
+        stage: CircuitBuilderStage,
+        break_points: Option<MultiPhaseThreadBreakPoints>,
+        job: &ProvingJob<W>,
+    ) -> Result<BaseCircuitBuilder<Fr>>;
+
     /// The circuit's verifying key.
-    fn vk(&self) -> &VerifyingKey<G1Affine>;
+    fn vk(&self) -> &VerifyingKey<G1Affine> {
+        self.key().pk.get_vk()
+    }
 
     /// The verifying key's digest, as the aggregation exposes it and L1 registers it.
     fn vk_digest(&self) -> Fr {
@@ -120,10 +143,21 @@ pub trait RollupProver<W>: Send + Sync + std::fmt::Debug {
 
     /// Proves `job` and returns the proof's bytes; its instances are
     /// [`ProvingJob::instances`]. Blocking: seconds to minutes.
-    fn prove(&self, job: &ProvingJob<W>) -> Result<Vec<u8>>;
+    fn prove(&self, job: &ProvingJob<W>) -> Result<Vec<u8>> {
+        let key = self.key();
+        let circuit = self.circuit(
+            CircuitBuilderStage::Prover,
+            Some(key.meta.break_points.clone()),
+            job,
+        )?;
+        prove_exposing(job, self.params(), key, circuit)
+    }
 
     /// Checks `job` against the circuit with halo2's `MockProver`, without proving (dev mode).
-    fn check(&self, job: &ProvingJob<W>) -> Result<()>;
+    fn check(&self, job: &ProvingJob<W>) -> Result<()> {
+        let circuit = self.circuit(CircuitBuilderStage::Mock, None, job)?;
+        mock_check_exposing(job, &circuit)
+    }
 }
 
 /// Proves a circuit built by a [`RollupProver`] and checks that the proof exposes `job`'s
@@ -144,13 +178,10 @@ pub fn prove_exposing<W>(
     Ok(snark.proof)
 }
 
-/// Checks a circuit built by a [`RollupProver`] at `k` against `job`'s instances with
-/// `MockProver`.
-pub fn mock_check_exposing<W>(
-    job: &ProvingJob<W>,
-    k: u32,
-    circuit: &BaseCircuitBuilder<Fr>,
-) -> Result<()> {
+/// Checks a circuit built by a [`RollupProver`] against `job`'s instances with `MockProver`,
+/// at the circuit's own `k`.
+pub fn mock_check_exposing<W>(job: &ProvingJob<W>, circuit: &BaseCircuitBuilder<Fr>) -> Result<()> {
+    let k = u32::try_from(circuit.config_params.k).expect("a circuit's k fits 32 bits");
     prover::mock_check(k, circuit, job.instances()?)
         .map_err(|e| job.internal(format!("the block fails its circuit: {e}")))
 }
@@ -187,22 +218,6 @@ impl TestRollupProver {
     ) -> Self {
         Self { params, key }
     }
-
-    fn circuit<W>(
-        &self,
-        stage: CircuitBuilderStage,
-        job: &ProvingJob<W>,
-    ) -> Result<BaseCircuitBuilder<Fr>> {
-        let break_points =
-            (stage == CircuitBuilderStage::Prover).then(|| self.key.meta.break_points.clone());
-        test_rollup::build(
-            stage,
-            test_rollup::TEST_ROLLUP_K,
-            break_points,
-            &job.public_inputs(),
-        )
-        .map_err(|e| job.internal(e.to_string()))
-    }
 }
 
 impl<W> RollupProver<W> for TestRollupProver {
@@ -214,18 +229,23 @@ impl<W> RollupProver<W> for TestRollupProver {
         &self.params
     }
 
-    fn vk(&self) -> &VerifyingKey<G1Affine> {
-        self.key.pk.get_vk()
+    fn key(&self) -> &CircuitKey<BaseCircuitParams> {
+        &self.key
     }
 
-    fn prove(&self, job: &ProvingJob<W>) -> Result<Vec<u8>> {
-        let circuit = self.circuit(CircuitBuilderStage::Prover, job)?;
-        prove_exposing(job, &self.params, &self.key, circuit)
-    }
-
-    fn check(&self, job: &ProvingJob<W>) -> Result<()> {
-        let circuit = self.circuit(CircuitBuilderStage::Mock, job)?;
-        mock_check_exposing(job, test_rollup::TEST_ROLLUP_K, &circuit)
+    fn circuit(
+        &self,
+        stage: CircuitBuilderStage,
+        break_points: Option<MultiPhaseThreadBreakPoints>,
+        job: &ProvingJob<W>,
+    ) -> Result<BaseCircuitBuilder<Fr>> {
+        test_rollup::build(
+            stage,
+            test_rollup::TEST_ROLLUP_K,
+            break_points,
+            &job.public_inputs(),
+        )
+        .map_err(|e| job.internal(e.to_string()))
     }
 }
 
@@ -237,6 +257,19 @@ impl<W, P: RollupProver<W> + ?Sized> RollupProver<W> for Arc<P> {
 
     fn params(&self) -> &ParamsKZG<Bn256> {
         (**self).params()
+    }
+
+    fn key(&self) -> &CircuitKey<BaseCircuitParams> {
+        (**self).key()
+    }
+
+    fn circuit(
+        &self,
+        stage: CircuitBuilderStage,
+        break_points: Option<MultiPhaseThreadBreakPoints>,
+        job: &ProvingJob<W>,
+    ) -> Result<BaseCircuitBuilder<Fr>> {
+        (**self).circuit(stage, break_points, job)
     }
 
     fn vk(&self) -> &VerifyingKey<G1Affine> {

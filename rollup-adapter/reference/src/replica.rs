@@ -10,12 +10,11 @@
 use std::sync::Arc;
 
 use halo2_base::{
-    gates::circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
-    halo2_proofs::{
-        halo2curves::bn256::{Bn256, G1Affine},
-        plonk::VerifyingKey,
-        poly::kzg::commitment::ParamsKZG,
+    gates::{
+        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
+        flex_gate::MultiPhaseThreadBreakPoints,
     },
+    halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG},
 };
 use lockstep_circuits::{
     entry::Domain,
@@ -24,8 +23,8 @@ use lockstep_circuits::{
     Fr,
 };
 use lockstep_rollup_api::{
-    self as api, mock_check_exposing, prove_exposing, BlockHeader, ProvingJob, RollupError,
-    RollupProver, RollupReplica, SealedBlock, TestRollupProver,
+    self as api, BlockHeader, ProvingJob, RollupError, RollupProver, RollupReplica, SealedBlock,
+    TestRollupProver,
 };
 
 use crate::{
@@ -220,13 +219,28 @@ impl StfProver {
     pub fn with_config(&self, config: StfConfig) -> Self {
         Self::new(config, self.params.clone(), self.key.clone())
     }
+}
 
-    /// The circuit of `job` at `stage`: the block must fit the deployment.
+impl RollupProver<Arc<ReplayedBlock>> for StfProver {
+    fn label(&self) -> String {
+        format!("STF circuit, k = {}", self.config.k)
+    }
+
+    fn params(&self) -> &ParamsKZG<Bn256> {
+        &self.params
+    }
+
+    fn key(&self) -> &CircuitKey<BaseCircuitParams> {
+        &self.key
+    }
+
     fn circuit(
         &self,
         stage: CircuitBuilderStage,
+        break_points: Option<MultiPhaseThreadBreakPoints>,
         job: &ProvingJob<Arc<ReplayedBlock>>,
     ) -> api::Result<BaseCircuitBuilder<Fr>> {
+        // The block must fit the deployment: its tree depth and its capacity.
         let replayed = &job.witness;
         let (rollup, slot) = (job.sealed.header.rollup_id, job.sealed.header.slot);
         let invalid = |reason: String| RollupError::Invalid {
@@ -253,8 +267,6 @@ impl StfProver {
                 job.da_commitment,
                 self.config.capacity,
             )?;
-            let break_points =
-                (stage == CircuitBuilderStage::Prover).then(|| self.key.meta.break_points.clone());
             Ok(stf::circuit(
                 stage,
                 self.config.k,
@@ -264,29 +276,5 @@ impl StfProver {
             )?)
         };
         build().map_err(|e| e.into_api(rollup))
-    }
-}
-
-impl RollupProver<Arc<ReplayedBlock>> for StfProver {
-    fn label(&self) -> String {
-        format!("STF circuit, k = {}", self.config.k)
-    }
-
-    fn params(&self) -> &ParamsKZG<Bn256> {
-        &self.params
-    }
-
-    fn vk(&self) -> &VerifyingKey<G1Affine> {
-        self.key.pk.get_vk()
-    }
-
-    fn prove(&self, job: &ProvingJob<Arc<ReplayedBlock>>) -> api::Result<Vec<u8>> {
-        let circuit = self.circuit(CircuitBuilderStage::Prover, job)?;
-        prove_exposing(job, &self.params, &self.key, circuit)
-    }
-
-    fn check(&self, job: &ProvingJob<Arc<ReplayedBlock>>) -> api::Result<()> {
-        let circuit = self.circuit(CircuitBuilderStage::Mock, job)?;
-        mock_check_exposing(job, self.config.k, &circuit)
     }
 }

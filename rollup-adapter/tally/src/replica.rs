@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use halo2_base::{
-    gates::circuit::{BaseCircuitParams, CircuitBuilderStage},
-    halo2_proofs::{
-        halo2curves::bn256::{Bn256, G1Affine},
-        plonk::VerifyingKey,
-        poly::kzg::commitment::ParamsKZG,
+    gates::{
+        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
+        flex_gate::MultiPhaseThreadBreakPoints,
     },
+    halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG},
 };
 use lockstep_circuits::{
     entry::Domain,
@@ -18,8 +17,7 @@ use lockstep_circuits::{
     Fr,
 };
 use lockstep_rollup_api::{
-    self as api, mock_check_exposing, prove_exposing, BlockHeader, ProvingJob, RollupError,
-    RollupProver, RollupReplica, SealedBlock,
+    self as api, BlockHeader, ProvingJob, RollupError, RollupProver, RollupReplica, SealedBlock,
 };
 
 use crate::{
@@ -139,18 +137,6 @@ impl TallyProver {
             key: Arc::new(key),
         })
     }
-
-    fn circuit(
-        &self,
-        stage: CircuitBuilderStage,
-        job: &ProvingJob<TallyState>,
-    ) -> api::Result<halo2_base::gates::circuit::builder::BaseCircuitBuilder<Fr>> {
-        let witness = job_witness(job);
-        let break_points =
-            (stage == CircuitBuilderStage::Prover).then(|| self.key.meta.break_points.clone());
-        circuit::circuit(stage, TALLY_K, break_points, &witness)
-            .map_err(|e| job.internal(e.to_string()))
-    }
 }
 
 impl RollupProver<TallyState> for TallyProver {
@@ -162,17 +148,17 @@ impl RollupProver<TallyState> for TallyProver {
         &self.params
     }
 
-    fn vk(&self) -> &VerifyingKey<G1Affine> {
-        self.key.pk.get_vk()
+    fn key(&self) -> &CircuitKey<BaseCircuitParams> {
+        &self.key
     }
 
-    fn prove(&self, job: &ProvingJob<TallyState>) -> api::Result<Vec<u8>> {
-        let circuit = self.circuit(CircuitBuilderStage::Prover, job)?;
-        prove_exposing(job, &self.params, &self.key, circuit)
-    }
-
-    fn check(&self, job: &ProvingJob<TallyState>) -> api::Result<()> {
-        let circuit = self.circuit(CircuitBuilderStage::Mock, job)?;
-        mock_check_exposing(job, TALLY_K, &circuit)
+    fn circuit(
+        &self,
+        stage: CircuitBuilderStage,
+        break_points: Option<MultiPhaseThreadBreakPoints>,
+        job: &ProvingJob<TallyState>,
+    ) -> api::Result<BaseCircuitBuilder<Fr>> {
+        circuit::circuit(stage, TALLY_K, break_points, &job_witness(job))
+            .map_err(|e| job.internal(e.to_string()))
     }
 }
