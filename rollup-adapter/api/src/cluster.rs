@@ -148,13 +148,30 @@ impl Cluster {
         )))
     }
 
-    /// Seals every rollup's block and checks that the slot's entries balance.
+    /// Seals every rollup's block, checks that each is the rollup's own for this slot and
+    /// domain, and that the slot's entries balance.
     pub fn seal(&mut self) -> Result<Vec<SealedBlock>> {
         let blocks = self
             .rollups
             .iter()
             .map(|r| r.seal())
             .collect::<Result<Vec<_>>>()?;
+        for (rollup, block) in self.rollups.iter().zip(&blocks) {
+            let (id, header) = (rollup.id(), &block.header);
+            if header.rollup_id != id
+                || Some(header.slot) != self.slot
+                || header.domain != self.domain
+            {
+                return Err(RollupError::Internal {
+                    rollup: id,
+                    reason: format!(
+                        "it sealed a block of rollup {} for slot {} in {:?}, not its own for slot \
+                         {:?} in {:?}",
+                        header.rollup_id, header.slot, header.domain, self.slot, self.domain
+                    ),
+                });
+            }
+        }
         let publics: Vec<_> = blocks.iter().map(SealedBlock::public_inputs).collect();
         check_balanced(&publics).map_err(|e| RollupError::Unbalanced(e.to_string()))?;
         self.slot = None;
@@ -182,5 +199,147 @@ impl CallRouter for Cluster {
             .borrow_mut()
             .push((call.src, call.seq, committed));
         dst.serve(&call.incoming(committed), self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use lockstep_circuits::{
+        entry::Address,
+        layout::{SlotHeader, UnplacedHeader},
+        Fr,
+    };
+
+    use super::*;
+    use crate::IncomingCall;
+
+    /// A change to a sealed header.
+    type Lie = fn(&mut UnplacedHeader);
+
+    /// **Test double**: a rollup that takes no transactions and seals an empty block whose
+    /// header `lie` may change.
+    #[derive(Clone)]
+    struct MislabellingRollup {
+        id: u32,
+        open: Cell<Option<(Domain, u64)>>,
+        lie: Lie,
+    }
+
+    impl MislabellingRollup {
+        fn boxed(id: u32, lie: Lie) -> Box<dyn SyncRollup> {
+            Box::new(Self {
+                id,
+                open: Cell::new(None),
+                lie,
+            })
+        }
+
+        fn refused(&self) -> RollupError {
+            RollupError::Refused {
+                rollup: self.id,
+                reason: "a test double takes nothing".into(),
+            }
+        }
+    }
+
+    impl SyncRollup for MislabellingRollup {
+        fn id(&self) -> u32 {
+            self.id
+        }
+
+        fn state_root(&self) -> Fr {
+            Fr::zero()
+        }
+
+        fn fork(&self) -> Box<dyn SyncRollup> {
+            Box::new(self.clone())
+        }
+
+        fn apply_block(&self, _domain: Domain, _data: &[u8]) -> Result<()> {
+            Ok(())
+        }
+
+        fn begin_slot(&self, domain: Domain, slot: u64) -> Result<()> {
+            self.open.set(Some((domain, slot)));
+            Ok(())
+        }
+
+        fn begin_tx(&self) {}
+
+        fn commit_tx(&self) {}
+
+        fn abort_tx(&self) {}
+
+        fn execute_tx(&self, _tx: &[u8], _router: &dyn CallRouter) -> Result<CallOutcome> {
+            Err(self.refused())
+        }
+
+        fn serve(&self, _call: &IncomingCall, _router: &dyn CallRouter) -> Result<CallOutcome> {
+            Err(self.refused())
+        }
+
+        fn assumed_committed(&self, _seq: u32) -> Option<bool> {
+            None
+        }
+
+        fn seal(&self) -> Result<SealedBlock> {
+            let (domain, slot) = self.open.take().ok_or_else(|| self.refused())?;
+            let mut header = SlotHeader {
+                domain,
+                slot,
+                rollup_id: self.id,
+                pre_root: Fr::zero(),
+                post_root: Fr::zero(),
+                da_commitment: (),
+                eth_delta: 0,
+                l1_digest: Fr::zero(),
+            };
+            (self.lie)(&mut header);
+            Ok(SealedBlock {
+                header,
+                data: Vec::new(),
+                steps: 0,
+                assumed: Vec::new(),
+                served: Vec::new(),
+            })
+        }
+    }
+
+    fn seal_with(lie: Lie) -> Result<Vec<SealedBlock>> {
+        let mut cluster = Cluster::new(Domain {
+            chain_id: 31_337,
+            registry: Address([0x5e; 20]),
+        });
+        cluster.add(MislabellingRollup::boxed(1, |_| {})).unwrap();
+        cluster.add(MislabellingRollup::boxed(2, lie)).unwrap();
+        cluster.begin_slot(9).unwrap();
+        cluster.seal()
+    }
+
+    #[test]
+    fn a_block_sealed_for_another_rollup_slot_or_domain_is_refused() {
+        let blocks = seal_with(|_| {}).unwrap();
+        assert_eq!(
+            blocks
+                .iter()
+                .map(|b| b.header.rollup_id)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        let lies: [(&str, Lie); 3] = [
+            ("another rollup", |h| h.rollup_id = 1),
+            ("another slot", |h| h.slot = 8),
+            ("another domain", |h| h.domain.chain_id = 1),
+        ];
+        for (what, lie) in lies {
+            match seal_with(lie) {
+                Err(RollupError::Internal { rollup: 2, reason }) => {
+                    assert!(reason.contains("not its own"), "{what}: {reason}");
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
     }
 }
