@@ -217,8 +217,7 @@ impl SlotHeader<Assigned> {
 /// The public inputs of one rollup's block proof, natively.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollupPublicInputs {
-    /// The block's header.
-    #[serde(flatten)]
+    /// The block's header (a nested object: serde cannot flatten its `i128` delta).
     pub header: SlotHeader,
     /// Hashes of the entries this rollup assumed, in order.
     pub assumed: Vec<Fr>,
@@ -487,8 +486,7 @@ pub fn real_flags(
 /// that need to lie about counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicInputsWitness {
-    /// The block's header.
-    #[serde(flatten)]
+    /// The block's header (a nested object: serde cannot flatten its `i128` delta).
     pub header: SlotHeader,
     /// Assumed entries (at most [`MAX_ENTRIES`]).
     pub assumed: Vec<Entry>,

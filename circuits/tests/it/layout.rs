@@ -116,3 +116,12 @@ fn too_many_entries_is_a_clear_error() {
     let err = public.to_instances().unwrap_err().to_string();
     assert!(err.contains("assumed list has 17 entries"), "{err}");
 }
+
+#[test]
+fn public_inputs_read_back_from_json_with_a_negative_delta() {
+    let mut public = sample();
+    public.header.eth_delta = -7;
+    let text = serde_json::to_string(&public).unwrap();
+    let back: RollupPublicInputs = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, public);
+}
