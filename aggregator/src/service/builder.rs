@@ -11,10 +11,12 @@
 //!    once and return their results ([`lockstep_rollup_api::Cluster`]). A transaction the rules
 //!    refuse (a wrong nonce, a value above the balance, an unknown rollup) is refused and leaves
 //!    no trace;
-//! 4. keeps only as many of them as fit: a rollup refuses to seal a block its prover cannot
-//!    prove ([`RollupError::Full`]; the reference rollup checks its STF circuit's capacity, the
-//!    `[stf]` section of its deployment file). The longest prefix that fits is the slot; the
-//!    rest waits for the next one, and a transaction that does not fit even alone is refused;
+//! 4. keeps only as many of them as fit: after each transaction every rollup says whether its
+//!    block still fits what its prover can prove ([`SyncRollup::fits`]; the reference rollup
+//!    sizes it against its STF circuit's capacity, the `[stf]` section of its deployment file),
+//!    and one that does not fit is undone. The first such transaction ends the slot: it and the
+//!    rest wait for the next one, and one that does not fit even alone is refused. Each
+//!    transaction runs once;
 //! 5. seals the blocks, lays out the slot's blobs and records the slot, its blocks and every
 //!    transaction's outcome in **one atomic write**. A rollup with no transaction in the slot
 //!    has no block in it.
@@ -256,13 +258,10 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
     }
 
     /// Runs `txs` in arrival order in `slot` on a cluster of forks of `applied`'s rollups, and
-    /// seals every rollup's block. `Ok(Err(why))`: a rollup's block does not fit its prover.
-    fn simulate(
-        &self,
-        applied: &Applied,
-        slot: u64,
-        txs: &[TxRecord],
-    ) -> Result<std::result::Result<Simulated, String>> {
+    /// seals every rollup's block. Each transaction runs once: the first that a rollup's block
+    /// cannot hold ([`RollupError::Full`]) ends the slot, and it and the rest wait for the next
+    /// one; if nothing was included before it, it does not fit even alone and is refused.
+    fn simulate(&self, applied: &Applied, slot: u64, txs: &[TxRecord]) -> Result<Simulated> {
         let rollups: BTreeMap<u32, Rc<dyn SyncRollup>> = applied
             .rollups
             .iter()
@@ -274,36 +273,49 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
         }
         cluster.begin_slot(slot)?;
         let mut outcomes: Vec<TxRecord> = Vec::with_capacity(txs.len());
-        for record in txs {
-            let outcome = if rollups.contains_key(&record.rollup_id) {
-                match cluster.submit(record.rollup_id, &record.tx.0) {
-                    Ok(receipt) => {
-                        mempool::included(record, slot, &receipt.outcome, receipt.cross_calls)
-                    }
-                    Err(err) => mempool::refused(record, slot, err.to_string()),
+        let mut included = 0;
+        for (index, record) in txs.iter().enumerate() {
+            if !rollups.contains_key(&record.rollup_id) {
+                let why = format!(
+                    "rollup {} is not built by this aggregator",
+                    record.rollup_id
+                );
+                outcomes.push(mempool::refused(record, slot, why));
+                continue;
+            }
+            let outcome = match cluster.submit(record.rollup_id, &record.tx.0) {
+                Ok(receipt) => {
+                    included += 1;
+                    mempool::included(record, slot, &receipt.outcome, receipt.cross_calls)
                 }
-            } else {
-                mempool::refused(
-                    record,
-                    slot,
-                    format!(
-                        "rollup {} is not built by this aggregator",
-                        record.rollup_id
-                    ),
-                )
+                Err(RollupError::Full { reason, .. }) if included > 0 => {
+                    info!(
+                        slot,
+                        waiting = txs.len() - index,
+                        "builder: the slot is full for a rollup's prover ({reason}); the rest waits"
+                    );
+                    break;
+                }
+                Err(RollupError::Full { reason, .. }) => {
+                    warn!(
+                        slot,
+                        tx = record.id,
+                        "builder: {reason}; refusing the transaction"
+                    );
+                    mempool::refused(record, slot, format!("{reason} (even alone in a slot)"))
+                }
+                Err(err) => mempool::refused(record, slot, err.to_string()),
             };
             outcomes.push(outcome);
         }
-        let sealed = match cluster.seal() {
-            Ok(sealed) => sealed,
-            Err(RollupError::Full { reason, .. }) => return Ok(Err(reason)),
-            Err(err) => return Err(err).wrap_err_with(|| format!("sealing slot {slot}")),
-        };
-        Ok(Ok(Simulated {
+        let sealed = cluster
+            .seal()
+            .wrap_err_with(|| format!("sealing slot {slot}"))?;
+        Ok(Simulated {
             rollups,
             outcomes,
             sealed,
-        }))
+        })
     }
 
     /// Runs the oldest pending transactions in a new slot; returns the slot it opened.
@@ -338,51 +350,11 @@ impl<S: Store + Clone + Send + Sync + 'static> Builder<S> {
         };
 
         let _span = tracing::info_span!("build", slot).entered();
-        // The longest prefix of the waiting transactions whose blocks fit every rollup's STF
-        // capacity; the rest wait for the next slot. A transaction that does not fit even
-        // first in an empty slot never will: it is refused.
-        let mut candidates: Vec<TxRecord> = pending;
-        let mut too_large: Vec<TxRecord> = Vec::new();
-        let mut take = candidates.len();
         let Simulated {
             rollups,
-            mut outcomes,
+            outcomes,
             sealed,
-        } = loop {
-            if take == 0 {
-                runtime
-                    .block_on(self.handle.record_outcomes(too_large))
-                    .map_err(|e| eyre!(e))??;
-                info!(slot, "builder: the waiting transactions were refused");
-                return Ok(None);
-            }
-            match self.simulate(applied, slot, &candidates[..take])? {
-                Ok(simulated) => break simulated,
-                Err(why) if take == 1 => {
-                    let record = candidates.remove(0);
-                    warn!(
-                        slot,
-                        tx = record.id,
-                        "builder: {why}; refusing the transaction"
-                    );
-                    too_large.push(mempool::refused(
-                        &record,
-                        slot,
-                        format!("{why} (even alone in a slot)"),
-                    ));
-                    take = candidates.len();
-                }
-                Err(_) => take -= 1,
-            }
-        };
-        let waiting = candidates.len() - take;
-        if waiting > 0 {
-            info!(
-                slot,
-                waiting, "builder: the slot is full for a rollup's STF circuit; the rest waits"
-            );
-        }
-        outcomes.extend(too_large);
+        } = self.simulate(applied, slot, &pending)?;
         let pending_len = outcomes.len();
         let mut blocks = BTreeMap::new();
         let mut pre_roots: BTreeMap<u32, Fr> = BTreeMap::new();

@@ -103,8 +103,9 @@ impl Cluster {
     }
 
     /// Executes a user transaction (in the rollup's own encoding) on rollup `rollup`, with every
-    /// cross-rollup call it makes executed at once on its destination. On `Err` nothing changed
-    /// anywhere.
+    /// cross-rollup call it makes executed at once on its destination, and keeps it only if every
+    /// rollup's block still fits its prover ([`SyncRollup::fits`]; else
+    /// [`RollupError::Full`]). On `Err` nothing changed anywhere.
     pub fn submit(&self, rollup: u32, tx: &[u8]) -> Result<TxReceipt> {
         let origin = self.rollup(rollup)?;
         self.hints.borrow_mut().clear();
@@ -133,6 +134,10 @@ impl Cluster {
                 }
             }
             if settled {
+                if let Err(e) = self.rollups.iter().try_for_each(|r| r.fits()) {
+                    self.rollups.iter().for_each(|r| r.abort_tx());
+                    return Err(e);
+                }
                 self.rollups.iter().for_each(|r| r.commit_tx());
                 return Ok(TxReceipt {
                     outcome,
@@ -282,6 +287,10 @@ mod tests {
 
         fn assumed_committed(&self, _seq: u32) -> Option<bool> {
             None
+        }
+
+        fn fits(&self) -> Result<()> {
+            Ok(())
         }
 
         fn seal(&self) -> Result<SealedBlock> {

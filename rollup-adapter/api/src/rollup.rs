@@ -102,9 +102,17 @@ pub trait SyncRollup {
     /// The committed flag this rollup ended up recording for its outgoing call `seq`.
     fn assumed_committed(&self, seq: u32) -> Option<bool>;
 
+    /// Whether the open block, with the transaction under way, still fits what the rollup's
+    /// prover can prove: [`crate::RollupError::Full`] when it does not. [`crate::Cluster`] asks
+    /// after every transaction and undoes one that does not fit, so a builder never seals a
+    /// block nobody can prove. A rollup with no such limit, or one that checks it as it
+    /// executes, answers `Ok`. It is asked once per transaction: make it cost what the
+    /// transaction added, not what the block holds.
+    fn fits(&self) -> Result<()>;
+
     /// Closes the slot's block and goes on from its post state. Fails with
     /// [`crate::RollupError::Full`] when the block does not fit what the rollup's prover can
-    /// prove (the builder then retries with fewer transactions).
+    /// prove.
     fn seal(&self) -> Result<SealedBlock>;
 }
 
@@ -165,6 +173,10 @@ impl<T: SyncRollup + ?Sized> SyncRollup for std::rc::Rc<T> {
 
     fn assumed_committed(&self, seq: u32) -> Option<bool> {
         (**self).assumed_committed(seq)
+    }
+
+    fn fits(&self) -> Result<()> {
+        (**self).fits()
     }
 
     fn seal(&self) -> Result<SealedBlock> {

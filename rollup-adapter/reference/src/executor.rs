@@ -33,6 +33,7 @@ use crate::{
     block::{Block, CallReturn, IncomingCall, Step, Tx},
     calls::{ApiRouter, CallOutcome, CallRouter, OutgoingCall},
     circuit::StfCapacity,
+    machine::{self, Machine, MachineCheckpoint},
     state::{Account, Checkpoint, State, StateKey},
     Error, Result,
 };
@@ -249,8 +250,12 @@ struct TxCheckpoint {
 #[derive(Debug)]
 struct Inner {
     state: State,
-    /// The state the open slot began at, kept to size the block against a capacity.
-    pre_state: Option<State>,
+    /// With a capacity: the step machine over the open block, from the slot's pre state. It
+    /// runs each transaction's steps once, when [`ReferenceRollup::fits`] is asked, to size the
+    /// block as the STF circuit will lay it out.
+    meter: Option<Machine<State>>,
+    /// Where the meter was when the open transaction began, if it has moved since.
+    meter_checkpoint: Option<MachineCheckpoint>,
     domain: Domain,
     slot: Option<u64>,
     pre_root: Fr,
@@ -291,7 +296,8 @@ impl ReferenceRollup {
             max_steps,
             capacity: None,
             inner: RefCell::new(Inner {
-                pre_state: None,
+                meter: None,
+                meter_checkpoint: None,
                 pre_root: state.root(),
                 state,
                 domain: Domain::default(),
@@ -316,32 +322,38 @@ impl ReferenceRollup {
         self
     }
 
-    /// Why the open block does not fit the rollup's capacity, if it does not: the step machine
-    /// runs it from the slot's pre-state.
-    fn overflow(&self) -> Result<Option<String>> {
-        let Some(capacity) = &self.capacity else {
+    /// Why the open block, with the transaction under way, does not fit the rollup's capacity,
+    /// if it does not (see [`Self::needs`]).
+    pub fn fits(&self) -> Result<Option<String>> {
+        let (Some(capacity), Some(needs)) = (&self.capacity, self.needs()?) else {
             return Ok(None);
         };
+        Ok(machine::check_fits(&needs, capacity)
+            .err()
+            .map(|why| format!("rollup {}: {why}", self.id)))
+    }
+
+    /// What the open block, with the transaction under way, needs of an STF circuit, as its
+    /// meter counts it; `None` for a rollup with no capacity (it keeps no meter) or no open slot.
+    /// The meter (the step machine) runs the steps recorded since it was last asked, so each
+    /// step of a block runs once however often the builder asks.
+    pub fn needs(&self) -> Result<Option<StfCapacity>> {
         self.with(|inner| {
-            let (Some(slot), Some(pre)) = (inner.slot, inner.pre_state.as_ref()) else {
+            let Inner {
+                meter,
+                meter_checkpoint,
+                steps,
+                tx,
+                ..
+            } = inner;
+            let Some(meter) = meter.as_mut() else {
                 return Ok(None);
             };
-            if inner.steps.is_empty() {
-                return Ok(None);
+            if tx.is_some() && meter_checkpoint.is_none() {
+                *meter_checkpoint = Some(meter.checkpoint());
             }
-            let block = Block {
-                rollup_id: self.id,
-                slot,
-                pre_root: inner.pre_root,
-                post_root: inner.state.root(),
-                steps: inner.steps.clone(),
-            };
-            let run = crate::machine::run(pre, inner.domain, &block)?;
-            Ok(run
-                .stats()
-                .check_fits(capacity)
-                .err()
-                .map(|why| format!("rollup {}: {why}", self.id)))
+            meter.advance(steps)?;
+            Ok(Some(meter.needs()))
         })
     }
 
@@ -774,7 +786,10 @@ impl ReferenceRollup {
             inner.domain = domain;
             inner.slot = Some(slot);
             inner.pre_root = inner.state.root();
-            inner.pre_state = self.capacity.map(|_| inner.state.clone());
+            inner.meter = self
+                .capacity
+                .map(|_| Machine::new(inner.state.clone(), self.id));
+            inner.meter_checkpoint = None;
             Ok(())
         })
     }
@@ -795,7 +810,10 @@ impl ReferenceRollup {
 
     /// Keeps everything done since [`Self::begin_tx`].
     pub fn commit_tx(&self) {
-        self.with(|inner| inner.tx = None);
+        self.with(|inner| {
+            inner.tx = None;
+            inner.meter_checkpoint = None;
+        });
     }
 
     /// Undoes everything done since [`Self::begin_tx`]: state, block steps, entries.
@@ -809,6 +827,9 @@ impl ReferenceRollup {
                 inner.next_seq = cp.next_seq;
                 inner.eth_delta = cp.eth_delta;
                 inner.frames.clear();
+            }
+            if let (Some(meter), Some(cp)) = (inner.meter.as_mut(), inner.meter_checkpoint.take()) {
+                meter.restore(cp);
             }
         });
     }
@@ -918,7 +939,8 @@ impl ReferenceRollup {
             };
             inner.state.commit();
             inner.slot = None;
-            inner.pre_state = None;
+            inner.meter = None;
+            inner.meter_checkpoint = None;
             inner.next_seq = 0;
             inner.tx = None;
             Ok(SealedBlock {
@@ -1052,8 +1074,18 @@ impl api::SyncRollup for ReferenceRollup {
         Self::assumed_committed(self, seq)
     }
 
+    fn fits(&self) -> api::Result<()> {
+        match Self::fits(self).map_err(|e| e.into_api(self.id))? {
+            Some(why) => Err(api::RollupError::Full {
+                rollup: self.id,
+                reason: why,
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn seal(&self) -> api::Result<SealedBlock> {
-        if let Some(why) = self.overflow().map_err(|e| e.into_api(self.id))? {
+        if let Some(why) = Self::fits(self).map_err(|e| e.into_api(self.id))? {
             return Err(api::RollupError::Full {
                 rollup: self.id,
                 reason: why,

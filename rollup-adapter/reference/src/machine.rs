@@ -334,25 +334,33 @@ impl Stats {
 
     /// Whether the run fits `capacity`; the error names every dimension it exceeds.
     pub fn check_fits(&self, capacity: &stf::StfCapacity) -> std::result::Result<(), String> {
-        let need = self.capacity();
-        let over: Vec<String> = [
-            ("rows", need.rows, capacity.rows),
-            ("tape steps", need.tape, capacity.tape),
-            ("state keys", need.keys, capacity.keys),
-            ("scratch cells", need.scratch, capacity.scratch),
-        ]
-        .into_iter()
-        .filter(|(_, need, have)| need > have)
-        .map(|(what, need, have)| format!("{what} {need} > {have}"))
-        .collect();
-        if over.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "the block does not fit the STF circuit's capacity: {}",
-                over.join(", ")
-            ))
-        }
+        check_fits(&self.capacity(), capacity)
+    }
+}
+
+/// Whether a run that `needs` a capacity fits `capacity`; the error names every dimension it
+/// exceeds.
+pub fn check_fits(
+    needs: &stf::StfCapacity,
+    capacity: &stf::StfCapacity,
+) -> std::result::Result<(), String> {
+    let over: Vec<String> = [
+        ("rows", needs.rows, capacity.rows),
+        ("tape steps", needs.tape, capacity.tape),
+        ("state keys", needs.keys, capacity.keys),
+        ("scratch cells", needs.scratch, capacity.scratch),
+    ]
+    .into_iter()
+    .filter(|(_, need, have)| need > have)
+    .map(|(what, need, have)| format!("{what} {need} > {have}"))
+    .collect();
+    if over.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the block does not fit the STF circuit's capacity: {}",
+            over.join(", ")
+        ))
     }
 }
 
@@ -499,35 +507,123 @@ pub fn run(pre: &State, domain: Domain, block: &Block) -> Result<Run> {
             ),
         ));
     }
-    let context = Context {
-        rollup: block.rollup_id,
-        tape: &block.steps,
-    };
-    let mut memory = Live {
-        pre,
-        state: HashMap::new(),
-        scratch: HashMap::new(),
-        ops: Vec::new(),
-    };
-    let mut rows = Vec::new();
-    let mut registers = Registers::default();
-    while !finished(&registers, &context) {
-        let before = registers;
-        let kind =
-            step(&mut registers, &context, &mut memory).map_err(|e| at_row(rows.len(), e))?;
-        rows.push(Row {
-            kind,
-            before,
-            after: registers,
-            ops: std::mem::take(&mut memory.ops),
-        });
-    }
+    let mut machine = Machine::new(pre, block.rollup_id);
+    machine.advance(&block.steps)?;
+    let rows = machine.rows;
     let (outputs, memory) = outputs(pre, domain, block, &rows)?;
     Ok(Run {
         rows,
         outputs,
         memory,
     })
+}
+
+/// The step machine over a tape that grows at its end: [`run`] gives it a whole block at once;
+/// a builder gives it each transaction's steps as the transaction completes
+/// ([`crate::ReferenceRollup`] sizes its open block so), and every step is run once.
+///
+/// `P` holds the pre state: borrowed for one run, owned by a builder's open block.
+#[derive(Debug)]
+pub struct Machine<P> {
+    pre: P,
+    rollup: u32,
+    /// State cells touched, with the value each holds now: the pre state under the writes.
+    state: HashMap<Fr, Fr>,
+    /// Scratch cells touched, with the value each holds now.
+    scratch: HashMap<Scratch, Fr>,
+    registers: Registers,
+    rows: Vec<Row>,
+}
+
+/// Where a [`Machine`] was, to go back to: taken before a transaction that may be undone.
+#[derive(Debug, Clone)]
+pub struct MachineCheckpoint {
+    state: HashMap<Fr, Fr>,
+    scratch: HashMap<Scratch, Fr>,
+    registers: Registers,
+    rows: usize,
+}
+
+impl<P: std::borrow::Borrow<State>> Machine<P> {
+    /// A machine about to run `rollup`'s block from `pre`.
+    pub fn new(pre: P, rollup: u32) -> Self {
+        Self {
+            pre,
+            rollup,
+            state: HashMap::new(),
+            scratch: HashMap::new(),
+            registers: Registers::default(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Runs rows until the machine has consumed `tape` and closed every frame. `tape` is the
+    /// whole tape so far: it starts with every step the machine has already taken.
+    pub fn advance(&mut self, tape: &[Step]) -> Result<()> {
+        let context = Context {
+            rollup: self.rollup,
+            tape,
+        };
+        let mut memory = Live {
+            pre: self.pre.borrow(),
+            state: std::mem::take(&mut self.state),
+            scratch: std::mem::take(&mut self.scratch),
+            ops: Vec::new(),
+        };
+        let mut result = Ok(());
+        while !finished(&self.registers, &context) {
+            let before = self.registers;
+            match step(&mut self.registers, &context, &mut memory) {
+                Ok(kind) => self.rows.push(Row {
+                    kind,
+                    before,
+                    after: self.registers,
+                    ops: std::mem::take(&mut memory.ops),
+                }),
+                Err(e) => {
+                    result = Err(at_row(self.rows.len(), e));
+                    break;
+                }
+            }
+        }
+        self.state = memory.state;
+        self.scratch = memory.scratch;
+        result
+    }
+
+    /// The rows run so far.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// The smallest STF capacity that holds the rows so far (as [`Stats::capacity`] of the
+    /// same rows): touched cells are the distinct ones, since every access enters its cell.
+    pub fn needs(&self) -> stf::StfCapacity {
+        stf::StfCapacity {
+            rows: self.rows.len() + 1,
+            tape: self.registers.tape as usize,
+            keys: self.state.len(),
+            scratch: self.scratch.len() + 1,
+        }
+    }
+
+    /// Where the machine is now.
+    pub fn checkpoint(&self) -> MachineCheckpoint {
+        MachineCheckpoint {
+            state: self.state.clone(),
+            scratch: self.scratch.clone(),
+            registers: self.registers,
+            rows: self.rows.len(),
+        }
+    }
+
+    /// Goes back to `checkpoint`, taken from this machine.
+    pub fn restore(&mut self, checkpoint: MachineCheckpoint) {
+        self.state = checkpoint.state;
+        self.scratch = checkpoint.scratch;
+        self.registers = checkpoint.registers;
+        self.rows.truncate(checkpoint.rows);
+    }
 }
 
 /// Verifies `rows` as the circuit does, without the executor, and returns what they produce:

@@ -178,6 +178,11 @@ impl SyncRollup for TallyRollup {
         None
     }
 
+    /// Its circuit holds a slot's every entry: [`SyncRollup::serve`] refuses one more.
+    fn fits(&self) -> api::Result<()> {
+        Ok(())
+    }
+
     fn seal(&self) -> api::Result<SealedBlock> {
         let mut inner = self.inner.borrow_mut();
         let Some((domain, slot)) = inner.slot else {

@@ -6,9 +6,9 @@ use std::rc::Rc;
 
 use lockstep_reference_rollup::{
     abi::{CallData, Method},
-    block::{Block, Tx},
+    block::{Block, Step, Tx},
     circuit::StfCapacity,
-    CallOutcome, Genesis, ReferenceReplica, ReferenceRollup, ReferenceRollups,
+    machine, CallOutcome, Genesis, ReferenceReplica, ReferenceRollup, ReferenceRollups,
 };
 use lockstep_rollup_api::{
     CallRouter, Cluster, IncomingCall, OutgoingCall, RollupError, RollupFactory, RollupReplica,
@@ -248,6 +248,64 @@ fn a_block_beyond_the_provers_capacity_is_refused_at_seal_as_full() {
     )
     .unwrap();
     assert_eq!(SyncRollup::seal(&free).unwrap().steps, 2);
+}
+
+/// What the block of `txs` on rollup 1's genesis needs of an STF circuit, as one run of the
+/// step machine over the sealed block counts it.
+fn needs(txs: &[Tx]) -> StfCapacity {
+    let free = rollup(1);
+    let pre = free.state();
+    SyncRollup::begin_slot(&free, domain(), 1).unwrap();
+    for tx in txs {
+        SyncRollup::execute_tx(&free, &tx.encode(), &FixedAnswer(vec![])).unwrap();
+    }
+    let sealed = SyncRollup::seal(&free).unwrap();
+    let block = Block::decode(&sealed.data).unwrap();
+    machine::run(&pre, domain(), &block)
+        .unwrap()
+        .stats()
+        .capacity()
+}
+
+/// The builder's sizing: a cluster keeps a transaction only while every block still fits its
+/// prover. The one that would overflow is undone (state and the rollup's meter of the block)
+/// and reported as full; a later transaction that fits is kept; the block seals with the kept
+/// ones.
+#[test]
+fn a_cluster_undoes_the_transaction_that_overflows_a_provers_capacity() {
+    let transfer = |nonce, to| Tx {
+        from: ALICE,
+        nonce,
+        to,
+        value: 1,
+        data: CallData::transfer(),
+    };
+    let kept = [transfer(0, BOB), transfer(1, BOB)];
+    // Exactly what the two transfers to Bob need; a transfer to Carol touches her account too.
+    let capacity = needs(&kept);
+    let wider = needs(&[transfer(0, BOB), transfer(1, CAROL)]);
+    assert!(wider.keys > capacity.keys, "{wider:?} {capacity:?}");
+
+    let one = Rc::new(rollup(1).with_capacity(capacity));
+    let mut cluster = Cluster::new(domain());
+    cluster.add(Box::new(one.clone())).unwrap();
+    cluster.begin_slot(1).unwrap();
+    cluster.submit(1, &kept[0].encode()).unwrap();
+    let (root, alice) = (one.root(), one.account(&ALICE).unwrap());
+    let err = cluster.submit(1, &transfer(1, CAROL).encode()).unwrap_err();
+    assert!(
+        matches!(&err, RollupError::Full { rollup: 1, reason } if reason.contains("state keys")),
+        "{err}"
+    );
+    assert_eq!((one.root(), one.account(&ALICE).unwrap()), (root, alice));
+    // Had the meter kept Carol's key, this transfer would not fit either.
+    cluster.submit(1, &kept[1].encode()).unwrap();
+    let sealed = cluster.seal().unwrap();
+    let block = Block::decode(&sealed[0].data).unwrap();
+    assert_eq!(
+        block.steps,
+        kept.iter().map(|tx| Step::Tx(*tx)).collect::<Vec<_>>()
+    );
 }
 
 /// The adapter's side: a replica applies a sealed block once and moves on; a block that lies

@@ -131,6 +131,48 @@ fn stats_count_what_the_rows_hold() {
     }
 }
 
+/// The builder's meter: a [`machine::Machine`] given a block's tape one transaction at a time
+/// (each prefix ending where every frame has closed) runs the rows of one run over the whole
+/// tape, and needs what the run's stats say; a checkpoint taken between transactions undoes
+/// the next one exactly.
+#[test]
+fn a_machine_fed_transaction_by_transaction_runs_the_rows_of_one_run() {
+    for (pre, block, run) in busy_runs() {
+        let ends: Vec<usize> = run
+            .rows
+            .iter()
+            .filter(|r| r.after.next == machine::Next::Fetch && r.after.depth == 0)
+            .map(|r| r.after.tape as usize)
+            .collect();
+        assert!(ends.len() > 2, "rollup {}: {ends:?}", block.rollup_id);
+        let mut meter = machine::Machine::new(&pre, block.rollup_id);
+        for (i, &end) in ends.iter().enumerate() {
+            let checkpoint = meter.checkpoint();
+            meter.advance(&block.steps[..end]).unwrap();
+            if i == 1 {
+                let after = (meter.rows().to_vec(), meter.needs());
+                meter.restore(checkpoint);
+                assert!(meter.rows().len() < after.0.len());
+                meter.advance(&block.steps[..end]).unwrap();
+                assert_eq!((meter.rows().to_vec(), meter.needs()), after);
+            }
+        }
+        assert_eq!(meter.rows(), run.rows.as_slice());
+        assert_eq!(meter.needs(), run.stats().capacity());
+        // Stopping inside a transaction (a call waiting for its result) is an error.
+        let waiting = run
+            .rows
+            .iter()
+            .find(|r| r.after.frame.waiting && r.after.next == machine::Next::Fetch)
+            .map(|r| r.after.tape as usize);
+        if let Some(cut) = waiting {
+            let mut partial = machine::Machine::new(&pre, block.rollup_id);
+            let err = partial.advance(&block.steps[..cut]).unwrap_err();
+            assert!(err.to_string().contains("waits for its result"), "{err}");
+        }
+    }
+}
+
 #[test]
 fn padded_rows_still_check_and_overflowing_the_capacity_is_an_error() {
     let (pre, block, rows) = busy_slot().remove(0);

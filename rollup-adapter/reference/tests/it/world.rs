@@ -6,6 +6,7 @@ use lockstep_circuits::entry::{Address, Domain};
 use lockstep_reference_rollup::{
     abi::{CallData, Method},
     block::{Block, Tx},
+    circuit::StfCapacity,
     executor::DEFAULT_MAX_STEPS,
     machine::{self, Outputs},
     sample,
@@ -15,14 +16,22 @@ use lockstep_reference_rollup::{
 use lockstep_rollup_api::{Cluster, RollupReplica, SealedBlock};
 
 pub(crate) use lockstep_reference_rollup::sample::{
-    ALICE, AMM_2, AMM_ETH, AMM_TOKENS, BACK_TO_1, BOB, COUNTER_1, COUNTER_2, ETH, REVERTER_2,
-    THREE_TO_1, THREE_TO_COUNTER_2, TO_AMM_2, TO_COUNTER_1, TO_COUNTER_2, TO_FORWARDER_2,
-    TO_REVERTER_2,
+    ALICE, AMM_2, AMM_ETH, AMM_TOKENS, BACK_TO_1, BOB, CAROL, COUNTER_1, COUNTER_2, ETH,
+    REVERTER_2, THREE_TO_1, THREE_TO_COUNTER_2, TO_AMM_2, TO_COUNTER_1, TO_COUNTER_2,
+    TO_FORWARDER_2, TO_REVERTER_2,
 };
 
 pub(crate) const fn domain() -> Domain {
     sample::DOMAIN
 }
+
+/// A capacity no test block reaches: the rollups keep a meter, which every seal checks.
+const AMPLE: StfCapacity = StfCapacity {
+    rows: 1 << 20,
+    tape: 1 << 20,
+    keys: 1 << 20,
+    scratch: 1 << 20,
+};
 
 /// The sample cluster's geneses, at the default tree depth.
 pub(crate) fn geneses() -> [Genesis; 3] {
@@ -70,7 +79,7 @@ impl World {
         let mut rollups = Vec::new();
         for mut genesis in geneses() {
             genesis.tree_depth = depth;
-            let rollup = Rc::new(ReferenceRollup::new(&genesis).unwrap());
+            let rollup = Rc::new(ReferenceRollup::new(&genesis).unwrap().with_capacity(AMPLE));
             cluster.add(Box::new(rollup.clone())).unwrap();
             rollups.push(rollup);
         }
@@ -116,9 +125,10 @@ impl World {
     /// Seals the slot and checks that every block replays, from its pre-state and its bytes
     /// alone, to exactly what the builder sealed, with a state trace that leads to its post root.
     pub(crate) fn seal(&mut self) -> Vec<SealedBlock> {
+        let metered: Vec<_> = self.rollups.iter().map(|r| r.needs().unwrap()).collect();
         let sealed = self.cluster.seal().unwrap();
         self.transitions.clear();
-        for (block, pre) in sealed.iter().zip(&self.pre_states) {
+        for ((block, pre), metered) in sealed.iter().zip(&self.pre_states).zip(metered) {
             let decoded = Block::decode(&block.data).unwrap();
             let transition =
                 ReferenceRollup::transition(pre.clone(), DEFAULT_MAX_STEPS, domain(), &decoded)
@@ -144,6 +154,14 @@ impl World {
             );
             let checked = machine::check(pre, domain(), &decoded, &run.rows).unwrap();
             assert_eq!(checked, run.outputs);
+            // The builder's meter, fed one transaction at a time and rewound with every one
+            // the cluster undid, counted what one run over the block counts.
+            assert_eq!(
+                metered,
+                Some(run.stats().capacity()),
+                "rollup {}'s meter",
+                block.header.rollup_id
+            );
             // The adapter's replica executes the block once, on the step machine, and seals
             // exactly what the builder sealed, ending at its post state.
             let mut replica = ReferenceReplica::from_state(
