@@ -113,8 +113,8 @@ pub const PACKING: [&[(usize, u32)]; ENTRY_WORDS] = [
 /// (`calldata_hash`, `return_hash`).
 ///
 /// Data of at most 32 bytes is carried as itself, zero-padded on the left: it compares as a
-/// big-endian number, so `[0x00, 0x05]` and `[0x05]` are the same datum (compact ABIs, such as the
-/// reference rollup's, are fixed-width, and a circuit without Keccak reads the data directly).
+/// big-endian number, so `[0x00, 0x05]` and `[0x05]` are the same datum (compact ABIs are
+/// fixed-width, and a circuit without Keccak reads the data directly).
 /// Longer data (EVM ABI) is carried as its keccak-256: a digest equal to padded short data would
 /// need a Keccak preimage with leading zero bytes.
 pub fn data_field(data: &[u8]) -> [u8; 32] {

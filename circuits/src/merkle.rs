@@ -1,5 +1,5 @@
-//! Poseidon sparse Merkle trees, natively and in-circuit: the state commitment of the
-//! reference app-rollup (`docs/reference-rollup.md`).
+//! Poseidon sparse Merkle trees, natively and in-circuit: a state commitment any rollup circuit
+//! can open and close keys of.
 //!
 //! - A tree has a fixed `depth`; leaf `i` is reached by the bits of `i`, lowest bit at the leaf.
 //! - An inner node is `Poseidon(left, right)`; an empty leaf is `0`.

@@ -2,8 +2,8 @@
 //!
 //! It takes the roots, the ETH delta and the entry lists as witnesses and exposes them through
 //! [`PublicInputsChip`](crate::layout::PublicInputsChip): everything a real rollup circuit
-//! exposes, without the state transition. The aggregator and its tests use it until the
-//! reference rollup's circuit exists, and it stays as the smallest circuit of the common shape.
+//! exposes, without the state transition: the smallest circuit of the common shape, which tests
+//! and a rollup team whose own circuit is not ready yet use.
 
 use halo2_base::gates::{
     circuit::{builder::BaseCircuitBuilder, CircuitBuilderStage},
