@@ -7,5 +7,6 @@ mod entry;
 mod layout;
 mod memory;
 mod merkle;
+mod poseidon;
 mod prove;
 mod test_rollup;
