@@ -1,5 +1,5 @@
-//! Advice cells of one sparse Merkle access (`MerkleChip::access`) and of one 2-input Poseidon
-//! hash, at tree depths 16 and 32: the numbers in `docs/benchmarks.md`.
+//! Advice cells of one sparse Merkle access (`MerkleChip::access`) and of one two-to-one
+//! Poseidon compression (its node hash), at tree depths 16 and 32: the numbers in `docs/benchmarks.md`.
 //!
 //! ```text
 //! cargo run -p lockstep-circuits --example merkle_cost
@@ -17,8 +17,6 @@ fn main() -> lockstep_circuits::Result<()> {
             .use_params(shape::rollup_params(18)?);
         let range = builder.range_chip();
         let ctx = builder.main(0);
-        let hasher = poseidon::hasher(ctx, &range.gate);
-
         let start = ctx.advice.len();
         let chip = MerkleChip::new(&range, depth)?;
         let access = MerkleAccess {
@@ -29,15 +27,15 @@ fn main() -> lockstep_circuits::Result<()> {
         };
         let loaded = chip.load(ctx, &access)?;
         let root = ctx.load_witness(access.root_before());
-        chip.access(ctx, &hasher, root, &loaded);
+        chip.access(ctx, root, &loaded);
         let per_access = ctx.advice.len() - start;
 
-        let inputs = [Fr::from(1), Fr::from(2)].map(|v| ctx.load_witness(v));
+        let [left, right] = [Fr::from(1), Fr::from(2)].map(|v| ctx.load_witness(v));
         let start = ctx.advice.len();
-        poseidon::hash_assigned(&hasher, ctx, &range.gate, &inputs);
+        poseidon::compress_assigned(ctx, &range.gate, left, right);
         let per_hash = ctx.advice.len() - start;
         println!(
-            "depth {depth}: {per_access} advice cells per access; 2-input Poseidon: {per_hash}"
+            "depth {depth}: {per_access} advice cells per access; 2-to-1 compression: {per_hash}"
         );
     }
     Ok(())

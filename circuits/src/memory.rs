@@ -608,18 +608,18 @@ impl<'a> MemoryChip<'a> {
                 self.range.range_check(ctx, gated, depth);
             }
             previous_index = Some(index);
-            let old_leaf = self.merkle.leaf(ctx, hasher, row.key, row.initial);
+            let old_leaf = self.merkle.leaf(ctx, row.key, row.initial);
             let opened = self
                 .merkle
-                .root_from_path(ctx, hasher, old_leaf, &bits, &row.siblings);
+                .root_from_path(ctx, old_leaf, &bits, &row.siblings);
             // used ⇒ the row opens at the current root.
             let off = gate.sub(ctx, opened, root);
             let off = gate.mul(ctx, off, row.used);
             gate.assert_is_const(ctx, &off, &Fr::zero());
-            let new_leaf = self.merkle.leaf(ctx, hasher, row.key, row.last);
+            let new_leaf = self.merkle.leaf(ctx, row.key, row.last);
             let closed = self
                 .merkle
-                .root_from_path(ctx, hasher, new_leaf, &bits, &row.siblings);
+                .root_from_path(ctx, new_leaf, &bits, &row.siblings);
             root = gate.select(ctx, closed, root, row.used);
         }
 

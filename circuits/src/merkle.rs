@@ -2,8 +2,9 @@
 //! can open and close keys of.
 //!
 //! - A tree has a fixed `depth`; leaf `i` is reached by the bits of `i`, lowest bit at the leaf.
-//! - An inner node is `Poseidon(left, right)`; an empty leaf is `0`.
-//! - A (key, value) pair lives at leaf `key mod 2^depth` as `Poseidon(key, value)`, and a key
+//! - An inner node is `compress(left, right)`, Poseidon's one-permutation two-to-one
+//!   compression ([`crate::poseidon::compress`]); an empty leaf is `0`.
+//! - A (key, value) pair lives at leaf `key mod 2^depth` as `compress(key, value)`, and a key
 //!   whose value is `0` has an empty leaf ([`leaf`]). So the root is a function of the
 //!   key-value map alone, not of the order of the writes that made it: what lets
 //!   [`crate::memory`] open each key once at the pre root and close it once toward the post root.
@@ -16,7 +17,6 @@
 use halo2_base::{
     gates::{GateInstructions, RangeChip, RangeInstructions},
     halo2_proofs::halo2curves::ff::PrimeField,
-    poseidon::hasher::PoseidonHasher,
     AssignedValue, Context,
     QuantumCell::Constant,
 };
@@ -27,13 +27,13 @@ use crate::{poseidon, Error, Fr, Result};
 /// Deepest tree supported (leaf indices are `u64`).
 pub const MAX_DEPTH: usize = 64;
 
-/// Hash of an inner node (and of an occupied leaf: `hash_node(key, value)`).
+/// Hash of an inner node (and of an occupied leaf: `hash_node(key, value)`): one permutation.
 pub fn hash_node(left: Fr, right: Fr) -> Fr {
-    poseidon::hash(&[left, right])
+    poseidon::compress(left, right)
 }
 
 /// The leaf of `key` holding `value`: empty (`0`) when the value is `0`, else
-/// `Poseidon(key, value)`.
+/// `hash_node(key, value)`.
 pub fn leaf(key: Fr, value: Fr) -> Fr {
     if value == Fr::zero() {
         Fr::zero()
@@ -241,7 +241,6 @@ impl<'a> MerkleChip<'a> {
     pub fn root_from_path(
         &self,
         ctx: &mut Context<Fr>,
-        hasher: &PoseidonHasher<Fr, { poseidon::T }, { poseidon::RATE }>,
         leaf: AssignedValue<Fr>,
         bits: &[AssignedValue<Fr>],
         siblings: &[AssignedValue<Fr>],
@@ -253,20 +252,19 @@ impl<'a> MerkleChip<'a> {
                 // bit = 1: this node is the right child.
                 let left = gate.select(ctx, sibling, node, bit);
                 let right = gate.select(ctx, node, sibling, bit);
-                poseidon::hash_assigned(hasher, ctx, gate, &[left, right])
+                poseidon::compress_assigned(ctx, gate, left, right)
             })
     }
 
-    /// The leaf of `key` holding `value`: `0` when `value` is `0`, else `Poseidon(key, value)`.
+    /// The leaf of `key` holding `value`: `0` when `value` is `0`, else `compress(key, value)`.
     pub fn leaf(
         &self,
         ctx: &mut Context<Fr>,
-        hasher: &PoseidonHasher<Fr, { poseidon::T }, { poseidon::RATE }>,
         key: AssignedValue<Fr>,
         value: AssignedValue<Fr>,
     ) -> AssignedValue<Fr> {
         let gate = self.range.gate();
-        let hash = poseidon::hash_assigned(hasher, ctx, gate, &[key, value]);
+        let hash = poseidon::compress_assigned(ctx, gate, key, value);
         let empty = gate.is_zero(ctx, value);
         gate.mul_not(ctx, empty, hash)
     }
@@ -278,15 +276,14 @@ impl<'a> MerkleChip<'a> {
     pub fn access(
         &self,
         ctx: &mut Context<Fr>,
-        hasher: &PoseidonHasher<Fr, { poseidon::T }, { poseidon::RATE }>,
         root: AssignedValue<Fr>,
         access: &AssignedMerkleAccess,
     ) -> AssignedValue<Fr> {
         let bits = self.index_bits(ctx, access.key);
-        let old_leaf = self.leaf(ctx, hasher, access.key, access.before);
-        let computed = self.root_from_path(ctx, hasher, old_leaf, &bits, &access.siblings);
+        let old_leaf = self.leaf(ctx, access.key, access.before);
+        let computed = self.root_from_path(ctx, old_leaf, &bits, &access.siblings);
         ctx.constrain_equal(&computed, &root);
-        let new_leaf = self.leaf(ctx, hasher, access.key, access.after);
-        self.root_from_path(ctx, hasher, new_leaf, &bits, &access.siblings)
+        let new_leaf = self.leaf(ctx, access.key, access.after);
+        self.root_from_path(ctx, new_leaf, &bits, &access.siblings)
     }
 }

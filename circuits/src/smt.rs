@@ -1,10 +1,10 @@
 //! A fixed-depth Poseidon sparse Merkle tree over BN254's scalar field.
 //!
 //! - Leaves are indexed by `depth`-bit integers; an empty leaf is `0`.
-//! - An inner node is `Poseidon(left, right)` ([`crate::merkle::hash_node`], the function the
+//! - An inner node is `compress(left, right)` ([`crate::merkle::hash_node`], the function the
 //!   circuit's [`crate::merkle::MerkleChip`] mirrors).
 //! - An empty subtree of height `h` hashes to `zero[h]`: `zero[0] = 0`,
-//!   `zero[h + 1] = Poseidon(zero[h], zero[h])`.
+//!   `zero[h + 1] = compress(zero[h], zero[h])`.
 //!
 //! Only non-empty nodes are stored, so a tree of depth 32 with a few thousand leaves costs a
 //! few hundred thousand map entries. [`SparseMerkleTree::path`] gives the siblings a circuit

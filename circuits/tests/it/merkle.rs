@@ -1,8 +1,5 @@
 use halo2_base::{
-    gates::{
-        circuit::{builder::BaseCircuitBuilder, CircuitBuilderStage},
-        RangeInstructions,
-    },
+    gates::circuit::{builder::BaseCircuitBuilder, CircuitBuilderStage},
     halo2_proofs::halo2curves::ff::Field,
 };
 use lockstep_circuits::{
@@ -36,11 +33,10 @@ fn circuit(access: &MerkleAccess, root: Fr) -> BaseCircuitBuilder<Fr> {
         .use_params(shape::rollup_params(K).unwrap());
     let range = builder.range_chip();
     let ctx = builder.main(0);
-    let hasher = poseidon::hasher(ctx, range.gate());
     let chip = MerkleChip::new(&range, DEPTH).unwrap();
     let loaded = chip.load(ctx, access).unwrap();
     let root = ctx.load_witness(root);
-    let after = chip.access(ctx, &hasher, root, &loaded);
+    let after = chip.access(ctx, root, &loaded);
     builder.assigned_instances[0].extend([root, after]);
     builder
 }

@@ -1,7 +1,7 @@
 //! The reference rollup's state: typed keys over one [`SparseMerkleTree`], with a journal so
 //! that a reverting frame can restore its saved root.
 //!
-//! # Keys and leaves (state version 2)
+//! # Keys and leaves (state version 3)
 //! Every piece of state is a (key, value) pair of field elements:
 //!
 //! | what | key | value |
@@ -10,7 +10,9 @@
 //! | app code | `Poseidon(STATE_TAG, 3, address, 0)` | [`crate::abi::AppKind::to_field`] |
 //! | app storage | `Poseidon(STATE_TAG, 2, address, slot)` | the stored value |
 //!
-//! The pair lives at leaf `key mod 2^depth` as `Poseidon(key, value)`, and a key whose value is
+//! The pair lives at leaf `key mod 2^depth` as `compress(key, value)` (Poseidon's one-permutation
+//! two-to-one compression, [`lockstep_circuits::poseidon::compress`], which hashes the inner
+//! nodes too; version 2 used the two-permutation sponge), and a key whose value is
 //! `0` has an empty leaf ([`lockstep_circuits::merkle::leaf`]): the root depends on the values
 //! alone, never on the order of the writes. Every write returns the [`MerkleAccess`] that
 //! [`lockstep_circuits::merkle::MerkleChip::access`] proves. Two keys that fall on one leaf are
