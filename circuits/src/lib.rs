@@ -61,6 +61,7 @@ pub mod keys;
 pub mod layout;
 pub mod memory;
 pub mod merkle;
+pub mod multiset;
 pub mod poseidon;
 pub mod progress;
 pub mod prover;

@@ -19,10 +19,10 @@
 //!   other, each a [`crate::merkle::MerkleChip`]-style access from `initial` to `last`: the
 //!   first row's access starts at `pre_root` and the last row's ends at the post root.
 //! - **Multisets.** The initial tuples `(key, initial, 0)` and every op's write must equal, as
-//!   multisets, every op's read and the final tuples `(key, last, t_last)`. Both sides are
-//!   compared as products of `r − (key + γ·value + γ²·time)`, with `γ` and `r` derived by
-//!   Poseidon from every value the prover chose (the accumulator's Fiat–Shamir, DESIGN
-//!   decision 3).
+//!   multisets, every op's read and the final tuples `(key, last, t_last)`. The check returns
+//!   this as a [`MultisetEquality`] that the circuit's second phase proves over the verifier's
+//!   challenges ([`crate::multiset`]): every value here is a first-phase cell, committed before
+//!   the challenges are drawn.
 //!
 //! Why this suffices: the write times of one key are distinct (0 for its one initial tuple,
 //! `i + 1` for op `i`), so every written tuple is read exactly once. The first op on a key can
@@ -35,24 +35,24 @@
 //! A step machine also needs working memory that is not state: a stack, a journal, entry
 //! lists. Scratch cells are a second space of the same memory. A scratch address is an integer
 //! below `2^SCRATCH_BITS`; every scratch cell starts at `0`, has no Merkle leaf, and takes part
-//! in the same multisets with a space term: tuples are `key + γ·value + γ²·time + γ³·space`,
-//! `space` 0 for state and 1 for scratch, so a scratch op can never read a state tuple or the
+//! in the same multisets with a space field: tuples are `(key, value, time, space)`, `space` 0
+//! for state and 1 for scratch, so a scratch op can never read a state tuple or the
 //! other way round. The scratch table lists the cells used, by strictly increasing address,
 //! with each one's `last` value and `t_last`; its initial tuples are `(address, 0, 0)`.
 //!
 //! # Padding
 //! A circuit has a fixed [`MemoryCapacity`]. Unused ops and key rows carry `used = 0` and take
-//! no part in either product; used ones form a prefix.
+//! no part in either multiset; used ones form a prefix. A circuit whose every op slot is an op
+//! (a step machine's) says so with [`MemoryChip::every_op_used`]: its ops carry the constant 1
+//! and their fingerprints no flag.
 
 use std::collections::{BTreeMap, HashMap};
 
 use halo2_base::{
     gates::{
-        circuit::{builder::BaseCircuitBuilder, CircuitBuilderStage},
-        flex_gate::MultiPhaseThreadBreakPoints,
-        GateInstructions, RangeChip, RangeInstructions,
+        circuit::CircuitBuilderStage, flex_gate::MultiPhaseThreadBreakPoints, GateInstructions,
+        RangeChip, RangeInstructions,
     },
-    poseidon::hasher::PoseidonHasher,
     AssignedValue, Context,
     QuantumCell::Constant,
 };
@@ -60,7 +60,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     merkle::{self, MerkleChip},
-    poseidon, shape,
+    multiset::{MultisetEquality, Tuple},
+    shape::RollupCircuit,
     smt::SparseMerkleTree,
     Error, Fr, Result,
 };
@@ -402,6 +403,7 @@ pub struct MemoryChip<'a> {
     range: &'a RangeChip<Fr>,
     merkle: MerkleChip<'a>,
     capacity: MemoryCapacity,
+    every_op_used: bool,
 }
 
 impl<'a> MemoryChip<'a> {
@@ -418,7 +420,16 @@ impl<'a> MemoryChip<'a> {
             range,
             merkle: MerkleChip::new(range, depth)?,
             capacity,
+            every_op_used: false,
         })
+    }
+
+    /// Every op slot holds an op of the trace, never padding: [`Self::load_ops`] refuses a
+    /// shorter trace and gives every op `used` = the constant 1.
+    #[must_use]
+    pub const fn every_op_used(mut self) -> Self {
+        self.every_op_used = true;
+        self
     }
 
     /// The chip's capacity.
@@ -432,11 +443,17 @@ impl<'a> MemoryChip<'a> {
         ctx: &mut Context<Fr>,
         witness: &MemoryWitness,
     ) -> Result<Vec<AssignedOp>> {
-        if witness.ops.len() > self.capacity.ops {
+        if witness.ops.len() > self.capacity.ops
+            || (self.every_op_used && witness.ops.len() != self.capacity.ops)
+        {
             return Err(Error::OutOfRange {
                 what: "ops in the trace",
                 value: witness.ops.len().to_string(),
-                expected: "at most the circuit's op capacity",
+                expected: if self.every_op_used {
+                    "exactly the circuit's op capacity (every slot is an op)"
+                } else {
+                    "at most the circuit's op capacity"
+                },
             });
         }
         let padding = MemoryOp {
@@ -455,14 +472,20 @@ impl<'a> MemoryChip<'a> {
                     after: ctx.load_witness(op.after),
                     t_prev: ctx.load_witness(Fr::from(u64::from(op.t_prev))),
                     scratch: ctx.load_witness(Fr::from(u64::from(op.scratch))),
-                    used: ctx.load_witness(Fr::from(used)),
+                    used: if self.every_op_used {
+                        ctx.load_constant(Fr::one())
+                    } else {
+                        ctx.load_witness(Fr::from(used))
+                    },
                 }
             })
             .collect();
         for op in &ops {
             self.range.gate().assert_bit(ctx, op.scratch);
         }
-        self.constrain_prefix(ctx, ops.iter().map(|op| op.used));
+        if !self.every_op_used {
+            self.constrain_prefix(ctx, ops.iter().map(|op| op.used));
+        }
         Ok(ops)
     }
 
@@ -566,17 +589,18 @@ impl<'a> MemoryChip<'a> {
     }
 
     /// Proves `ops` consistent against the key table `keys` opened at `pre_root` and the
-    /// scratch table `scratch` (cells starting at `0`), and returns the post root. `ops`, `keys`
-    /// and `scratch` hold exactly the chip's capacity.
+    /// scratch table `scratch` (cells starting at `0`), and returns the post root with the
+    /// multiset equality the circuit's second phase must prove ([`RollupCircuit::prove_equal`]):
+    /// without it nothing ties the reads to the writes. `ops`, `keys` and `scratch` hold exactly
+    /// the chip's capacity.
     pub fn check(
         &self,
         ctx: &mut Context<Fr>,
-        hasher: &PoseidonHasher<Fr, { poseidon::T }, { poseidon::RATE }>,
         pre_root: AssignedValue<Fr>,
         ops: &[AssignedOp],
         keys: &[AssignedKeyOpening],
         scratch: &[AssignedScratchCell],
-    ) -> Result<AssignedValue<Fr>> {
+    ) -> Result<(AssignedValue<Fr>, MultisetEquality)> {
         if ops.len() != self.capacity.ops
             || keys.len() != self.capacity.keys
             || scratch.len() != self.capacity.scratch
@@ -624,11 +648,10 @@ impl<'a> MemoryChip<'a> {
         }
 
         // The scratch table: distinct addresses, strictly increasing, each below
-        // 2^SCRATCH_BITS; its last times are times.
+        // 2^SCRATCH_BITS.
         let mut previous_address: Option<AssignedValue<Fr>> = None;
         for cell in scratch {
             self.range.range_check(ctx, cell.address, SCRATCH_BITS);
-            self.range.range_check(ctx, cell.t_last, TIME_BITS);
             if let Some(previous) = previous_address {
                 // used ⇒ address − previous − 1 ∈ [0, 2^SCRATCH_BITS).
                 let step = gate.sub(ctx, cell.address, previous);
@@ -639,88 +662,51 @@ impl<'a> MemoryChip<'a> {
             previous_address = Some(cell.address);
         }
 
-        // Times: every op reads a tuple written strictly before it. `t_prev` is itself a time
-        // (below 2^TIME_BITS), so it packs with the space flag into one transcript element.
+        // Times: op i (at time i + 1) reads a tuple of time t_prev ≤ i. t_prev needs no range
+        // check of its own: a read matches a written tuple, and every written time is 0 or an
+        // op's time, so a t_prev that wrapped below 0 matches nothing.
         for (i, op) in ops.iter().enumerate() {
-            let now = Fr::from(i as u64 + 1);
-            let gap = gate.sub(ctx, Constant(now - Fr::one()), op.t_prev);
+            let gap = gate.sub(ctx, Constant(Fr::from(i as u64)), op.t_prev);
             self.range.range_check(ctx, gap, TIME_BITS);
-            self.range.range_check(ctx, op.t_prev, TIME_BITS);
         }
-
-        // Challenges from everything the prover chose. The `used` flags form prefixes, so
-        // their sums fix them.
-        let used_keys = gate.sum(ctx, keys.iter().map(|row| row.used));
-        let used_ops = gate.sum(ctx, ops.iter().map(|op| op.used));
-        let used_scratch = gate.sum(ctx, scratch.iter().map(|cell| cell.used));
-        let mut transcript = vec![pre_root, used_keys, used_ops, used_scratch];
-        for row in keys {
-            transcript.extend([row.key, row.initial, row.last, row.t_last]);
-        }
-        let time_shift = Constant(Fr::from(1u64 << TIME_BITS));
-        for cell in scratch {
-            // address < 2^SCRATCH_BITS and t_last < 2^TIME_BITS: one element for both.
-            let packed = gate.mul_add(
-                ctx,
-                cell.t_last,
-                Constant(Fr::from(1u64 << SCRATCH_BITS)),
-                cell.address,
-            );
-            transcript.extend([packed, cell.last]);
-        }
-        for op in ops {
-            let packed = gate.mul_add(ctx, op.scratch, time_shift, op.t_prev);
-            transcript.extend([op.key, op.before, op.after, packed]);
-        }
-        let gamma = poseidon::hash_assigned(hasher, ctx, gate, &transcript);
-        let r = poseidon::hash_assigned(hasher, ctx, gate, &[gamma]);
-        let gamma_sq = gate.mul(ctx, gamma, gamma);
-        let gamma_cu = gate.mul(ctx, gamma_sq, gamma);
 
         // written: initial tuples and op writes; read: op reads and final tuples. A tuple is
-        // key + γ·value + γ²·time + γ³·space.
-        let one = ctx.load_constant(Fr::one());
+        // (key, value, time, space).
         let zero = ctx.load_zero();
-        let (mut written, mut read) = (one, one);
-        let factor = |ctx: &mut Context<Fr>,
-                      acc: AssignedValue<Fr>,
-                      key: AssignedValue<Fr>,
-                      value: AssignedValue<Fr>,
-                      time: AssignedValue<Fr>,
-                      space: AssignedValue<Fr>,
-                      used: AssignedValue<Fr>| {
-            // used ? acc · (r − tuple) : acc
-            let fp = gate.mul_add(ctx, gamma, value, key);
-            let fp = gate.mul_add(ctx, gamma_sq, time, fp);
-            let fp = gate.mul_add(ctx, gamma_cu, space, fp);
-            let term = gate.sub(ctx, r, fp);
-            let term = gate.sub(ctx, term, Constant(Fr::one()));
-            let term = gate.mul_add(ctx, used, term, Constant(Fr::one()));
-            gate.mul(ctx, acc, term)
-        };
+        let one = ctx.load_constant(Fr::one());
+        let mut multisets = MultisetEquality::new("memory");
         for row in keys {
-            written = factor(ctx, written, row.key, row.initial, zero, zero, row.used);
-            read = factor(ctx, read, row.key, row.last, row.t_last, zero, row.used);
+            multisets
+                .written
+                .push(Tuple::when(row.used, [row.key, row.initial, zero, zero]));
+            multisets
+                .read
+                .push(Tuple::when(row.used, [row.key, row.last, row.t_last, zero]));
         }
         for cell in scratch {
-            written = factor(ctx, written, cell.address, zero, zero, one, cell.used);
-            read = factor(
-                ctx,
-                read,
-                cell.address,
-                cell.last,
-                cell.t_last,
-                one,
+            multisets
+                .written
+                .push(Tuple::when(cell.used, [cell.address, zero, zero, one]));
+            multisets.read.push(Tuple::when(
                 cell.used,
-            );
+                [cell.address, cell.last, cell.t_last, one],
+            ));
         }
         for (i, op) in ops.iter().enumerate() {
             let now = ctx.load_constant(Fr::from(i as u64 + 1));
-            read = factor(ctx, read, op.key, op.before, op.t_prev, op.scratch, op.used);
-            written = factor(ctx, written, op.key, op.after, now, op.scratch, op.used);
+            let (read, written) = (
+                [op.key, op.before, op.t_prev, op.scratch],
+                [op.key, op.after, now, op.scratch],
+            );
+            if self.every_op_used {
+                multisets.read.push(Tuple::always(read));
+                multisets.written.push(Tuple::always(written));
+            } else {
+                multisets.read.push(Tuple::when(op.used, read));
+                multisets.written.push(Tuple::when(op.used, written));
+            }
         }
-        ctx.constrain_equal(&written, &read);
-        Ok(root)
+        Ok((root, multisets))
     }
 }
 
@@ -732,20 +718,17 @@ pub fn circuit(
     break_points: Option<MultiPhaseThreadBreakPoints>,
     capacity: MemoryCapacity,
     witness: &MemoryWitness,
-) -> Result<BaseCircuitBuilder<Fr>> {
-    let mut builder = shape::builder(stage, k, break_points)?;
-    let range = builder.range_chip();
-    let ctx = builder.main(0);
-    let hasher = poseidon::hasher(ctx, range.gate());
+) -> Result<RollupCircuit> {
+    let mut circuit = RollupCircuit::new(stage, k, break_points)?;
+    let range = circuit.range_chip();
+    let ctx = circuit.main();
     let chip = MemoryChip::new(&range, witness.depth, capacity)?;
     let ops = chip.load_ops(ctx, witness)?;
     let keys = chip.load_keys(ctx, witness)?;
     let scratch = chip.load_scratch(ctx, witness)?;
     let pre_root = ctx.load_witness(witness.pre_root);
-    let post_root = chip.check(ctx, &hasher, pre_root, &ops, &keys, &scratch)?;
-    builder.assigned_instances[0].extend([pre_root, post_root]);
-    if stage != CircuitBuilderStage::Prover {
-        shape::check_fits(&mut builder)?;
-    }
-    Ok(builder)
+    let (post_root, multisets) = chip.check(ctx, pre_root, &ops, &keys, &scratch)?;
+    circuit.prove_equal(multisets);
+    circuit.expose([pre_root, post_root]);
+    circuit.finish()
 }

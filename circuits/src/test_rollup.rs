@@ -5,10 +5,7 @@
 //! exposes, without the state transition: the smallest circuit of the common shape, which tests
 //! and a rollup team whose own circuit is not ready yet use.
 
-use halo2_base::gates::{
-    circuit::{builder::BaseCircuitBuilder, CircuitBuilderStage},
-    flex_gate::MultiPhaseThreadBreakPoints,
-};
+use halo2_base::gates::{circuit::CircuitBuilderStage, flex_gate::MultiPhaseThreadBreakPoints};
 
 use halo2_base::{
     gates::circuit::BaseCircuitParams,
@@ -19,7 +16,8 @@ use crate::{
     entry::Domain,
     keys::{config_digest, CircuitKey, KeyStore},
     layout::{PublicInputsWitness, SlotHeader},
-    shape, Fr, Result,
+    shape::{self, RollupCircuit},
+    Fr, Result,
 };
 
 /// The smallest `k` the test rollup fits in with [`crate::layout::MAX_ENTRIES`] entries a side.
@@ -34,15 +32,12 @@ pub fn build(
     k: u32,
     break_points: Option<MultiPhaseThreadBreakPoints>,
     witness: &PublicInputsWitness,
-) -> Result<BaseCircuitBuilder<Fr>> {
-    let mut builder = shape::builder(stage, k, break_points)?;
-    let range = builder.range_chip();
-    let exposed = witness.assign_and_expose(&range, builder.main(0));
-    builder.assigned_instances[0].extend(exposed);
-    if stage != CircuitBuilderStage::Prover {
-        shape::check_fits(&mut builder)?;
-    }
-    Ok(builder)
+) -> Result<RollupCircuit> {
+    let mut circuit = RollupCircuit::new(stage, k, break_points)?;
+    let range = circuit.range_chip();
+    let exposed = witness.assign_and_expose(&range, circuit.main());
+    circuit.expose(exposed);
+    circuit.finish()
 }
 
 /// The test rollup's SRS (the unsafe test SRS of [`TEST_ROLLUP_K`], made if missing: the test

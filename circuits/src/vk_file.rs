@@ -6,7 +6,7 @@
 //!
 //! ```json
 //! { "format": "lockstep-vk", "version": 1, "label": "reference rollup STF, k = 20, depth 16",
-//!   "k": 20, "shape_version": 1, "vk_digest": "0x…", "vk": "0x…" }
+//!   "k": 20, "shape_version": 2, "vk_digest": "0x…", "vk": "0x…" }
 //! ```
 //!
 //! - `vk` is halo2's `RawBytes` encoding of the key; it reads back with the common shape's
@@ -17,14 +17,11 @@
 
 use std::{path::Path, sync::Arc};
 
-use halo2_base::{
-    gates::circuit::builder::BaseCircuitBuilder,
-    halo2_proofs::{
-        halo2curves::bn256::{Bn256, G1Affine},
-        plonk::VerifyingKey,
-        poly::kzg::commitment::ParamsKZG,
-        SerdeFormat,
-    },
+use halo2_base::halo2_proofs::{
+    halo2curves::bn256::{Bn256, G1Affine},
+    plonk::VerifyingKey,
+    poly::kzg::commitment::ParamsKZG,
+    SerdeFormat,
 };
 use serde::{Deserialize, Serialize};
 
@@ -141,7 +138,7 @@ impl VkFile {
             .strip_prefix("0x")
             .and_then(|digits| hex::decode(digits).ok())
             .ok_or_else(|| error("vk is not 0x-prefixed hex".into()))?;
-        let vk = VerifyingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
+        let vk = VerifyingKey::<G1Affine>::read::<_, shape::RollupCircuit>(
             &mut bytes.as_slice(),
             SerdeFormat::RawBytes,
             shape,

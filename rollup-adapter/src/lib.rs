@@ -43,7 +43,7 @@ use std::{
 use eyre::{bail, ensure, eyre, Result, WrapErr};
 use halo2_base::{
     gates::{
-        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
+        circuit::{BaseCircuitParams, CircuitBuilderStage},
         flex_gate::MultiPhaseThreadBreakPoints,
     },
     halo2_proofs::{
@@ -57,6 +57,7 @@ use lockstep_circuits::{
     entry::Domain,
     fr_text::{fr_hex, parse_fr_hex},
     keys::CircuitKey,
+    shape::RollupCircuit,
     Fr,
 };
 use lockstep_rollup_api::{ProvingJob, RollupProver, RollupReplica};
@@ -92,7 +93,7 @@ impl<W, P: RollupProver<W>> RollupProver<W> for DevModeProver<P> {
         stage: CircuitBuilderStage,
         break_points: Option<MultiPhaseThreadBreakPoints>,
         job: &ProvingJob<W>,
-    ) -> lockstep_rollup_api::Result<BaseCircuitBuilder<Fr>> {
+    ) -> lockstep_rollup_api::Result<RollupCircuit> {
         self.0.circuit(stage, break_points, job)
     }
 

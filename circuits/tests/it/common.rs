@@ -1,5 +1,5 @@
 use halo2_base::{
-    gates::circuit::builder::BaseCircuitBuilder,
+    gates::circuit::BaseCircuitParams,
     halo2_proofs::{dev::MockProver, plonk::Circuit},
 };
 use lockstep_circuits::{
@@ -30,8 +30,8 @@ pub(crate) fn witness(
 }
 
 /// Runs the MockProver on `builder` against `instances`; `Ok` if every constraint holds.
-pub(crate) fn mock_verify(
-    builder: &BaseCircuitBuilder<Fr>,
+pub(crate) fn mock_verify<C: Circuit<Fr, Params = BaseCircuitParams>>(
+    builder: &C,
     instances: Vec<Fr>,
 ) -> Result<(), String> {
     let k = builder.params().k as u32;

@@ -2,6 +2,7 @@
 //! positive and negative cases.
 
 mod accumulator;
+mod challenges;
 mod common;
 mod entry;
 mod layout;

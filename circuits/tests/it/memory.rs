@@ -19,12 +19,12 @@ use proptest::prelude::*;
 use crate::common::mock_verify;
 
 const DEPTH: usize = 8;
-const CAPACITY: MemoryCapacity = MemoryCapacity {
+pub(crate) const CAPACITY: MemoryCapacity = MemoryCapacity {
     ops: 16,
     keys: 6,
     scratch: 6,
 };
-const K: u32 = 18;
+pub(crate) const K: u32 = 18;
 
 /// `n` keys on distinct leaves of a depth-`DEPTH` tree.
 fn keys(n: usize) -> Vec<Fr> {
@@ -302,7 +302,7 @@ fn scratch(address: u64, before: u64, after: u64) -> Access {
 /// The state sample's trace interleaved with scratch ops: `A` written, read, written back to
 /// 0; `B` written and read. Address `A` equals nothing in state, but a state key numerically
 /// equal to a scratch address would still be another cell: the space term tells them apart.
-fn scratch_sample() -> (MemoryWitness, Fr) {
+pub(crate) fn scratch_sample() -> (MemoryWitness, Fr) {
     let c = case(
         &[5, 9, 0],
         &[(0, Some(6)), (1, None), (2, Some(11)), (0, None)],

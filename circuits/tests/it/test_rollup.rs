@@ -17,10 +17,7 @@ fn check(w: &PublicInputsWitness, instances: Vec<Fr>) -> Result<(), String> {
 /// What the circuit itself computes as its instances (whatever the witness).
 fn computed(w: &PublicInputsWitness) -> Vec<Fr> {
     let builder = build(CircuitBuilderStage::Mock, TEST_ROLLUP_K, None, w).unwrap();
-    builder.assigned_instances[0]
-        .iter()
-        .map(|v| *v.value())
-        .collect()
+    builder.instance_values()
 }
 
 fn honest() -> PublicInputsWitness {

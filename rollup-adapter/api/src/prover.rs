@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use halo2_base::{
     gates::{
-        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
+        circuit::{BaseCircuitParams, CircuitBuilderStage},
         flex_gate::MultiPhaseThreadBreakPoints,
     },
     halo2_proofs::{
@@ -27,7 +27,9 @@ use lockstep_circuits::{
     entry::Domain,
     keys::{CircuitKey, KeyStore},
     layout::{PublicInputsWitness, NUM_INSTANCES},
-    prover, test_rollup, Fr,
+    prover,
+    shape::RollupCircuit,
+    test_rollup, Fr,
 };
 
 use crate::{Result, RollupError, SealedBlock};
@@ -129,7 +131,7 @@ pub trait RollupProver<W>: Send + Sync + std::fmt::Debug {
         stage: CircuitBuilderStage,
         break_points: Option<MultiPhaseThreadBreakPoints>,
         job: &ProvingJob<W>,
-    ) -> Result<BaseCircuitBuilder<Fr>>;
+    ) -> Result<RollupCircuit>;
 
     /// The circuit's verifying key.
     fn vk(&self) -> &VerifyingKey<G1Affine> {
@@ -166,7 +168,7 @@ pub fn prove_exposing<W>(
     job: &ProvingJob<W>,
     params: &ParamsKZG<Bn256>,
     key: &CircuitKey<BaseCircuitParams>,
-    circuit: BaseCircuitBuilder<Fr>,
+    circuit: RollupCircuit,
 ) -> Result<Vec<u8>> {
     let expected = job.instances()?;
     let snark = prover::prove(params, &key.pk, circuit).map_err(|e| job.internal(e.to_string()))?;
@@ -180,9 +182,8 @@ pub fn prove_exposing<W>(
 
 /// Checks a circuit built by a [`RollupProver`] against `job`'s instances with `MockProver`,
 /// at the circuit's own `k`.
-pub fn mock_check_exposing<W>(job: &ProvingJob<W>, circuit: &BaseCircuitBuilder<Fr>) -> Result<()> {
-    let k = u32::try_from(circuit.config_params.k).expect("a circuit's k fits 32 bits");
-    prover::mock_check(k, circuit, job.instances()?)
+pub fn mock_check_exposing<W>(job: &ProvingJob<W>, circuit: &RollupCircuit) -> Result<()> {
+    prover::mock_check(circuit.k(), circuit, job.instances()?)
         .map_err(|e| job.internal(format!("the block fails its circuit: {e}")))
 }
 
@@ -238,7 +239,7 @@ impl<W> RollupProver<W> for TestRollupProver {
         stage: CircuitBuilderStage,
         break_points: Option<MultiPhaseThreadBreakPoints>,
         job: &ProvingJob<W>,
-    ) -> Result<BaseCircuitBuilder<Fr>> {
+    ) -> Result<RollupCircuit> {
         test_rollup::build(
             stage,
             test_rollup::TEST_ROLLUP_K,
@@ -268,7 +269,7 @@ impl<W, P: RollupProver<W> + ?Sized> RollupProver<W> for Arc<P> {
         stage: CircuitBuilderStage,
         break_points: Option<MultiPhaseThreadBreakPoints>,
         job: &ProvingJob<W>,
-    ) -> Result<BaseCircuitBuilder<Fr>> {
+    ) -> Result<RollupCircuit> {
         (**self).circuit(stage, break_points, job)
     }
 

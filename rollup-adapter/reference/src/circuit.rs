@@ -40,7 +40,7 @@
 
 use halo2_base::{
     gates::{
-        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
+        circuit::{BaseCircuitParams, CircuitBuilderStage},
         flex_gate::MultiPhaseThreadBreakPoints,
         GateInstructions, RangeChip, RangeInstructions,
     },
@@ -72,7 +72,8 @@ use lockstep_circuits::{
     },
     memory::AssignedScratchCell,
     memory::{Access, AssignedOp, MemoryCapacity, MemoryChip, MemoryWitness, Space},
-    poseidon, shape,
+    poseidon,
+    shape::{self, RollupCircuit},
     smt::SparseMerkleTree,
     Error, Fr, Result,
 };
@@ -370,7 +371,7 @@ impl StfCapacity {
 /// The version of the STF circuit's constraints, part of every cached key's digest: a change
 /// to what the circuit lays out or constrains bumps it, so that no key made by an older build
 /// is read back by a newer one.
-pub const STF_VERSION: u32 = 2;
+pub const STF_VERSION: u32 = 3;
 
 /// One deployment of the STF circuit: its degree, the depth of the rollup's state tree and
 /// the capacity of a block. The verifying key is a function of these alone, so an aggregator
@@ -550,7 +551,7 @@ pub fn circuit(
     break_points: Option<MultiPhaseThreadBreakPoints>,
     capacity: StfCapacity,
     witness: &StfWitness,
-) -> Result<BaseCircuitBuilder<Fr>> {
+) -> Result<RollupCircuit> {
     if witness.tape.len() != capacity.tape {
         return Err(Error::OutOfRange {
             what: "tape steps in the witness",
@@ -558,17 +559,14 @@ pub fn circuit(
             expected: "exactly the capacity (StfWitness::new pads)",
         });
     }
-    let mut builder = shape::builder(stage, k, break_points)?;
-    let range = builder.range_chip();
-    let ctx = builder.main(0);
+    let mut circuit = RollupCircuit::new(stage, k, break_points)?;
+    let range = circuit.range_chip();
+    let ctx = circuit.main();
     let hasher = poseidon::hasher(ctx, range.gate());
-    let chip = MemoryChip::new(&range, witness.memory.depth, capacity.memory())?;
-    let ops = chip.load_ops(ctx, &witness.memory)?;
     // Every slot is an op of the trace (an unused one reads scratch address 0), never padding
     // that the memory check would leave out: a slot it skipped could read anything.
-    for op in &ops {
-        range.gate().assert_is_const(ctx, &op.used, &Fr::one());
-    }
+    let chip = MemoryChip::new(&range, witness.memory.depth, capacity.memory())?.every_op_used();
+    let ops = chip.load_ops(ctx, &witness.memory)?;
     let keys = chip.load_keys(ctx, &witness.memory)?;
     let scratch = chip.load_scratch(ctx, &witness.memory)?;
     let pre_root = ctx.load_witness(witness.memory.pre_root);
@@ -596,7 +594,7 @@ pub fn circuit(
     // The last row pads: the tape is consumed and no frame is open.
     range.gate().assert_is_const(ctx, &padding, &Fr::one());
 
-    let post_root = chip.check(ctx, &hasher, pre_root, &ops, &keys, &scratch)?;
+    let (post_root, multisets) = chip.check(ctx, pre_root, &ops, &keys, &scratch)?;
     let header = SlotHeader::<Assigned> {
         domain,
         slot,
@@ -609,15 +607,9 @@ pub fn circuit(
     };
     let (assumed, served) = stf.entries(ctx, &header, &scratch, &registers);
     let instances = PublicInputsChip::new(&range).expose(ctx, &hasher, &header, &assumed, &served);
-    builder.assigned_instances[0].extend(instances);
-    if stage != CircuitBuilderStage::Prover {
-        if let Err(error) = shape::check_fits(&mut builder) {
-            // Never synthesised: drop it quietly.
-            builder.clear();
-            return Err(error);
-        }
-    }
-    Ok(builder)
+    circuit.expose(instances);
+    circuit.prove_equal(multisets);
+    circuit.finish()
 }
 
 /// A tape step loaded into the circuit.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use halo2_base::{
     gates::{
-        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
+        circuit::{BaseCircuitParams, CircuitBuilderStage},
         flex_gate::MultiPhaseThreadBreakPoints,
     },
     halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG},
@@ -20,6 +20,7 @@ use lockstep_circuits::{
     entry::Domain,
     keys::{CircuitKey, KeyStore},
     layout::SlotHeader,
+    shape::RollupCircuit,
     Fr,
 };
 use lockstep_rollup_api::{
@@ -239,7 +240,7 @@ impl RollupProver<Arc<ReplayedBlock>> for StfProver {
         stage: CircuitBuilderStage,
         break_points: Option<MultiPhaseThreadBreakPoints>,
         job: &ProvingJob<Arc<ReplayedBlock>>,
-    ) -> api::Result<BaseCircuitBuilder<Fr>> {
+    ) -> api::Result<RollupCircuit> {
         // The block must fit the deployment: its tree depth and its capacity.
         let replayed = &job.witness;
         let (rollup, slot) = (job.sealed.header.rollup_id, job.sealed.header.slot);
@@ -259,7 +260,7 @@ impl RollupProver<Arc<ReplayedBlock>> for StfProver {
             .stats()
             .check_fits(&self.config.capacity)
             .map_err(invalid)?;
-        let build = || -> Result<BaseCircuitBuilder<Fr>> {
+        let build = || -> Result<RollupCircuit> {
             let witness = replayed.run.stf_witness(
                 &replayed.pre,
                 &replayed.block,

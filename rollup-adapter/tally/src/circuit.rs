@@ -22,7 +22,7 @@
 
 use halo2_base::{
     gates::{
-        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
+        circuit::{BaseCircuitParams, CircuitBuilderStage},
         flex_gate::MultiPhaseThreadBreakPoints,
         GateInstructions, RangeInstructions,
     },
@@ -37,7 +37,9 @@ use lockstep_circuits::{
     entry::{fe_from_be, part, CallKind, Domain, Entry, EntryChip, EntryInstructions},
     keys::{config_digest, CircuitKey, KeyStore},
     layout::{real_flags, Assigned, AssignedEntryList, PublicInputsChip, SlotHeader, MAX_ENTRIES},
-    poseidon, shape, Fr,
+    poseidon,
+    shape::{self, RollupCircuit},
+    Fr,
 };
 use snark_verifier_sdk::Snark;
 
@@ -100,22 +102,18 @@ pub fn circuit(
     k: u32,
     break_points: Option<MultiPhaseThreadBreakPoints>,
     witness: &TallyWitness,
-) -> Result<BaseCircuitBuilder<Fr>> {
+) -> Result<RollupCircuit> {
     if witness.served.len() > MAX_ENTRIES {
         return Err(Error::Refused(format!(
             "{} served entries; the layout holds {MAX_ENTRIES}",
             witness.served.len()
         )));
     }
-    let mut builder = shape::builder(stage, k, break_points)?;
-    let range = builder.range_chip();
-    let ctx = builder.main(0);
-    let exposed = assign(&range, ctx, witness);
-    builder.assigned_instances[0].extend(exposed);
-    if stage != CircuitBuilderStage::Prover {
-        shape::check_fits(&mut builder)?;
-    }
-    Ok(builder)
+    let mut circuit = RollupCircuit::new(stage, k, break_points)?;
+    let range = circuit.range_chip();
+    let exposed = assign(&range, circuit.main(), witness);
+    circuit.expose(exposed);
+    Ok(circuit.finish()?)
 }
 
 /// `real · (value − expected) = 0`: `value = expected` on a real entry.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use halo2_base::{
     gates::{
-        circuit::{builder::BaseCircuitBuilder, BaseCircuitParams, CircuitBuilderStage},
+        circuit::{BaseCircuitParams, CircuitBuilderStage},
         flex_gate::MultiPhaseThreadBreakPoints,
     },
     halo2_proofs::{halo2curves::bn256::Bn256, poly::kzg::commitment::ParamsKZG},
@@ -14,6 +14,7 @@ use halo2_base::{
 use lockstep_circuits::{
     entry::Domain,
     keys::{CircuitKey, KeyStore},
+    shape::RollupCircuit,
     Fr,
 };
 use lockstep_rollup_api::{
@@ -157,7 +158,7 @@ impl RollupProver<TallyState> for TallyProver {
         stage: CircuitBuilderStage,
         break_points: Option<MultiPhaseThreadBreakPoints>,
         job: &ProvingJob<TallyState>,
-    ) -> api::Result<BaseCircuitBuilder<Fr>> {
+    ) -> api::Result<RollupCircuit> {
         circuit::circuit(stage, TALLY_K, break_points, &job_witness(job))
             .map_err(|e| job.internal(e.to_string()))
     }

@@ -191,12 +191,7 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
             .find_map(|k| {
                 let mut builder =
                     stf::circuit(CircuitBuilderStage::Mock, k, None, capacity, &witness).ok()?;
-                let cells = builder
-                    .statistics()
-                    .gate
-                    .total_advice_per_phase
-                    .iter()
-                    .sum::<usize>();
+                let cells = builder.advice_cells().iter().sum::<usize>();
                 // Only measured, never synthesised.
                 builder.clear();
                 Some((k, cells))
