@@ -365,7 +365,17 @@ pub struct AssignedOp {
     pub scratch: AssignedValue<Fr>,
     /// 1 for an op of the trace, 0 for padding.
     pub used: AssignedValue<Fr>,
+    /// The key's pre-image, where the circuit derives keys ([`MemoryChip::with_key_derivation`]);
+    /// set by the circuit after loading (`None`: zeros).
+    pub preimage: Option<[AssignedValue<Fr>; KEY_PREIMAGE]>,
 }
+
+/// Field elements of a state key's pre-image (e.g. space, address and slot).
+pub const KEY_PREIMAGE: usize = 3;
+
+/// How a circuit derives a state key from its pre-image, in-circuit.
+pub type KeyDerivation<'a> =
+    &'a dyn Fn(&mut Context<Fr>, [AssignedValue<Fr>; KEY_PREIMAGE]) -> AssignedValue<Fr>;
 
 /// A scratch table row loaded into a circuit.
 #[derive(Debug, Clone, Copy)]
@@ -395,15 +405,27 @@ pub struct AssignedKeyOpening {
     pub used: AssignedValue<Fr>,
     /// Siblings of its leaf, from the leaf up.
     pub siblings: Vec<AssignedValue<Fr>>,
+    /// The key's pre-image, where the circuit derives keys; set by the circuit after loading.
+    pub preimage: Option<[AssignedValue<Fr>; KEY_PREIMAGE]>,
 }
 
 /// Proves a state trace consistent and computes the root it leads to.
-#[derive(Debug)]
 pub struct MemoryChip<'a> {
     range: &'a RangeChip<Fr>,
     merkle: MerkleChip<'a>,
     capacity: MemoryCapacity,
     every_op_used: bool,
+    derivation: Option<KeyDerivation<'a>>,
+}
+
+impl std::fmt::Debug for MemoryChip<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryChip")
+            .field("capacity", &self.capacity)
+            .field("every_op_used", &self.every_op_used)
+            .field("derives_keys", &self.derivation.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> MemoryChip<'a> {
@@ -421,7 +443,23 @@ impl<'a> MemoryChip<'a> {
             merkle: MerkleChip::new(range, depth)?,
             capacity,
             every_op_used: false,
+            derivation: None,
         })
+    }
+
+    /// State keys are derived in-circuit from their pre-images, **once per distinct key**: each
+    /// key row must hold a pre-image (set on [`AssignedKeyOpening::preimage`] before
+    /// [`Self::check`]) that `derive` maps to its key, and every tuple of the multiset check
+    /// carries the pre-image next to the key. An op whose pre-image its circuit sets (its row
+    /// computes it) then addresses the key derived from it: its tuple must match a written
+    /// tuple with the same key and pre-image, and every written tuple of a key carries the key
+    /// row's pre-image (the initial tuple does; each write repeats what its op read). So the
+    /// rows need no hash of their own; an op whose pre-image its circuit leaves free (a journal
+    /// undo) is still held to the key row's.
+    #[must_use]
+    pub fn with_key_derivation(mut self, derive: KeyDerivation<'a>) -> Self {
+        self.derivation = Some(derive);
+        self
     }
 
     /// Every op slot holds an op of the trace, never padding: [`Self::load_ops`] refuses a
@@ -477,6 +515,7 @@ impl<'a> MemoryChip<'a> {
                     } else {
                         ctx.load_witness(Fr::from(used))
                     },
+                    preimage: None,
                 }
             })
             .collect();
@@ -562,6 +601,7 @@ impl<'a> MemoryChip<'a> {
                     t_last: ctx.load_witness(Fr::from(u64::from(row.t_last))),
                     used: ctx.load_witness(Fr::from(used)),
                     siblings: ctx.assign_witnesses(row.siblings.iter().copied()),
+                    preimage: None,
                 }
             })
             .collect();
@@ -670,33 +710,61 @@ impl<'a> MemoryChip<'a> {
             self.range.range_check(ctx, gap, TIME_BITS);
         }
 
+        // Derived keys: each used key row's key is derived from its pre-image.
+        if let Some(derive) = self.derivation {
+            for (index, row) in keys.iter().enumerate() {
+                let preimage = row.preimage.ok_or(Error::BadTrace {
+                    what: "key row",
+                    index,
+                    reason: "it has no pre-image, and the circuit derives its keys".into(),
+                })?;
+                let derived = derive(ctx, preimage);
+                let off = gate.sub(ctx, derived, row.key);
+                let off = gate.mul(ctx, off, row.used);
+                gate.assert_is_const(ctx, &off, &Fr::zero());
+            }
+        }
+
         // written: initial tuples and op writes; read: op reads and final tuples. A tuple is
-        // (key, value, time, space).
+        // (key, value, time, space), followed by the key's pre-image where keys are derived.
         let zero = ctx.load_zero();
         let one = ctx.load_constant(Fr::one());
+        let derived = self.derivation.is_some();
+        let tuple = |fields: [AssignedValue<Fr>; 4],
+                     preimage: Option<[AssignedValue<Fr>; KEY_PREIMAGE]>|
+         -> Vec<AssignedValue<Fr>> {
+            let mut all = fields.to_vec();
+            if derived {
+                all.extend(preimage.unwrap_or([zero; KEY_PREIMAGE]));
+            }
+            all
+        };
         let mut multisets = MultisetEquality::new("memory");
         for row in keys {
-            multisets
-                .written
-                .push(Tuple::when(row.used, [row.key, row.initial, zero, zero]));
-            multisets
-                .read
-                .push(Tuple::when(row.used, [row.key, row.last, row.t_last, zero]));
+            multisets.written.push(Tuple::when(
+                row.used,
+                tuple([row.key, row.initial, zero, zero], row.preimage),
+            ));
+            multisets.read.push(Tuple::when(
+                row.used,
+                tuple([row.key, row.last, row.t_last, zero], row.preimage),
+            ));
         }
         for cell in scratch {
-            multisets
-                .written
-                .push(Tuple::when(cell.used, [cell.address, zero, zero, one]));
+            multisets.written.push(Tuple::when(
+                cell.used,
+                tuple([cell.address, zero, zero, one], None),
+            ));
             multisets.read.push(Tuple::when(
                 cell.used,
-                [cell.address, cell.last, cell.t_last, one],
+                tuple([cell.address, cell.last, cell.t_last, one], None),
             ));
         }
         for (i, op) in ops.iter().enumerate() {
             let now = ctx.load_constant(Fr::from(i as u64 + 1));
             let (read, written) = (
-                [op.key, op.before, op.t_prev, op.scratch],
-                [op.key, op.after, now, op.scratch],
+                tuple([op.key, op.before, op.t_prev, op.scratch], op.preimage),
+                tuple([op.key, op.after, now, op.scratch], op.preimage),
             );
             if self.every_op_used {
                 multisets.read.push(Tuple::always(read));

@@ -96,7 +96,15 @@ pub fn permutation(mut state: [Fr; T]) -> [Fr; T] {
 
 /// Compresses two field elements into one with a single permutation, natively.
 pub fn compress(left: Fr, right: Fr) -> Fr {
-    permutation([Fr::from_u128(COMPRESS_TAG), left, right])[1]
+    compress_tagged(COMPRESS_TAG, left, right)
+}
+
+/// [`compress`] from another capacity element `tag`: a compression of its own domain (a rollup
+/// derives its state keys with one, apart from its tree's nodes). `tag` must not be
+/// [`COMPRESS_TAG`] where the domains must stay apart, nor a sponge's capacity (`2^64·n` for an
+/// `n`-input hash of [`hash`], `n` below 2).
+pub fn compress_tagged(tag: u128, left: Fr, right: Fr) -> Fr {
+    permutation([Fr::from_u128(tag), left, right])[1]
 }
 
 /// Compresses two assigned values into one with a single permutation, as [`compress`] does
@@ -104,6 +112,17 @@ pub fn compress(left: Fr, right: Fr) -> Fr {
 pub fn compress_assigned(
     ctx: &mut Context<Fr>,
     gate: &impl GateInstructions<Fr>,
+    left: AssignedValue<Fr>,
+    right: AssignedValue<Fr>,
+) -> AssignedValue<Fr> {
+    compress_tagged_assigned(ctx, gate, COMPRESS_TAG, left, right)
+}
+
+/// [`compress_tagged`] in-circuit, as [`compress_assigned`] is [`compress`].
+pub fn compress_tagged_assigned(
+    ctx: &mut Context<Fr>,
+    gate: &impl GateInstructions<Fr>,
+    tag: u128,
     left: AssignedValue<Fr>,
     right: AssignedValue<Fr>,
 ) -> AssignedValue<Fr> {
@@ -115,7 +134,7 @@ pub fn compress_assigned(
         spec.mds_matrices().pre_sparse_mds().as_ref(),
     );
     let mut state = [
-        ctx.load_constant(Fr::from_u128(COMPRESS_TAG) + start[0][0]),
+        ctx.load_constant(Fr::from_u128(tag) + start[0][0]),
         gate.add(ctx, left, Constant(start[0][1])),
         gate.add(ctx, right, Constant(start[0][2])),
     ];

@@ -457,3 +457,90 @@ proptest! {
         prop_assert_eq!(prove(&witness, c.post_root), Ok(()));
     }
 }
+
+/// The memory circuit with derived keys: every key row holds the pre-image `[key − 1, 1, 0]`
+/// (the test derivation is the sum of the parts), every state op `op_preimage(i, key)`.
+fn derived_circuit(
+    witness: &MemoryWitness,
+    op_preimage: impl Fn(usize, Fr) -> [Fr; 3],
+    row_preimage: impl Fn(usize, Fr) -> Option<[Fr; 3]>,
+) -> lockstep_circuits::Result<lockstep_circuits::shape::RollupCircuit> {
+    use halo2_base::gates::GateInstructions;
+    let mut circuit =
+        lockstep_circuits::shape::RollupCircuit::new(CircuitBuilderStage::Mock, K, None)?;
+    let range = circuit.range_chip();
+    let gate = range.gate.clone();
+    let derive = move |ctx: &mut halo2_base::Context<Fr>,
+                       [a, b, c]: [halo2_base::AssignedValue<Fr>; 3]| {
+        let ab = gate.add(ctx, a, b);
+        gate.add(ctx, ab, c)
+    };
+    let ctx = circuit.main();
+    let chip =
+        memory::MemoryChip::new(&range, witness.depth, CAPACITY)?.with_key_derivation(&derive);
+    let mut ops = chip.load_ops(ctx, witness)?;
+    let mut keys = chip.load_keys(ctx, witness)?;
+    let scratch = chip.load_scratch(ctx, witness)?;
+    for (i, op) in ops.iter_mut().enumerate().take(witness.ops.len()) {
+        if !witness.ops[i].scratch {
+            op.preimage = Some(op_preimage(i, witness.ops[i].key).map(|v| ctx.load_witness(v)));
+        }
+    }
+    for (i, row) in keys.iter_mut().enumerate().take(witness.keys.len()) {
+        row.preimage = row_preimage(i, witness.keys[i].key).map(|p| p.map(|v| ctx.load_witness(v)));
+    }
+    for row in keys.iter_mut().skip(witness.keys.len()) {
+        row.preimage = Some([Fr::zero(); 3].map(|v| ctx.load_witness(v)));
+    }
+    let pre_root = ctx.load_witness(witness.pre_root);
+    let (post_root, multisets) = chip.check(ctx, pre_root, &ops, &keys, &scratch)?;
+    circuit.prove_equal(multisets);
+    circuit.expose([pre_root, post_root]);
+    circuit.finish()
+}
+
+fn split(key: Fr) -> [Fr; 3] {
+    [key - Fr::one(), Fr::one(), Fr::zero()]
+}
+
+#[test]
+fn derived_keys_bind_each_op_to_its_key_rows_preimage() {
+    let (witness, post_root) = scratch_sample();
+    let check = |circuit: lockstep_circuits::shape::RollupCircuit| {
+        mock_verify(&circuit, vec![witness.pre_root, post_root])
+    };
+    let honest = derived_circuit(&witness, |_, key| split(key), |_, key| Some(split(key))).unwrap();
+    assert_eq!(check(honest), Ok(()));
+    // An op's pre-image that derives to the same key but is not the key row's: refused by the
+    // multisets (the pre-image itself is bound, not only what it derives to).
+    let other = derived_circuit(
+        &witness,
+        |i, key| {
+            if i == 3 {
+                [key, Fr::zero(), Fr::zero()]
+            } else {
+                split(key)
+            }
+        },
+        |_, key| Some(split(key)),
+    )
+    .unwrap();
+    assert!(check(other).is_err(), "an op with another pre-image");
+    // A key row whose pre-image does not derive to its key: refused by the derivation.
+    let underived = derived_circuit(
+        &witness,
+        |_, key| split(key),
+        |i, key| {
+            Some(if i == 0 {
+                [key, Fr::one(), Fr::zero()]
+            } else {
+                split(key)
+            })
+        },
+    )
+    .unwrap();
+    assert!(check(underived).is_err(), "a key row that does not derive");
+    // A key row without a pre-image is a clear error.
+    let missing = derived_circuit(&witness, |_, key| split(key), |_, _| None).unwrap_err();
+    assert!(missing.to_string().contains("no pre-image"), "{missing}");
+}

@@ -20,6 +20,14 @@
 //!   written value as a function of what it read; an unused slot reads scratch address 0 and
 //!   leaves it. All the ops, in order, go through [`MemoryChip`] with the state keys opened at
 //!   the pre root; the chip returns the post root.
+//! - **State keys** are derived once per distinct key, in the memory check's key table
+//!   ([`MemoryChip::with_key_derivation`]), never in a row. A row computes a key's pre-image
+//!   `(space, address, slot)` and takes the key itself as a witness; each state op's tuple
+//!   carries the pre-image next to the key, so the memory check holds the pair to the key row,
+//!   where `key = compress_tagged(STATE_TAG, space·2^160 + address, slot)`. A row that writes a
+//!   key into a journal record also accesses that key under the same (or a stronger) flag, so
+//!   no unbound key reaches scratch. An undo finds only the key in its record: its pre-image
+//!   is a free witness, held to the key row's by the same check.
 //! - **Packed scratch records** (the stack of suspended frames, the journal, both entry lists;
 //!   layout in [`scratch`]) are unpacked with range checks, so a record has one reading.
 //!
@@ -38,6 +46,8 @@
 //! is a private input: binding it to the block's bytes in the blob needs the blob's polynomial
 //! evaluated in-circuit (`docs/reference-rollup.md`, "Status").
 
+use std::{cell::RefCell, collections::HashMap};
+
 use halo2_base::{
     gates::{
         circuit::{BaseCircuitParams, CircuitBuilderStage},
@@ -48,7 +58,6 @@ use halo2_base::{
         halo2curves::{bn256::Bn256, ff::PrimeField},
         poly::{commitment::Params, kzg::commitment::ParamsKZG},
     },
-    poseidon::hasher::PoseidonHasher,
     utils::{biguint_to_fe, fe_to_biguint},
     AssignedValue, Context,
     QuantumCell::{Constant, Existing},
@@ -60,7 +69,7 @@ use snark_verifier_sdk::Snark;
 use crate::{
     abi::{self, AppKind, Method},
     spec::MAX_CALL_DEPTH,
-    state::{state_tag, StateKey},
+    state::{StateKey, STATE_TAG},
 };
 
 use lockstep_circuits::{
@@ -70,8 +79,10 @@ use lockstep_circuits::{
         real_flags, Assigned, AssignedEntryList, PublicInputsChip, RollupPublicInputs, SlotHeader,
         MAX_ENTRIES,
     },
-    memory::AssignedScratchCell,
-    memory::{Access, AssignedOp, MemoryCapacity, MemoryChip, MemoryWitness, Space},
+    memory::{
+        Access, AssignedKeyOpening, AssignedOp, AssignedScratchCell, MemoryCapacity, MemoryChip,
+        MemoryWitness, Space, KEY_PREIMAGE,
+    },
     poseidon,
     shape::{self, RollupCircuit},
     smt::SparseMerkleTree,
@@ -565,9 +576,16 @@ pub fn circuit(
     let hasher = poseidon::hasher(ctx, range.gate());
     // Every slot is an op of the trace (an unused one reads scratch address 0), never padding
     // that the memory check would leave out: a slot it skipped could read anything.
-    let chip = MemoryChip::new(&range, witness.memory.depth, capacity.memory())?.every_op_used();
-    let ops = chip.load_ops(ctx, &witness.memory)?;
-    let keys = chip.load_keys(ctx, &witness.memory)?;
+    // State keys are derived once per distinct key, in the key table, from the pre-images the
+    // rows compute (module docs, "State keys").
+    let derive = |ctx: &mut Context<Fr>, preimage: [AssignedValue<Fr>; KEY_PREIMAGE]| {
+        derive_state_key(&range, ctx, preimage)
+    };
+    let chip = MemoryChip::new(&range, witness.memory.depth, capacity.memory())?
+        .every_op_used()
+        .with_key_derivation(&derive);
+    let mut ops = chip.load_ops(ctx, &witness.memory)?;
+    let mut keys = chip.load_keys(ctx, &witness.memory)?;
     let scratch = chip.load_scratch(ctx, &witness.memory)?;
     let pre_root = ctx.load_witness(witness.memory.pre_root);
     let h = &witness.header;
@@ -579,20 +597,21 @@ pub fn circuit(
 
     let stf = StfChip {
         range: &range,
-        hasher: &hasher,
+        preimages: RefCell::new(HashMap::new()),
     };
     let tape = stf.load_tape(ctx, &witness.tape);
 
     let zero = ctx.load_zero();
     let mut registers = Registers([zero; Reg::COUNT]);
     let mut padding = zero;
-    for row in ops.chunks(OPS_PER_ROW) {
+    for row in ops.chunks_mut(OPS_PER_ROW) {
         let (after, pad) = stf.row(ctx, rollup, &registers, &tape, row);
         registers = after;
         padding = pad;
     }
     // The last row pads: the tape is consumed and no frame is open.
     range.gate().assert_is_const(ctx, &padding, &Fr::one());
+    stf.key_preimages(ctx, &mut keys)?;
 
     let (post_root, multisets) = chip.check(ctx, pre_root, &ops, &keys, &scratch)?;
     let header = SlotHeader::<Assigned> {
@@ -625,6 +644,8 @@ struct SlotUse {
     weight: AssignedValue<Fr>,
     scratch: bool,
     key: AssignedValue<Fr>,
+    /// A state key's pre-image (`None` for scratch).
+    preimage: Option<[AssignedValue<Fr>; KEY_PREIMAGE]>,
     after: AssignedValue<Fr>,
 }
 
@@ -637,7 +658,7 @@ struct RowState {
 }
 
 impl RowState {
-    /// Slot `i`, under `weight`, accesses `key` and leaves `after` there.
+    /// Slot `i`, under `weight`, accesses scratch address `key` and leaves `after` there.
     fn op(
         &mut self,
         i: usize,
@@ -646,10 +667,29 @@ impl RowState {
         key: AssignedValue<Fr>,
         after: AssignedValue<Fr>,
     ) {
+        debug_assert!(scratch, "state ops go through RowState::state");
         self.uses[i].push(SlotUse {
             weight,
             scratch,
             key,
+            preimage: None,
+            after,
+        });
+    }
+
+    /// Slot `i`, under `weight`, accesses state key `key` and leaves `after` there.
+    fn state(
+        &mut self,
+        i: usize,
+        weight: AssignedValue<Fr>,
+        key: StateKeyCells,
+        after: AssignedValue<Fr>,
+    ) {
+        self.uses[i].push(SlotUse {
+            weight,
+            scratch: false,
+            key: key.key,
+            preimage: Some(key.preimage),
             after,
         });
     }
@@ -712,8 +752,8 @@ struct RowInputs {
     short: AssignedValue<Fr>,
     /// State keys: the row's main cell, and the frame target's account or an AMM's token
     /// reserve.
-    ka: AssignedValue<Fr>,
-    kb: AssignedValue<Fr>,
+    ka: StateKeyCells,
+    kb: StateKeyCells,
 }
 
 impl RowInputs {
@@ -736,7 +776,31 @@ struct FrameValues {
 
 struct StfChip<'a> {
     range: &'a RangeChip<Fr>,
-    hasher: &'a PoseidonHasher<Fr, { poseidon::T }, { poseidon::RATE }>,
+    /// The pre-image of every key the rows derived, by the key's bytes: what a journal undo
+    /// (which finds only the key) and the key table load.
+    preimages: RefCell<HashMap<[u8; 32], [Fr; KEY_PREIMAGE]>>,
+}
+
+/// A state key as the rows use it: the key (a witness, bound to its pre-image by the memory
+/// check) and its pre-image `(space, address, slot)`.
+#[derive(Debug, Clone, Copy)]
+struct StateKeyCells {
+    key: AssignedValue<Fr>,
+    preimage: [AssignedValue<Fr>; KEY_PREIMAGE],
+}
+
+/// `compress_tagged(STATE_TAG, space·2^160 + address, slot)` ([`StateKey::to_field`]), in the
+/// key table, once per distinct key. `space < 4` and `address < 2^160` (a tape field or a
+/// record part, both range-checked where the rows compute them), so the packing is one-to-one.
+fn derive_state_key(
+    range: &RangeChip<Fr>,
+    ctx: &mut Context<Fr>,
+    [space, address, slot]: [AssignedValue<Fr>; KEY_PREIMAGE],
+) -> AssignedValue<Fr> {
+    let packed = range
+        .gate()
+        .mul_add(ctx, space, Constant(pow2(160)), address);
+    poseidon::compress_tagged_assigned(ctx, range.gate(), STATE_TAG, packed, slot)
 }
 
 impl StfChip<'_> {
@@ -953,21 +1017,64 @@ impl StfChip<'_> {
         )
     }
 
-    /// `Poseidon(TAG, space, address, slot)`.
+    /// The state key of `(space, address, slot)`: the key as a witness, computed natively from
+    /// the pre-image's values and remembered; the memory check holds it to the pre-image
+    /// wherever an op uses it ([`MemoryChip::with_key_derivation`]).
     fn state_key(
         &self,
         ctx: &mut Context<Fr>,
         space: AssignedValue<Fr>,
         address: AssignedValue<Fr>,
         slot: AssignedValue<Fr>,
-    ) -> AssignedValue<Fr> {
-        let tag = ctx.load_constant(state_tag());
-        poseidon::hash_assigned(
-            self.hasher,
-            ctx,
-            self.range.gate(),
-            &[tag, space, address, slot],
-        )
+    ) -> StateKeyCells {
+        let preimage = [space, address, slot];
+        let values = preimage.map(|cell| *cell.value());
+        let key =
+            poseidon::compress_tagged(STATE_TAG, values[0] * pow2(160) + values[1], values[2]);
+        self.preimages
+            .borrow_mut()
+            .entry(key.to_bytes())
+            .or_insert(values);
+        StateKeyCells {
+            key: ctx.load_witness(key),
+            preimage,
+        }
+    }
+
+    /// The state key `key` read back (from a journal record), with its pre-image as witnesses:
+    /// the memory check holds them to the key row's.
+    fn recalled_key(&self, ctx: &mut Context<Fr>, key: AssignedValue<Fr>) -> StateKeyCells {
+        let values = self
+            .preimages
+            .borrow()
+            .get(&key.value().to_bytes())
+            .copied()
+            .unwrap_or([Fr::zero(); KEY_PREIMAGE]);
+        StateKeyCells {
+            key,
+            preimage: values.map(|v| ctx.load_witness(v)),
+        }
+    }
+
+    /// Loads each key row's pre-image (remembered from the rows). A used row whose key no row
+    /// derived cannot be proven.
+    fn key_preimages(&self, ctx: &mut Context<Fr>, keys: &mut [AssignedKeyOpening]) -> Result<()> {
+        let preimages = self.preimages.borrow();
+        for (index, row) in keys.iter_mut().enumerate() {
+            let values = match preimages.get(&row.key.value().to_bytes()) {
+                Some(values) => *values,
+                None if *row.used.value() == Fr::zero() => [Fr::zero(); KEY_PREIMAGE],
+                None => {
+                    return Err(Error::BadTrace {
+                        what: "key row",
+                        index,
+                        reason: "no row derives its key".into(),
+                    })
+                }
+            };
+            row.preimage = Some(values.map(|v| ctx.load_witness(v)));
+        }
+        Ok(())
     }
 
     /// The scratch address of `cell` of record `index` in `region`.
@@ -1120,12 +1227,12 @@ impl StfChip<'_> {
         row: &mut RowState,
         s: &RowInputs,
         flag: AssignedValue<Fr>,
-        key: AssignedValue<Fr>,
+        key: StateKeyCells,
         after: AssignedValue<Fr>,
     ) -> AssignedValue<Fr> {
         let journal = row.b[Reg::Journal];
-        row.op(0, flag, false, key, after);
-        self.journal(ctx, row, 1, flag, journal, key, s.read(0));
+        row.state(0, flag, key, after);
+        self.journal(ctx, row, 1, flag, journal, key.key, s.read(0));
         self.range.gate().add(ctx, journal, Constant(Fr::one()))
     }
 
@@ -1266,7 +1373,7 @@ impl StfChip<'_> {
         rollup: AssignedValue<Fr>,
         b: &Registers,
         tape: &[AssignedStep],
-        slots: &[AssignedOp],
+        slots: &mut [AssignedOp],
     ) -> (Registers, AssignedValue<Fr>) {
         let s = self.inputs(ctx, rollup, b, tape, slots);
         let mut row = RowState {
@@ -1601,8 +1708,8 @@ impl StfChip<'_> {
         let credited = gate.mul(ctx, credited, refund);
         self.range.range_check(ctx, credited, 128);
         let refunded = gate.add(ctx, s.read(1), value);
-        row.op(1, refund, false, kb, refunded);
-        self.journal(ctx, row, 2, refund, b[Reg::Journal], kb, s.read(1));
+        row.state(1, refund, kb, refunded);
+        self.journal(ctx, row, 2, refund, b[Reg::Journal], kb.key, s.read(1));
         let journal = gate.add(ctx, b[Reg::Journal], refund);
         let resume = self.constant(ctx, next::RESUME);
         for (r, v) in [
@@ -1638,11 +1745,11 @@ impl StfChip<'_> {
         let paid = gate.mul_not(ctx, short, mv_local);
         let unpaid = gate.mul(ctx, short, mv_local);
         let debited = gate.sub_mul(ctx, s.read(0), paid, value);
-        row.op(0, mv_local, false, ka, debited);
+        row.state(0, mv_local, ka, debited);
         let arrived = gate.add(ctx, s.read(0), value);
-        row.op(0, mv_remote, false, kb, arrived);
+        row.state(0, mv_remote, kb, arrived);
         let changed0 = gate.add(ctx, paid, mv_remote);
-        let key0 = gate.select(ctx, kb, ka, mv_remote);
+        let key0 = gate.select(ctx, kb.key, ka.key, mv_remote);
         self.journal(ctx, row, 1, changed0, b[Reg::Journal], key0, s.read(0));
         // The credit of a local move, in slot 3; neither credit overflows 128 bits.
         let account3 = gate.mul(ctx, paid, s.read(3));
@@ -1652,9 +1759,9 @@ impl StfChip<'_> {
         let credited_balance = gate.mul(ctx, credited_balance, changed0);
         self.range.range_check(ctx, credited_balance, 128);
         let credited = gate.add(ctx, s.read(3), value);
-        row.op(3, paid, false, kb, credited);
+        row.state(3, paid, kb, credited);
         let second = gate.add(ctx, b[Reg::Journal], one);
-        self.journal(ctx, row, 4, paid, second, kb, s.read(3));
+        self.journal(ctx, row, 4, paid, second, kb.key, s.read(3));
         let journal = gate.mul_add(ctx, paid, Constant(Fr::from(2)), b[Reg::Journal]);
         let journal = gate.add(ctx, journal, mv_remote);
         self.set(ctx, row, f_move, Reg::Journal, journal);
@@ -1687,7 +1794,7 @@ impl StfChip<'_> {
             ka,
             ..
         } = *s;
-        row.op(0, f_code, false, ka, s.read(0));
+        row.state(0, f_code, ka, s.read(0));
         let leaf = gate.mul(ctx, f_code, s.read(0));
         let (app, rest) = self.split(ctx, leaf, 8, 200);
         self.range
@@ -1797,16 +1904,16 @@ impl StfChip<'_> {
         let swapped = gate.mul_not(ctx, none_out, app_amm);
         let swapped = gate.mul_not(ctx, slips, swapped);
         let slipped = gate.sub(ctx, app_amm, swapped);
-        row.op(0, app_amm, false, ka, s.read(0));
+        row.state(0, app_amm, ka, s.read(0));
         let paid_out = gate.sub_mul(ctx, s.read(1), swapped, out);
-        row.op(1, app_amm, false, kb, paid_out);
-        self.journal(ctx, row, 2, swapped, b[Reg::Journal], kb, s.read(1));
+        row.state(1, app_amm, kb, paid_out);
+        self.journal(ctx, row, 2, swapped, b[Reg::Journal], kb.key, s.read(1));
         let reserve = gate.add(ctx, s.read(0), value);
         let fits = gate.mul(ctx, swapped, reserve);
         self.range.range_check(ctx, fits, 128);
-        row.op(4, swapped, false, ka, reserve);
+        row.state(4, swapped, ka, reserve);
         let second = gate.add(ctx, b[Reg::Journal], one);
-        self.journal(ctx, row, 5, swapped, second, ka, s.read(4));
+        self.journal(ctx, row, 5, swapped, second, ka.key, s.read(4));
         let journal = gate.mul_add(ctx, swapped, Constant(Fr::from(2)), b[Reg::Journal]);
         let word = gate.mul(ctx, swapped, out);
         let word = gate.mul_add(ctx, slipped, Constant(Fr::from(REVERT_SLIPPAGE)), word);
@@ -1883,8 +1990,8 @@ impl StfChip<'_> {
         let paid = gate.mul_not(ctx, short, call_remote);
         let unpaid = gate.mul(ctx, short, call_remote);
         let debited = gate.sub_mul(ctx, s.read(0), paid, value);
-        row.op(0, call_remote, false, kb, debited);
-        self.journal(ctx, row, 1, paid, b[Reg::Journal], kb, s.read(0));
+        row.state(0, call_remote, kb, debited);
+        self.journal(ctx, row, 1, paid, b[Reg::Journal], kb.key, s.read(0));
         self.at_most(ctx, paid, b[Reg::Assumed], MAX_ENTRIES as u64 - 1, 8);
         let caller = self.pack(ctx, &[(b[Reg::FrameTarget], 160), (call_rollup, 32)]);
         let call = self.pack(ctx, &[(value, 96), (forwarded, 152)]);
@@ -1977,7 +2084,8 @@ impl StfChip<'_> {
         let previous_cell = self.scratch_cell(ctx, scratch::JOURNAL, index, 1);
         row.op(0, f_undo, true, key_cell, s.read(0));
         row.op(1, f_undo, true, previous_cell, s.read(1));
-        row.op(2, f_undo, false, s.read(0), s.read(1));
+        let key = self.recalled_key(ctx, s.read(0));
+        row.state(2, f_undo, key, s.read(1));
         self.set(ctx, row, f_undo, Reg::Journal, index);
     }
 
@@ -2059,15 +2167,21 @@ impl StfChip<'_> {
 
     /// Every slot: the one kind that uses it fixes its space, key and written value; an unused
     /// slot reads scratch address 0 and leaves it.
-    fn fix_slots(&self, ctx: &mut Context<Fr>, uses: Vec<Vec<SlotUse>>, slots: &[AssignedOp]) {
+    fn fix_slots(&self, ctx: &mut Context<Fr>, uses: Vec<Vec<SlotUse>>, slots: &mut [AssignedOp]) {
         let gate = self.range.gate();
         let zero = ctx.load_zero();
-        for (slot, uses) in slots.iter().zip(uses) {
+        for (slot, uses) in slots.iter_mut().zip(uses) {
             let mut key = zero;
+            let mut preimage = [zero; KEY_PREIMAGE];
             let mut state = zero;
             let mut written = slot.before;
             for u in &uses {
                 key = gate.mul_add(ctx, u.weight, u.key, key);
+                if let Some(p) = u.preimage {
+                    for (cell, part) in preimage.iter_mut().zip(p) {
+                        *cell = gate.mul_add(ctx, u.weight, part, *cell);
+                    }
+                }
                 if !u.scratch {
                     state = gate.add(ctx, state, u.weight);
                 }
@@ -2078,6 +2192,8 @@ impl StfChip<'_> {
             ctx.constrain_equal(&slot.key, &key);
             ctx.constrain_equal(&slot.scratch, &scratch);
             ctx.constrain_equal(&slot.after, &written);
+            // The uses exclude each other: the active one's pre-image (zeros for scratch).
+            slot.preimage = Some(preimage);
         }
     }
 }

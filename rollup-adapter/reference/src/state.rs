@@ -1,14 +1,21 @@
 //! The reference rollup's state: typed keys over one [`SparseMerkleTree`], with a journal so
 //! that a reverting frame can restore its saved root.
 //!
-//! # Keys and leaves (state version 3)
+//! # Keys and leaves (state version 4)
 //! Every piece of state is a (key, value) pair of field elements:
 //!
 //! | what | key | value |
 //! |---|---|---|
-//! | account | `Poseidon(STATE_TAG, 1, address, 0)` | `balance + nonce · 2^128` |
-//! | app code | `Poseidon(STATE_TAG, 3, address, 0)` | [`crate::abi::AppKind::to_field`] |
-//! | app storage | `Poseidon(STATE_TAG, 2, address, slot)` | the stored value |
+//! | account | `compress_tagged(STATE_TAG, 1·2^160 + address, 0)` | `balance + nonce · 2^128` |
+//! | app code | `compress_tagged(STATE_TAG, 3·2^160 + address, 0)` | [`crate::abi::AppKind::to_field`] |
+//! | app storage | `compress_tagged(STATE_TAG, 2·2^160 + address, slot)` | the stored value |
+//!
+//! A key is one Poseidon permutation from the capacity element [`STATE_TAG`]
+//! ([`lockstep_circuits::poseidon::compress_tagged`]): a domain apart from the tree's nodes and
+//! leaves (capacity `2·2^64`) and from every sponge hash (capacity `n·2^64`). The address is 160
+//! bits, so `space·2^160 + address` holds both without overlap. Version 3 hashed
+//! `(STATE_TAG, space, address, slot)` with the two-permutation sponge: a key cost the STF
+//! circuit about 6,300 cells in every row that derives one, now about 2,250.
 //!
 //! The pair lives at leaf `key mod 2^depth` as `compress(key, value)` (Poseidon's one-permutation
 //! two-to-one compression, [`lockstep_circuits::poseidon::compress`], which hashes the inner
@@ -41,9 +48,13 @@ use lockstep_circuits::smt::SparseMerkleTree;
 
 use crate::{Error, Result};
 
-/// Domain tag of state keys (`"lockstep.state.1"` as a 128-bit big-endian integer).
-pub fn state_tag() -> Fr {
-    Fr::from_u128(u128::from_be_bytes(*b"lockstep.state.1"))
+/// Domain tag of state keys, the capacity element their compression starts from
+/// (`"lockstep.state.1"` as a 128-bit big-endian integer).
+pub const STATE_TAG: u128 = u128::from_be_bytes(*b"lockstep.state.1");
+
+/// The first input of a state key's compression: `space · 2^160 + address`.
+pub fn key_space_address(space: u64, address: &Address) -> Fr {
+    Fr::from(space) * Fr::from_u128(1 << 80).square() + address_to_field(address)
 }
 
 /// An address as a field element (big-endian, 160 bits).
@@ -97,12 +108,7 @@ impl StateKey {
             Self::Storage(a, slot) => (Self::STORAGE_SPACE, a, *slot),
             Self::Code(a) => (Self::CODE_SPACE, a, Fr::zero()),
         };
-        poseidon::hash(&[
-            state_tag(),
-            Fr::from(space),
-            address_to_field(address),
-            slot,
-        ])
+        poseidon::compress_tagged(STATE_TAG, key_space_address(space, address), slot)
     }
 }
 
