@@ -15,7 +15,7 @@
 //!    the slot on L1 in one type-3 transaction.
 //!
 //! Every proof is real. The rollup proofs are made with the reference rollup's **STF circuit**
-//! ([`DEMO_STF`]: k = 20, trees of depth 16): each proves its block's state transition, calls
+//! ([`DEMO_STF`]: k = 20, trees of depth 32): each proves its block's state transition, calls
 //! and entries. `--circuit test-rollup` swaps in the test-rollup circuit, which proves only the
 //! public inputs, for a quicker run; every slot line then says so.
 
@@ -86,12 +86,13 @@ use lockstep_rollup_api::TestRollupProver;
 
 use crate::cli::{DemoArgs, DemoCircuit};
 
-/// The demo rollups' STF circuit: trees of depth 16, and a block capacity that holds the
-/// busiest block of the schedule (20 rows, 5 tape steps, 10 keys, 35 scratch cells) at k = 20.
-/// At the default depth of 32 the same capacity needs k = 21, about twice the proving time.
+/// The demo rollups' STF circuit: trees of the default depth (32), and a block capacity that
+/// holds the busiest block of the schedule (20 rows, 5 tape steps, 10 keys, 35 scratch cells)
+/// at k = 20. (Before the common shape's second phase and keys derived once per key, this
+/// capacity needed k = 21 at depth 32, and the demo ran at depth 16.)
 pub const DEMO_STF: StfConfig = StfConfig {
     k: 20,
-    depth: 16,
+    depth: 32,
     capacity: StfCapacity {
         rows: 24,
         tape: 6,

@@ -382,7 +382,7 @@ impl StfCapacity {
 /// The version of the STF circuit's constraints, part of every cached key's digest: a change
 /// to what the circuit lays out or constrains bumps it, so that no key made by an older build
 /// is read back by a newer one.
-pub const STF_VERSION: u32 = 3;
+pub const STF_VERSION: u32 = 4;
 
 /// One deployment of the STF circuit: its degree, the depth of the rollup's state tree and
 /// the capacity of a block. The verifying key is a function of these alone, so an aggregator
