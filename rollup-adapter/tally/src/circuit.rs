@@ -17,7 +17,7 @@
 //! matches them with the caller's entries.
 //!
 //! Rows: one Poseidon per root, and per entry slot its range checks, packing and hash (in the
-//! layout gadget) and a handful of gates: k = 17, like the test rollup, against 19 or more for the
+//! layout gadget) and a handful of gates: k = 17, like the test rollup, against 18 or more for the
 //! reference rollup's STF circuit.
 
 use halo2_base::{
