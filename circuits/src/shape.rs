@@ -198,13 +198,21 @@ impl RollupCircuit {
 
     /// Advice cells of the first and the second phase.
     pub fn advice_cells(&self) -> [usize; 2] {
+        let stats = self.measure(|probe| probe.statistics());
+        let cells = &stats.gate.total_advice_per_phase;
+        [cells[0], cells.get(1).copied().unwrap_or(0)]
+    }
+
+    /// `measure` of a copy of the builder with the second phase laid out (at zero challenges:
+    /// the layout does not depend on them). The copy is only measured, never synthesised, and
+    /// cleared after, so dropping it logs none of halo2-base's warnings.
+    fn measure<T>(&self, measure: impl FnOnce(&mut BaseCircuitBuilder<Fr>) -> T) -> T {
         let mut probe = self.builder.deep_clone();
         let gate = probe.range_chip().gate;
         multiset::assign_second_phase(probe.main(1), &gate, [Fr::zero(); 2], &self.checks, &[]);
-        let stats = probe.statistics();
+        let measured = measure(&mut probe);
         probe.clear();
-        let cells = &stats.gate.total_advice_per_phase;
-        [cells[0], cells.get(1).copied().unwrap_or(0)]
+        measured
     }
 
     /// Drops everything built, quietly: for a circuit only measured, never synthesized.
@@ -221,14 +229,9 @@ impl RollupCircuit {
             .collect()
     }
 
-    fn check_fits(&mut self) -> Result<()> {
+    fn check_fits(&self) -> Result<()> {
         let k = self.k();
-        let mut probe = self.builder.deep_clone();
-        let gate = probe.range_chip().gate;
-        multiset::assign_second_phase(probe.main(1), &gate, [Fr::zero(); 2], &self.checks, &[]);
-        let needed = probe.calculate_params(Some(BLINDING_ROWS));
-        // Only measured, never synthesised: dropping it full would log halo2-base's warnings.
-        probe.clear();
+        let needed = self.measure(|probe| probe.calculate_params(Some(BLINDING_ROWS)));
         let limits = [NUM_ADVICE, NUM_SECOND_PHASE_ADVICE];
         let fits = needed
             .num_advice_per_phase
