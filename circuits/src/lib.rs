@@ -29,6 +29,8 @@
 //! - [`progress`]: progress of long steps (keygen, proving, SRS work) with elapsed time and an
 //!   estimate, to a process-wide sink: periodic `tracing` lines by default.
 //! - [`poseidon`]: the one Poseidon instance used everywhere, native and in-circuit.
+//! - [`multiset`]: multiset equalities proven in the second phase, over the verifier's
+//!   challenges; [`table`]: a read-only table read in constant cells per read through one.
 //!
 //! ```
 //! use lockstep_circuits::entry::{Address, CallKind, Domain, Entry};
@@ -68,6 +70,7 @@ pub mod prover;
 pub mod shape;
 pub mod smt;
 pub mod srs;
+pub mod table;
 pub mod test_rollup;
 #[cfg(feature = "test-utils")]
 pub mod testing;

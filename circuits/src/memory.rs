@@ -11,8 +11,8 @@
 //! - **Ops.** Op `i` of the trace happens at time `t = i + 1`. It reads `(key, before, t_prev)`
 //!   and writes `(key, after, t)`, where `t_prev` is the time of the previous op on the same key
 //!   (`0` for the first). A read is an op with `after = before`. The circuit range-checks
-//!   `t − t_prev − 1` to [`TIME_BITS`] bits, so every op reads a tuple written strictly
-//!   before it.
+//!   `t − t_prev − 1` to the bits of the op capacity ([`time_bits`], at most [`TIME_BITS`]), so
+//!   every op reads a tuple written strictly before it.
 //! - **Keys.** The distinct keys form a table ordered by strictly increasing leaf index, so no
 //!   key appears twice. Each row holds the key's value at the pre root (`initial`), its last
 //!   value (`last`) and the time of its last op (`t_last`). The rows are applied one after the
@@ -68,6 +68,17 @@ use crate::{
 
 /// Bits of an op's time: a trace holds fewer than `2^TIME_BITS` ops.
 pub const TIME_BITS: usize = 20;
+/// Bits of `t − t_prev − 1` for a trace of `ops` op slots: enough for any op's gap (below
+/// `ops`), and no more, so that the range check takes as few lookup limbs as it can.
+pub const fn time_bits(ops: usize) -> usize {
+    let bits = (usize::BITS - ops.saturating_sub(1).leading_zeros()) as usize;
+    if bits == 0 {
+        1
+    } else {
+        bits
+    }
+}
+
 /// Bits of a scratch address.
 pub const SCRATCH_BITS: usize = 48;
 
@@ -705,9 +716,10 @@ impl<'a> MemoryChip<'a> {
         // Times: op i (at time i + 1) reads a tuple of time t_prev ≤ i. t_prev needs no range
         // check of its own: a read matches a written tuple, and every written time is 0 or an
         // op's time, so a t_prev that wrapped below 0 matches nothing.
+        let bits = time_bits(self.capacity.ops);
         for (i, op) in ops.iter().enumerate() {
             let gap = gate.sub(ctx, Constant(Fr::from(i as u64)), op.t_prev);
-            self.range.range_check(ctx, gap, TIME_BITS);
+            self.range.range_check(ctx, gap, bits);
         }
 
         // Derived keys: each used key row's key is derived from its pre-image.

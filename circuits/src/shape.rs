@@ -4,8 +4,17 @@
 //! loaded as witnesses, so one aggregation circuit (and one L1 verifier) serves every rollup
 //! whose circuit has this shape: the same halo2-lib gate, the same number of advice (per phase),
 //! lookup and fixed columns, the same lookup table, the same two challenges and one instance
-//! column of [`crate::layout::NUM_INSTANCES`] cells. Only `k` may differ between rollups (at
-//! least [`MIN_K`]).
+//! column of [`crate::layout::NUM_INSTANCES`] cells. Only `k` (at least [`MIN_K`]) and the size
+//! of the range-check table may differ between rollups: the table is a fixed column, so its
+//! contents are in the verifying key's fixed commitments, which the aggregation loads as
+//! witnesses and the vk digest covers.
+//!
+//! # Range checks sized per circuit
+//! A range check of `b` bits costs one lookup per `lookup_bits`-bit limb, and a limb
+//! decomposition where `b > lookup_bits`. [`rollup_params`] takes [`DEFAULT_LOOKUP_BITS`];
+//! [`rollup_params_sized`] lets a deployment pick any size from [`MIN_LOOKUP_BITS`] to `k − 1`
+//! (the table must fit the `2^k` rows), recorded in the circuit's parameters and so in its
+//! cached key.
 //!
 //! # Two phases
 //! [`RollupCircuit`] is built in two phases. The first holds everything the prover chooses; it
@@ -55,16 +64,20 @@ pub const NUM_SECOND_PHASE_ADVICE: usize = 1;
 pub const NUM_LOOKUP_ADVICE: usize = 1;
 /// Fixed columns (constants) of a rollup circuit.
 pub const NUM_FIXED: usize = 1;
-/// Bits of the range-check lookup table.
-pub const LOOKUP_BITS: usize = 10;
-/// Smallest `k` a rollup circuit may use (the lookup table needs `2^LOOKUP_BITS` rows).
-pub const MIN_K: u32 = LOOKUP_BITS as u32 + 1;
+/// Bits of the range-check lookup table, unless the circuit sizes it ([`rollup_params_sized`]).
+pub const DEFAULT_LOOKUP_BITS: usize = 10;
+/// Fewest bits of a range-check lookup table.
+pub const MIN_LOOKUP_BITS: usize = 8;
+/// Smallest `k` a rollup circuit may use (the default lookup table needs
+/// `2^DEFAULT_LOOKUP_BITS` rows).
+pub const MIN_K: u32 = DEFAULT_LOOKUP_BITS as u32 + 1;
 /// Rows halo2 reserves at the end of every column for blinding.
 pub const BLINDING_ROWS: usize = 9;
 /// Version of the shape; part of every key-cache digest. 2: two phases and the challenge gate.
 pub const SHAPE_VERSION: u32 = 2;
 
-/// The circuit parameters of a rollup circuit of the common shape at `k`.
+/// The circuit parameters of a rollup circuit of the common shape at `k`, with the default
+/// range-check table.
 pub fn rollup_params(k: u32) -> Result<BaseCircuitParams> {
     if k < MIN_K {
         return Err(Error::OutOfRange {
@@ -73,12 +86,26 @@ pub fn rollup_params(k: u32) -> Result<BaseCircuitParams> {
             expected: "at least MIN_K (11)",
         });
     }
+    rollup_params_sized(k, DEFAULT_LOOKUP_BITS)
+}
+
+/// The circuit parameters of a rollup circuit of the common shape at `k` with a range-check
+/// table of `lookup_bits` bits, from [`MIN_LOOKUP_BITS`] to `k − 1`.
+pub fn rollup_params_sized(k: u32, lookup_bits: usize) -> Result<BaseCircuitParams> {
+    let most = (k as usize).saturating_sub(1);
+    if !(MIN_LOOKUP_BITS..=most).contains(&lookup_bits) {
+        return Err(Error::OutOfRange {
+            what: "lookup bits of a rollup circuit",
+            value: lookup_bits.to_string(),
+            expected: "from MIN_LOOKUP_BITS (8) to k − 1",
+        });
+    }
     Ok(BaseCircuitParams {
         k: k as usize,
         num_advice_per_phase: vec![NUM_ADVICE, NUM_SECOND_PHASE_ADVICE],
         num_fixed: NUM_FIXED,
         num_lookup_advice_per_phase: vec![NUM_LOOKUP_ADVICE, 0],
-        lookup_bits: Some(LOOKUP_BITS),
+        lookup_bits: Some(lookup_bits),
         num_instance_columns: 1,
     })
 }
@@ -120,7 +147,24 @@ impl RollupCircuit {
         k: u32,
         break_points: Option<MultiPhaseThreadBreakPoints>,
     ) -> Result<Self> {
-        let params = rollup_params(k)?;
+        Self::build(stage, rollup_params(k)?, break_points)
+    }
+
+    /// The same with a range-check table of `lookup_bits` bits ([`rollup_params_sized`]).
+    pub fn sized(
+        stage: CircuitBuilderStage,
+        k: u32,
+        lookup_bits: usize,
+        break_points: Option<MultiPhaseThreadBreakPoints>,
+    ) -> Result<Self> {
+        Self::build(stage, rollup_params_sized(k, lookup_bits)?, break_points)
+    }
+
+    fn build(
+        stage: CircuitBuilderStage,
+        params: BaseCircuitParams,
+        break_points: Option<MultiPhaseThreadBreakPoints>,
+    ) -> Result<Self> {
         let mut builder = match (stage, break_points) {
             (CircuitBuilderStage::Prover, Some(bp)) => {
                 if bp.len() != 2 {

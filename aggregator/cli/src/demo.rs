@@ -99,6 +99,7 @@ pub const DEMO_STF: StfConfig = StfConfig {
         keys: 12,
         scratch: 48,
     },
+    lookup_bits: None,
 };
 
 /// The demo cluster: the sample's three rollups ([`sample`]) at [`DEMO_STF`]'s depth.
@@ -916,14 +917,13 @@ mod tests {
         // The busiest block (the reentrant call and the failing callee) is most of it.
         assert!(most.rows * 5 >= c.rows * 4, "{most:?} in {c:?}: oversized");
         // And the circuit of that capacity fits its k.
-        let mut builder = lockstep_reference_rollup::circuit::circuit(
-            halo2_base::gates::circuit::CircuitBuilderStage::Mock,
-            DEMO_STF.k,
-            None,
-            c,
-            &DEMO_STF.keygen_witness().unwrap(),
-        )
-        .unwrap();
+        let mut builder = DEMO_STF
+            .circuit(
+                halo2_base::gates::circuit::CircuitBuilderStage::Mock,
+                None,
+                &DEMO_STF.keygen_witness().unwrap(),
+            )
+            .unwrap();
         builder.clear();
     }
 }

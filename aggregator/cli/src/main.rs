@@ -13,6 +13,11 @@ use tracing_subscriber::{
     EnvFilter,
 };
 
+/// mimalloc instead of the system allocator (feature `mimalloc`).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Prefixes every log line with the dev-mode label while the process runs in dev mode.
 struct DevModeLabel<F>(F);
 

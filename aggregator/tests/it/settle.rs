@@ -113,6 +113,7 @@ async fn a_heterogeneous_slot_aggregates_verifies_on_the_evm_and_settles() {
         k: STF_K,
         depth: DEPTH,
         capacity,
+        lookup_bits: None,
     };
     let t = Instant::now();
     let stf_key =

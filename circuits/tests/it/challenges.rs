@@ -31,7 +31,7 @@ fn second_phase_column() -> usize {
 
 /// Why MockProver refused a circuit.
 #[derive(Debug, PartialEq, Eq)]
-enum Refusal {
+pub(crate) enum Refusal {
     /// Only copy constraints fail, and some between a first-phase cell and its copy: a
     /// committed value differs from the value the second phase took.
     CommittedValueChanged,
@@ -43,8 +43,8 @@ enum Refusal {
     Other(String),
 }
 
-fn verify(circuit: &RollupCircuit) -> Result<(), Refusal> {
-    let prover = MockProver::run(K, circuit, vec![circuit.instance_values()]).unwrap();
+pub(crate) fn verify(circuit: &RollupCircuit) -> Result<(), Refusal> {
+    let prover = MockProver::run(circuit.k(), circuit, vec![circuit.instance_values()]).unwrap();
     let failures = match prover.verify() {
         Ok(()) => return Ok(()),
         Err(failures) => failures,

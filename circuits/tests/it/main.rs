@@ -10,4 +10,5 @@ mod memory;
 mod merkle;
 mod poseidon;
 mod prove;
+mod table;
 mod test_rollup;

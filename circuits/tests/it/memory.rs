@@ -544,3 +544,22 @@ fn derived_keys_bind_each_op_to_its_key_rows_preimage() {
     let missing = derived_circuit(&witness, |_, key| split(key), |_, _| None).unwrap_err();
     assert!(missing.to_string().contains("no pre-image"), "{missing}");
 }
+
+#[test]
+fn the_time_gap_is_range_checked_to_the_bits_of_the_op_capacity() {
+    use lockstep_circuits::memory::{time_bits, TIME_BITS};
+    // A gap is below the op capacity: 511 slots need 9 bits, 512 need 9, 513 need 10.
+    for (ops, bits) in [
+        (1, 1),
+        (2, 1),
+        (3, 2),
+        (4, 2),
+        (5, 3),
+        (511, 9),
+        (512, 9),
+        (513, 10),
+    ] {
+        assert_eq!(time_bits(ops), bits, "{ops} ops");
+    }
+    assert_eq!(time_bits(1 << TIME_BITS), TIME_BITS);
+}

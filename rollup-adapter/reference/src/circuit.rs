@@ -28,6 +28,10 @@
 //!   key into a journal record also accesses that key under the same (or a stronger) flag, so
 //!   no unbound key reaches scratch. An undo finds only the key in its record: its pre-image
 //!   is a free witness, held to the key row's by the same check.
+//! - **The tape is a read-only table** ([`ReadOnlyTable`]): a row reads the step at its tape
+//!   register in a constant number of cells, whatever the tape's length; the table's multiset
+//!   equality, in the second phase, holds each read to the loaded step. One empty step follows
+//!   the last, for the register of a block whose tape is full.
 //! - **Packed scratch records** (the stack of suspended frames, the journal, both entry lists;
 //!   layout in [`scratch`]) are unpacked with range checks, so a record has one reading.
 //!
@@ -86,6 +90,7 @@ use lockstep_circuits::{
     poseidon,
     shape::{self, RollupCircuit},
     smt::SparseMerkleTree,
+    table::ReadOnlyTable,
     Error, Fr, Result,
 };
 
@@ -382,7 +387,7 @@ impl StfCapacity {
 /// The version of the STF circuit's constraints, part of every cached key's digest: a change
 /// to what the circuit lays out or constrains bumps it, so that no key made by an older build
 /// is read back by a newer one.
-pub const STF_VERSION: u32 = 4;
+pub const STF_VERSION: u32 = 5;
 
 /// One deployment of the STF circuit: its degree, the depth of the rollup's state tree and
 /// the capacity of a block. The verifying key is a function of these alone, so an aggregator
@@ -396,9 +401,37 @@ pub struct StfConfig {
     pub depth: usize,
     /// What one block may use.
     pub capacity: StfCapacity,
+    /// Bits of the range-check table, from [`shape::MIN_LOOKUP_BITS`] to `k − 1`; `None`:
+    /// `k − 1`, the largest table at `k` and the fewest cells for every block measured
+    /// (`docs/benchmarks.md`, "Range checks per deployment").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_bits: Option<usize>,
 }
 
 impl StfConfig {
+    /// Bits of its range-check table: [`Self::lookup_bits`], or `k − 1`.
+    pub fn table_bits(&self) -> usize {
+        self.lookup_bits
+            .unwrap_or_else(|| (self.k as usize).saturating_sub(1))
+    }
+
+    /// The STF circuit of this deployment over `witness` (a block padded to its capacity).
+    pub fn circuit(
+        &self,
+        stage: CircuitBuilderStage,
+        break_points: Option<MultiPhaseThreadBreakPoints>,
+        witness: &StfWitness,
+    ) -> Result<RollupCircuit> {
+        circuit(
+            stage,
+            self.k,
+            self.table_bits(),
+            break_points,
+            self.capacity,
+            witness,
+        )
+    }
+
     /// The digest its proving key is cached under.
     pub fn key_digest(&self) -> String {
         lockstep_circuits::keys::config_digest(&("stf", shape::SHAPE_VERSION, STF_VERSION, self))
@@ -437,13 +470,7 @@ impl StfConfig {
             });
         }
         store.proving_key("stf", &self.key_digest(), params, || {
-            circuit(
-                CircuitBuilderStage::Keygen,
-                self.k,
-                None,
-                self.capacity,
-                &self.keygen_witness()?,
-            )
+            self.circuit(CircuitBuilderStage::Keygen, None, &self.keygen_witness()?)
         })
     }
 
@@ -462,11 +489,9 @@ impl StfConfig {
                 expected: "the STF config's depth",
             });
         }
-        let builder = circuit(
+        let builder = self.circuit(
             CircuitBuilderStage::Prover,
-            self.k,
             Some(key.meta.break_points.clone()),
-            self.capacity,
             witness,
         )?;
         lockstep_circuits::prover::prove(params, &key.pk, builder)
@@ -555,10 +580,12 @@ impl StfWitness {
     }
 }
 
-/// The STF circuit in the common shape, exposing the common public-input layout.
+/// The STF circuit in the common shape at `k` with a range-check table of `lookup_bits` bits
+/// ([`shape::rollup_params_sized`]), exposing the common public-input layout.
 pub fn circuit(
     stage: CircuitBuilderStage,
     k: u32,
+    lookup_bits: usize,
     break_points: Option<MultiPhaseThreadBreakPoints>,
     capacity: StfCapacity,
     witness: &StfWitness,
@@ -570,7 +597,7 @@ pub fn circuit(
             expected: "exactly the capacity (StfWitness::new pads)",
         });
     }
-    let mut circuit = RollupCircuit::new(stage, k, break_points)?;
+    let mut circuit = RollupCircuit::sized(stage, k, lookup_bits, break_points)?;
     let range = circuit.range_chip();
     let ctx = circuit.main();
     let hasher = poseidon::hasher(ctx, range.gate());
@@ -599,13 +626,13 @@ pub fn circuit(
         range: &range,
         preimages: RefCell::new(HashMap::new()),
     };
-    let tape = stf.load_tape(ctx, &witness.tape);
+    let mut tape = stf.load_tape(ctx, &witness.tape);
 
     let zero = ctx.load_zero();
     let mut registers = Registers([zero; Reg::COUNT]);
     let mut padding = zero;
     for row in ops.chunks_mut(OPS_PER_ROW) {
-        let (after, pad) = stf.row(ctx, rollup, &registers, &tape, row);
+        let (after, pad) = stf.row(ctx, rollup, &registers, &mut tape, row);
         registers = after;
         padding = pad;
     }
@@ -627,15 +654,10 @@ pub fn circuit(
     let (assumed, served) = stf.entries(ctx, &header, &scratch, &registers);
     let instances = PublicInputsChip::new(&range).expose(ctx, &hasher, &header, &assumed, &served);
     circuit.expose(instances);
+    let tape = tape.finish(circuit.main());
     circuit.prove_equal(multisets);
+    circuit.prove_equal(tape);
     circuit.finish()
-}
-
-/// A tape step loaded into the circuit.
-#[derive(Debug, Clone, Copy)]
-struct AssignedStep {
-    tag: AssignedValue<Fr>,
-    fields: [AssignedValue<Fr>; TAPE_FIELDS],
 }
 
 /// What a kind asks of one op slot.
@@ -804,30 +826,37 @@ fn derive_state_key(
 }
 
 impl StfChip<'_> {
-    /// Loads the tape: tags in 0..=3 with every real step before the padding, fields in range.
-    fn load_tape(&self, ctx: &mut Context<Fr>, tape: &[TapeStep]) -> Vec<AssignedStep> {
+    /// Loads the tape as a table of `[tag, fields…]` rows: tags in 0..=3 with every real step
+    /// before the padding, fields in range, and one more empty step after the last, which a
+    /// tape register past a full tape reads.
+    fn load_tape(&self, ctx: &mut Context<Fr>, tape: &[TapeStep]) -> ReadOnlyTable {
         let gate = self.range.gate();
-        let steps: Vec<AssignedStep> = tape
+        let mut steps: Vec<Vec<AssignedValue<Fr>>> = tape
             .iter()
-            .map(|step| AssignedStep {
-                tag: ctx.load_witness(Fr::from(u64::from(step.tag))),
-                fields: step.fields.map(|f| ctx.load_witness(f)),
+            .map(|step| {
+                std::iter::once(Fr::from(u64::from(step.tag)))
+                    .chain(step.fields)
+                    .map(|v| ctx.load_witness(v))
+                    .collect()
             })
             .collect();
         let mut previous: Option<AssignedValue<Fr>> = None;
         for step in &steps {
-            self.range.range_check(ctx, step.tag, 2);
+            let tag = step[0];
+            self.range.range_check(ctx, tag, 2);
             if let Some(previous) = previous {
                 let ended = gate.is_zero(ctx, previous);
-                let gap = gate.mul(ctx, ended, step.tag);
+                let gap = gate.mul(ctx, ended, tag);
                 gate.assert_is_const(ctx, &gap, &Fr::zero());
             }
-            previous = Some(step.tag);
-            for (field, bits) in step.fields.iter().zip(TAPE_FIELD_BITS) {
+            previous = Some(tag);
+            for (field, bits) in step[1..].iter().zip(TAPE_FIELD_BITS) {
                 self.range.range_check(ctx, *field, bits);
             }
         }
-        steps
+        let zero = ctx.load_zero();
+        steps.push(vec![zero; 1 + TAPE_FIELDS]);
+        ReadOnlyTable::new(ctx, "tape", steps)
     }
 
     /// Both entry lists, read out of the scratch table (module docs, "Entries"), as the
@@ -1372,7 +1401,7 @@ impl StfChip<'_> {
         ctx: &mut Context<Fr>,
         rollup: AssignedValue<Fr>,
         b: &Registers,
-        tape: &[AssignedStep],
+        tape: &mut ReadOnlyTable,
         slots: &mut [AssignedOp],
     ) -> (Registers, AssignedValue<Fr>) {
         let s = self.inputs(ctx, rollup, b, tape, slots);
@@ -1404,7 +1433,7 @@ impl StfChip<'_> {
         ctx: &mut Context<Fr>,
         rollup: AssignedValue<Fr>,
         b: &Registers,
-        tape: &[AssignedStep],
+        tape: &mut ReadOnlyTable,
         slots: &[AssignedOp],
     ) -> RowInputs {
         let gate = self.range.gate();
@@ -1414,14 +1443,10 @@ impl StfChip<'_> {
         let before: [AssignedValue<Fr>; OPS_PER_ROW] = std::array::from_fn(|i| slots[i].before);
         let read = |i: usize| before[i];
 
-        // The tape step at the tape register (all zero past the end).
-        let indicator = gate.idx_to_indicator(ctx, b[Reg::Tape], tape.len());
-        let tag = gate.select_by_indicator(ctx, tape.iter().map(|s| s.tag), indicator.clone());
-        let field: Vec<AssignedValue<Fr>> = (0..TAPE_FIELDS)
-            .map(|j| {
-                gate.select_by_indicator(ctx, tape.iter().map(|s| s.fields[j]), indicator.clone())
-            })
-            .collect();
+        // The tape step at the tape register (all zero past the end), in constant cells: the
+        // tape table's equality holds it to the loaded step.
+        let step = tape.read(ctx, gate, b[Reg::Tape]);
+        let (tag, field) = (step[0], &step[1..]);
         let tape_next = gate.add(ctx, b[Reg::Tape], one);
 
         // ---- Which kind: from `next`, the tag, waiting, and what is left to end a frame. ----

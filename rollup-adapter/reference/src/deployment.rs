@@ -8,6 +8,7 @@
 //! k = 20
 //! depth = 16                      # must be the genesis's tree_depth
 //! capacity = { rows = 48, tape = 12, keys = 16, scratch = 96 }
+//! lookup_bits = 19                # optional: bits of the range-check table, 8 to k − 1
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -70,22 +71,34 @@ impl Deployment {
     pub fn circuit_label(&self) -> String {
         match &self.stf {
             Some(stf) => format!(
-                "reference rollup STF circuit, k = {}, depth {}, capacity {:?}",
-                stf.k, stf.depth, stf.capacity
+                "reference rollup STF circuit, k = {}, depth {}, capacity {:?}, lookup bits {}",
+                stf.k,
+                stf.depth,
+                stf.capacity,
+                stf.table_bits()
             ),
             None => "test-rollup circuit (public inputs only)".into(),
         }
     }
 }
 
-/// Checks an STF deployment: `k` within the common shape's range and the SRS files', a tree
-/// depth of 1 to 64, a capacity that holds a block.
+/// Checks an STF deployment: `k` within the common shape's range and the SRS files', lookup
+/// bits that the common shape allows at `k`, a tree depth of 1 to 64, a capacity that holds a
+/// block.
 pub fn check_stf(stf: &StfConfig) -> std::result::Result<(), String> {
     if !(shape::MIN_K..=MAX_STF_K).contains(&stf.k) {
         return Err(format!(
             "stf.k = {} is outside {}..={MAX_STF_K}",
             stf.k,
             shape::MIN_K
+        ));
+    }
+    let most_bits = stf.k as usize - 1;
+    if !(shape::MIN_LOOKUP_BITS..=most_bits).contains(&stf.table_bits()) {
+        return Err(format!(
+            "stf.lookup_bits = {} is outside {}..={most_bits} (k − 1)",
+            stf.table_bits(),
+            shape::MIN_LOOKUP_BITS
         ));
     }
     if !(1..=64).contains(&stf.depth) {

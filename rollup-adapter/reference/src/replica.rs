@@ -30,7 +30,7 @@ use lockstep_rollup_api::{
 
 use crate::{
     block::Block,
-    circuit::{self as stf, StfConfig},
+    circuit::StfConfig,
     machine::{self, Run},
     state::State,
     Deployment, Error, Genesis, Result,
@@ -268,13 +268,7 @@ impl RollupProver<Arc<ReplayedBlock>> for StfProver {
                 job.da_commitment,
                 self.config.capacity,
             )?;
-            Ok(stf::circuit(
-                stage,
-                self.config.k,
-                break_points,
-                self.config.capacity,
-                &witness,
-            )?)
+            Ok(self.config.circuit(stage, break_points, &witness)?)
         };
         build().map_err(|e| e.into_api(rollup))
     }

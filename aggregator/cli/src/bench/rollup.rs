@@ -46,6 +46,11 @@ pub struct BenchRollupArgs {
     /// What the blocks do: local transactions, or calls to another rollup.
     #[arg(long, value_enum, default_value = "local")]
     pub workload: Workload,
+    /// Bits of the range-check table: `k-1` (the largest table that fits the circuit's k, what
+    /// an STF deployment takes unless it says otherwise), `default` (the common shape's default,
+    /// 10), or a number from 8 to k − 1.
+    #[arg(long, default_value = "k-1")]
+    pub lookup_bits: TableBits,
     /// Only size the circuit (rows, keys, advice cells, k): no keygen, no proof.
     #[arg(long)]
     pub size_only: bool,
@@ -59,6 +64,43 @@ pub struct BenchRollupArgs {
 
 /// Largest `k` tried for a block.
 const MAX_K: u32 = 24;
+
+/// How the range-check table is sized (`--lookup-bits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableBits {
+    /// [`shape::DEFAULT_LOOKUP_BITS`].
+    Default,
+    /// `k − 1`: the largest table at the circuit's `k`.
+    KMinusOne,
+    /// This many bits.
+    Bits(usize),
+}
+
+impl TableBits {
+    /// The bits at `k`.
+    pub const fn at(self, k: u32) -> usize {
+        match self {
+            Self::Default => shape::DEFAULT_LOOKUP_BITS,
+            Self::KMinusOne => k as usize - 1,
+            Self::Bits(bits) => bits,
+        }
+    }
+}
+
+impl std::str::FromStr for TableBits {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "default" => Ok(Self::Default),
+            "k-1" => Ok(Self::KMinusOne),
+            bits => bits
+                .parse()
+                .map(Self::Bits)
+                .map_err(|_| format!("{bits:?}: expected default, k-1 or a number of bits")),
+        }
+    }
+}
 
 /// One block size.
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +119,8 @@ pub struct RollupResult {
     pub advice_cells: usize,
     /// The circuit's degree.
     pub k: u32,
+    /// Bits of its range-check table.
+    pub lookup_bits: usize,
     /// Keygen and proving, unless `--size-only`.
     pub proved: Option<Proved>,
 }
@@ -90,6 +134,9 @@ pub struct Proved {
     pub keygen_peak_rss_bytes: u64,
     /// Proving seconds (witness generation, proof, native verification).
     pub proving_seconds: f64,
+    /// Of which laying the circuit's first phase out over the block (its witness, single
+    /// threaded).
+    pub witness_seconds: f64,
     /// Peak resident memory during proving.
     pub proving_peak_rss_bytes: u64,
     /// Proof bytes.
@@ -189,19 +236,23 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
         // The smallest k that holds the circuit.
         let (k, advice_cells) = (shape::MIN_K.max(14)..=MAX_K)
             .find_map(|k| {
+                let bits = args.lookup_bits.at(k);
                 let mut builder =
-                    stf::circuit(CircuitBuilderStage::Mock, k, None, capacity, &witness).ok()?;
+                    stf::circuit(CircuitBuilderStage::Mock, k, bits, None, capacity, &witness)
+                        .ok()?;
                 let cells = builder.advice_cells().iter().sum::<usize>();
                 // Only measured, never synthesised.
                 builder.clear();
                 Some((k, cells))
             })
             .ok_or_else(|| eyre!("{txs} transactions do not fit the STF circuit at k ≤ {MAX_K}"))?;
+        let lookup_bits = args.lookup_bits.at(k);
         info!(
             txs,
             rows = capacity.rows,
             advice_cells,
             k,
+            lookup_bits,
             "STF circuit sized"
         );
         let mut result = RollupResult {
@@ -212,6 +263,7 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
             scratch_cells: capacity.scratch,
             advice_cells,
             k,
+            lookup_bits,
             proved: None,
         };
         if args.size_only {
@@ -225,8 +277,14 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
         info!(txs, k, "keygen");
         reset_peak_rss();
         let started = Instant::now();
-        let keygen_circuit =
-            stf::circuit(CircuitBuilderStage::Keygen, k, None, capacity, &witness)?;
+        let keygen_circuit = stf::circuit(
+            CircuitBuilderStage::Keygen,
+            k,
+            lookup_bits,
+            None,
+            capacity,
+            &witness,
+        )?;
         let pk = keygen("stf", &params, &keygen_circuit).map_err(|e| eyre!(e))?;
         let keygen_seconds = started.elapsed().as_secs_f64();
         let keygen_peak_rss_bytes = peak_rss();
@@ -239,10 +297,12 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
         let circuit = stf::circuit(
             CircuitBuilderStage::Prover,
             k,
+            lookup_bits,
             Some(break_points),
             capacity,
             &witness,
         )?;
+        let witness_seconds = started.elapsed().as_secs_f64();
         let snark = prover::prove(&params, &pk, circuit)?;
         let proving_seconds = started.elapsed().as_secs_f64();
         let proving_peak_rss_bytes = peak_rss();
@@ -254,6 +314,7 @@ pub fn run(args: &BenchRollupArgs) -> Result<RollupReport> {
             keygen_seconds,
             keygen_peak_rss_bytes,
             proving_seconds,
+            witness_seconds,
             proving_peak_rss_bytes,
             proof_bytes: snark.proof.len(),
         });
@@ -277,8 +338,9 @@ pub fn print(report: &RollupReport, json: bool) {
         "STF circuit, {:?} blocks, tree depth {}, {} cores",
         report.workload, report.tree_depth, report.cores
     );
+
     println!(
-        "{:>4} {:>5} {:>6} {:>5} {:>8} {:>11} {:>3} {:>9} {:>9} {:>8} {:>8} {:>7}",
+        "{:>4} {:>5} {:>6} {:>5} {:>8} {:>11} {:>3} {:>4} {:>9} {:>9} {:>8} {:>8} {:>7}",
         "txs",
         "rows",
         "slots",
@@ -286,6 +348,7 @@ pub fn print(report: &RollupReport, json: bool) {
         "scratch",
         "advice",
         "k",
+        "bits",
         "keygen s",
         "keygen GB",
         "prove s",
@@ -307,8 +370,15 @@ pub fn print(report: &RollupReport, json: bool) {
             },
         );
         println!(
-            "{:>4} {:>5} {:>6} {:>5} {:>8} {:>11} {:>3} {proved}",
-            r.txs, r.rows, r.op_slots, r.state_keys, r.scratch_cells, r.advice_cells, r.k,
+            "{:>4} {:>5} {:>6} {:>5} {:>8} {:>11} {:>3} {:>4} {proved}",
+            r.txs,
+            r.rows,
+            r.op_slots,
+            r.state_keys,
+            r.scratch_cells,
+            r.advice_cells,
+            r.k,
+            r.lookup_bits,
         );
     }
 }

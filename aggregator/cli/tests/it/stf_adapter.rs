@@ -37,6 +37,7 @@ const STF: StfConfig = StfConfig {
         keys: 5,
         scratch: 16,
     },
+    lookup_bits: None,
 };
 
 fn small_geneses() -> [Genesis; 2] {

@@ -8,6 +8,7 @@ use lockstep_circuits::{
     entry::{Address, Entry},
     layout::RollupPublicInputs,
     memory::{Access, MemoryOp, MemoryWitness, Space},
+    shape::DEFAULT_LOOKUP_BITS,
     Fr,
 };
 use lockstep_reference_rollup::{
@@ -72,8 +73,15 @@ fn verify(witness: &StfWitness, post_root: Fr) -> Result<(), String> {
 }
 
 fn verify_against(witness: &StfWitness, public: &RollupPublicInputs) -> Result<(), String> {
-    let builder = stf::circuit(CircuitBuilderStage::Mock, K, None, CAPACITY, witness)
-        .map_err(|e| e.to_string())?;
+    let builder = stf::circuit(
+        CircuitBuilderStage::Mock,
+        K,
+        DEFAULT_LOOKUP_BITS,
+        None,
+        CAPACITY,
+        witness,
+    )
+    .map_err(|e| e.to_string())?;
     let instances = public.to_instances().map_err(|e| e.to_string())?;
     let prover = MockProver::run(K, &builder, vec![instances]).map_err(|e| e.to_string())?;
     prover
@@ -562,7 +570,7 @@ proptest::proptest! {
             };
             let public = block.witness(Fr::from(DA)).public_inputs();
             let builder =
-                stf::circuit(CircuitBuilderStage::Mock, K, None, RANDOM_CAPACITY, &witness)
+                stf::circuit(CircuitBuilderStage::Mock, K, DEFAULT_LOOKUP_BITS, None, RANDOM_CAPACITY, &witness)
                     .unwrap();
             let prover =
                 MockProver::run(K, &builder, vec![public.to_instances().unwrap()]).unwrap();

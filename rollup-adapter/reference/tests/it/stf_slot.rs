@@ -121,6 +121,7 @@ fn a_slot_of_scenarios_proves_with_the_stf_circuit_and_aggregates() {
         k: K,
         depth: 12,
         capacity,
+        lookup_bits: None,
     };
     let t = Instant::now();
     let key = deployment.proving_key(&store, &params).unwrap();
